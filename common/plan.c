@@ -1,0 +1,35 @@
+#include "config.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "common/plan.h"
+
+static void free_vector(char **v)
+{
+	for (char **p = v; p != NULL && *p != NULL; p++)
+		free(*p);
+	free(v);
+}
+
+void plan_free(struct capsula_plan *plan)
+{
+	if (plan->image.fd >= 0)
+		close(plan->image.fd);
+	free(plan->image.path);
+	for (size_t i = 0; i < plan->bind_count; i++) {
+		free(plan->binds[i].source);
+		free(plan->binds[i].destination);
+	}
+	free(plan->binds);
+	free(plan->home);
+	free(plan->cwd);
+	free_vector(plan->argv);
+	free_vector(plan->envp);
+	plan->image.fd = -1;
+	plan->image.path = NULL;
+	plan->binds = NULL;
+	plan->bind_count = 0;
+	plan->home = plan->cwd = NULL;
+	plan->argv = plan->envp = NULL;
+}

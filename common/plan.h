@@ -1,0 +1,64 @@
+/* The launch plan: everything runtime/ decided, as plain data, and all that
+ * starter/ needs to build and enter the container. starter/ never looks at
+ * argv, configuration files or the environment policy; runtime/ never mounts. */
+#ifndef CAPSULA_PLAN_H
+#define CAPSULA_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum capsula_dev_mode {
+	DEV_MINIMAL,  /* a tmpfs /dev with a few host devices bound in */
+	DEV_HOST,     /* the host's /dev, bound whole */
+};
+
+enum {
+	BIND_READONLY = 1u << 0,  /* read-only inside the container */
+	BIND_OPTIONAL = 1u << 1,  /* skip quietly when the host source is missing */
+};
+
+struct capsula_bind {
+	char *source;       /* absolute host path */
+	char *destination;  /* absolute path inside the container */
+	unsigned flags;
+};
+
+struct capsula_image {
+	char *path;        /* as the user named it, for messages and fsname */
+	int fd;            /* open, read-only, validated */
+	uint64_t offset;   /* where the squashfs starts in the file */
+	dev_t dev;         /* identity of the file, for the join key */
+	ino_t ino;
+	off_t size;
+	int64_t mtime_ns;
+};
+
+struct capsula_plan {
+	struct capsula_image image;
+
+	uid_t uid;
+	gid_t gid;
+
+	enum capsula_dev_mode dev_mode;
+	struct capsula_bind *binds;  /* in mount order: parents before children */
+	size_t bind_count;
+
+	char *home;   /* the container's $HOME, NULL with --no-home */
+	char *cwd;    /* where the command starts, inside the container */
+
+	char **argv;  /* the command, argv[0] looked up in the container's PATH */
+	char **envp;  /* the command's whole environment */
+
+	/* Ranks whose plans carry the same join key share one container. */
+	char join_key[64];
+	bool join_shared;        /* the key came from a launcher */
+	unsigned grace_ms;       /* how long an idle holder waits for late ranks */
+
+	int verbosity;           /* 0 normal, -1 quiet, >0 more */
+};
+
+void plan_free(struct capsula_plan *plan);
+
+#endif

@@ -1,0 +1,93 @@
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "runtime/joinkey.h"
+
+static const char *env_get(char **env, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (char **e = env; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+			return *e + len + 1;
+	return NULL;
+}
+
+const char *launcher_job_id(char **env, char *buf, size_t size)
+{
+	const char *pmix_ns = env_get(env, "PMIX_NAMESPACE");
+	const char *orte_job = env_get(env, "OMPI_MCA_ess_base_jobid");
+	const char *slurm_job = env_get(env, "SLURM_JOB_ID");
+	const char *slurm_step = env_get(env, "SLURM_STEP_ID");
+
+	/* PMIx first: both Open MPI's mpirun and srun --mpi=pmix set it, and it
+	 * names the job step the ranks were launched in. */
+	if (pmix_ns != NULL && pmix_ns[0] != '\0')
+		snprintf(buf, size, "pmix:%s", pmix_ns);
+	else if (orte_job != NULL && orte_job[0] != '\0')
+		snprintf(buf, size, "orte:%s", orte_job);
+	else if (slurm_job != NULL && slurm_step != NULL)
+		snprintf(buf, size, "slurm:%s.%s", slurm_job, slurm_step);
+	else
+		return NULL;
+	return buf;
+}
+
+static uint64_t fnv1a(uint64_t hash, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		hash ^= p[i];
+		hash *= 0x100000001b3ULL;
+	}
+	return hash;
+}
+
+static uint64_t fnv1a_str(uint64_t hash, const char *s)
+{
+	/* Include the terminator so "ab"+"c" and "a"+"bc" differ. */
+	return fnv1a(hash, s ? s : "", s ? strlen(s) + 1 : 1);
+}
+
+int join_key_make(struct capsula_plan *plan, const char *job_id)
+{
+	const struct capsula_image *img = &plan->image;
+	uint64_t hash = 0xcbf29ce484222325ULL;
+
+	if (job_id == NULL) {
+		uuid_t uuid;
+		char text[37];
+
+		uuid_generate(uuid);
+		uuid_unparse_lower(uuid, text);
+		snprintf(plan->join_key, sizeof plan->join_key, "capsula-%u-%s",
+		         (unsigned)plan->uid, text);
+		plan->join_shared = false;
+		return 0;
+	}
+	/* Everything that shapes the container is in the key, so ranks that
+	 * asked for different containers never share one. */
+	hash = fnv1a_str(hash, job_id);
+	hash = fnv1a(hash, &plan->uid, sizeof plan->uid);
+	hash = fnv1a(hash, &img->dev, sizeof img->dev);
+	hash = fnv1a(hash, &img->ino, sizeof img->ino);
+	hash = fnv1a(hash, &img->size, sizeof img->size);
+	hash = fnv1a(hash, &img->mtime_ns, sizeof img->mtime_ns);
+	hash = fnv1a(hash, &img->offset, sizeof img->offset);
+	hash = fnv1a(hash, &plan->dev_mode, sizeof plan->dev_mode);
+	hash = fnv1a_str(hash, plan->home);
+	for (size_t i = 0; i < plan->bind_count; i++) {
+		hash = fnv1a_str(hash, plan->binds[i].source);
+		hash = fnv1a_str(hash, plan->binds[i].destination);
+		hash = fnv1a(hash, &plan->binds[i].flags, sizeof plan->binds[i].flags);
+	}
+	snprintf(plan->join_key, sizeof plan->join_key, "capsula-%u-%016" PRIx64,
+	         (unsigned)plan->uid, hash);
+	plan->join_shared = true;
+	return 0;
+}

@@ -1,0 +1,181 @@
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/options.h"
+
+const char exec_usage[] =
+	"Usage: capsula exec [OPTIONS] IMAGE COMMAND [ARG...]\n"
+	"Run COMMAND inside the squashfs IMAGE as yourself, unprivileged.\n"
+	"\n"
+	"  -B, --bind SRC[:DST[:ro|rw]]  bind a host path (repeatable, comma lists)\n"
+	"      --home SRC[:DST]      bind SRC as the home directory (default: $HOME)\n"
+	"      --no-home             do not bind a home directory\n"
+	"      --pwd DIR             start in DIR inside the container\n"
+	"      --env K=V             set a variable (repeatable; may set PATH)\n"
+	"      --env-file FILE       set variables from FILE (K=V lines)\n"
+	"  -e, --cleanenv            do not pass the host environment\n"
+	"      --dev minimal|host    a minimal /dev (default) or the host's\n"
+	"      --join auto|never     share one container per job and node (default\n"
+	"                            auto: when started by mpirun or srun)\n"
+	"  -v, --verbose             say more (repeatable)\n"
+	"  -q, --quiet               only errors\n"
+	"      --dry-run             print the launch plan and do nothing\n"
+	"  -h, --help                this text\n"
+	"\n"
+	"Exit status: the command's own; 128+N if it died of signal N; 125 if\n"
+	"capsula failed; 126 if the command cannot be run; 127 if not found.\n";
+
+enum {
+	OPT_HOME = 256, OPT_NO_HOME, OPT_PWD, OPT_ENV, OPT_ENV_FILE, OPT_DEV,
+	OPT_JOIN, OPT_DRY_RUN,
+};
+
+static const struct option long_options[] = {
+	{"bind", required_argument, NULL, 'B'},
+	{"home", required_argument, NULL, OPT_HOME},
+	{"no-home", no_argument, NULL, OPT_NO_HOME},
+	{"pwd", required_argument, NULL, OPT_PWD},
+	{"env", required_argument, NULL, OPT_ENV},
+	{"env-file", required_argument, NULL, OPT_ENV_FILE},
+	{"cleanenv", no_argument, NULL, 'e'},
+	{"dev", required_argument, NULL, OPT_DEV},
+	{"join", required_argument, NULL, OPT_JOIN},
+	{"verbose", no_argument, NULL, 'v'},
+	{"quiet", no_argument, NULL, 'q'},
+	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+#define USAGE_HINT "see 'capsula exec --help'"
+
+static int parse_choice(const char *option, const char *value,
+                        const char *const *choices, int *out, capsula_error *err)
+{
+	for (int i = 0; choices[i] != NULL; i++) {
+		if (strcmp(value, choices[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	return fail(err, 0, USAGE_HINT, "--%s: unknown value '%s'", option, value);
+}
+
+static int set_once(char **slot, const char *option, const char *value,
+                    capsula_error *err)
+{
+	free(*slot);
+	*slot = strdup(value);
+	if (*slot == NULL)
+		return fail(err, errno, NULL, "--%s", option);
+	return 0;
+}
+
+static int handle_option(int c, struct exec_options *opts, capsula_error *err)
+{
+	static const char *const dev_modes[] = {"minimal", "host", NULL};
+	static const char *const join_modes[] = {"auto", "never", NULL};
+	int choice = 0;
+
+	switch (c) {
+	case 'B':
+		return bindspec_parse(optarg, &opts->binds, err);
+	case OPT_HOME:
+		return set_once(&opts->home, "home", optarg, err);
+	case OPT_NO_HOME:
+		opts->no_home = true;
+		return 0;
+	case OPT_PWD:
+		if (optarg[0] != '/')
+			return fail(err, 0, USAGE_HINT, "--pwd %s: not an absolute path", optarg);
+		return set_once(&opts->pwd, "pwd", optarg, err);
+	case OPT_ENV:
+		if (strchr(optarg, '=') == NULL || optarg[0] == '=')
+			return fail(err, 0, "write --env NAME=VALUE", "--env %s: no NAME=", optarg);
+		if (strvec_push(&opts->env, optarg) < 0)
+			return fail(err, errno, NULL, "--env");
+		return 0;
+	case OPT_ENV_FILE:
+		if (strvec_push(&opts->env_files, optarg) < 0)
+			return fail(err, errno, NULL, "--env-file");
+		return 0;
+	case 'e':
+		opts->cleanenv = true;
+		return 0;
+	case OPT_DEV:
+		if (parse_choice("dev", optarg, dev_modes, &choice, err) < 0)
+			return -1;
+		opts->dev_mode = choice == 0 ? DEV_MINIMAL : DEV_HOST;
+		return 0;
+	case OPT_JOIN:
+		if (parse_choice("join", optarg, join_modes, &choice, err) < 0)
+			return -1;
+		opts->join = choice == 0 ? JOIN_AUTO : JOIN_NEVER;
+		return 0;
+	case 'v':
+		opts->verbosity = opts->verbosity < 0 ? 1 : opts->verbosity + 1;
+		return 0;
+	case 'q':
+		opts->verbosity = -1;
+		return 0;
+	case OPT_DRY_RUN:
+		opts->dry_run = true;
+		return 0;
+	case 'h':
+		opts->help = true;
+		return 0;
+	default:
+		return fail(err, 0, USAGE_HINT, "unknown or incomplete option");
+	}
+}
+
+int exec_options_parse(int argc, char **argv, struct exec_options *opts,
+                       capsula_error *err)
+{
+	int c;
+
+	memset(opts, 0, sizeof *opts);
+	opts->dev_mode = DEV_MINIMAL;
+	opts->join = JOIN_AUTO;
+
+	/* '+' stops at IMAGE so the command's own options are left alone; ':'
+	 * lets us word the message for a missing argument ourselves. */
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:B:evqh", long_options, NULL)) != -1) {
+		if (c == '?') {
+			if (optopt != 0)
+				return fail(err, 0, USAGE_HINT, "unknown option '-%c'", optopt);
+			return fail(err, 0, USAGE_HINT, "unknown option '%s'", argv[optind - 1]);
+		}
+		if (c == ':')
+			return fail(err, 0, USAGE_HINT, "option '%s' needs a value",
+			            argv[optind - 1]);
+		if (handle_option(c, opts, err) < 0)
+			return -1;
+	}
+	if (opts->help)
+		return 0;
+	if (opts->no_home && opts->home != NULL)
+		return fail(err, 0, USAGE_HINT, "--home and --no-home exclude each other");
+	if (optind >= argc)
+		return fail(err, 0, USAGE_HINT, "no image given");
+	opts->image = argv[optind++];
+	if (optind >= argc)
+		return fail(err, 0, USAGE_HINT, "no command given after the image");
+	opts->command = &argv[optind];
+	return 0;
+}
+
+void exec_options_free(struct exec_options *opts)
+{
+	bind_list_free(&opts->binds);
+	free(opts->home);
+	free(opts->pwd);
+	strvec_free(&opts->env);
+	strvec_free(&opts->env_files);
+}

@@ -1,0 +1,41 @@
+/* Command-line options of the subcommands that start a container. */
+#ifndef CAPSULA_OPTIONS_H
+#define CAPSULA_OPTIONS_H
+
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "common/plan.h"
+#include "runtime/bindspec.h"
+#include "runtime/strvec.h"
+
+enum join_mode { JOIN_AUTO, JOIN_NEVER };
+
+struct exec_options {
+	struct bind_list binds;    /* -B, in the order given */
+	char *home;                /* --home SRC[:DST] */
+	bool no_home;
+	char *pwd;                 /* --pwd */
+	struct strvec env;         /* --env K=V, in order */
+	struct strvec env_files;   /* --env-file */
+	bool cleanenv;
+	enum capsula_dev_mode dev_mode;
+	enum join_mode join;
+	int verbosity;
+	bool dry_run;
+	bool help;
+
+	const char *image;
+	char **command;            /* points into argv */
+};
+
+/* Parse "exec [OPTIONS] IMAGE COMMAND [ARG...]" where argv[0] is the
+ * subcommand name. Returns 0, or -1 with err set (status 125). With --help,
+ * returns 0 with help set and nothing else required. */
+int exec_options_parse(int argc, char **argv, struct exec_options *opts,
+                       capsula_error *err);
+void exec_options_free(struct exec_options *opts);
+
+extern const char exec_usage[];
+
+#endif

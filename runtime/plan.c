@@ -1,0 +1,279 @@
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/bindspec.h"
+#include "runtime/env.h"
+#include "runtime/joinkey.h"
+#include "runtime/paths.h"
+#include "runtime/plan.h"
+
+/* Grace for late ranks of a launcher job; a private container has none. */
+#define SHARED_GRACE_MS 1500
+
+static char *host_resolve(const char *path)
+{
+	return realpath(path, NULL);
+}
+
+int host_facts_gather(struct host_facts *facts, capsula_error *err)
+{
+	extern char **environ;
+	const char *pwd = getenv("PWD");
+	char *real = getcwd(NULL, 0);
+	struct stat a, b;
+
+	memset(facts, 0, sizeof *facts);
+	if (real == NULL)
+		return fail(err, errno, "cd to a directory that exists", "current directory");
+	facts->environ = environ;
+	facts->cwd_real = real;
+	/* Keep the user's spelling of the current directory when $PWD names it. */
+	facts->cwd = real;
+	if (pwd != NULL && pwd[0] == '/' && stat(pwd, &a) == 0 && stat(real, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		facts->cwd = pwd;
+	facts->home = getenv("HOME");
+	facts->uid = getuid();
+	facts->gid = getgid();
+	facts->resolve = host_resolve;
+	return 0;
+}
+
+void host_facts_free(struct host_facts *facts)
+{
+	free((char *)facts->cwd_real);
+	facts->cwd_real = facts->cwd = NULL;
+}
+
+/* Host devices a minimal /dev gets, and the host paths every container has. */
+static const char *const minimal_devices[] = {
+	"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+	"/dev/tty", "/dev/pts", "/dev/ptmx", NULL,
+};
+static const char *const optional_files[] = {
+	"/etc/hosts", "/etc/resolv.conf", "/etc/localtime", NULL,
+};
+
+/* Sources are resolved on the host now: once the container is being built,
+ * an absolute symlink on the host would resolve against the wrong root. */
+static int add_host_path(struct bind_list *binds, const struct host_facts *facts,
+                         const char *path, unsigned flags, capsula_error *err)
+{
+	char *source = facts->resolve(path);
+	int ret;
+
+	if (source == NULL) {
+		if (flags & BIND_OPTIONAL)
+			return 0;
+		return fail(err, errno, "ask the admin: the host lacks it", "host %s", path);
+	}
+	ret = bind_list_add(binds, source, path, flags);
+	free(source);
+	if (ret < 0)
+		return fail(err, errno, NULL, "bind %s", path);
+	return 0;
+}
+
+static int add_system_binds(struct bind_list *binds, const struct exec_options *opts,
+                            const struct host_facts *facts, capsula_error *err)
+{
+	if (add_host_path(binds, facts, "/proc", 0, err) < 0 ||
+	    add_host_path(binds, facts, "/sys", 0, err) < 0)
+		return -1;
+	if (opts->dev_mode == DEV_HOST) {
+		if (add_host_path(binds, facts, "/dev", 0, err) < 0)
+			return -1;
+	} else {
+		for (size_t i = 0; minimal_devices[i] != NULL; i++)
+			if (add_host_path(binds, facts, minimal_devices[i], 0, err) < 0)
+				return -1;
+		if (add_host_path(binds, facts, "/dev/shm", BIND_OPTIONAL, err) < 0 ||
+		    add_host_path(binds, facts, "/dev/infiniband", BIND_OPTIONAL, err) < 0)
+			return -1;
+	}
+	if (add_host_path(binds, facts, "/tmp", 0, err) < 0)
+		return -1;
+	for (size_t i = 0; optional_files[i] != NULL; i++)
+		if (add_host_path(binds, facts, optional_files[i],
+		                  BIND_OPTIONAL | BIND_READONLY, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* The home directory: --home SRC[:DST], else $HOME at its own path. */
+static int add_home(struct bind_list *binds, const struct exec_options *opts,
+                    const struct host_facts *facts, char **home_out, capsula_error *err)
+{
+	char *spec = NULL;
+	char *colon;
+	char *source;
+	const char *destination;
+	int ret = 0;
+
+	*home_out = NULL;
+	if (opts->no_home)
+		return 0;
+	if (opts->home != NULL) {
+		spec = strdup(opts->home);
+		if (spec == NULL)
+			return fail(err, errno, NULL, "--home");
+	} else {
+		if (facts->home == NULL || facts->home[0] != '/')
+			return 0;
+		spec = strdup(facts->home);
+		if (spec == NULL)
+			return fail(err, errno, NULL, "$HOME");
+	}
+	colon = strchr(spec, ':');
+	if (colon != NULL)
+		*colon = '\0';
+	destination = colon ? colon + 1 : spec;
+	if (destination[0] != '/') {
+		ret = fail(err, 0, "write --home SRC[:DST] with an absolute DST",
+		           "home destination '%s' is not absolute", destination);
+		goto out;
+	}
+	source = facts->resolve(spec);
+	if (source == NULL) {
+		ret = fail(err, errno, "create it, or use --home DIR or --no-home",
+		           "home directory %s", spec);
+		goto out;
+	}
+	ret = bind_list_add(binds, source, destination, 0);
+	free(source);
+	if (ret < 0) {
+		ret = fail(err, errno, NULL, "home");
+		goto out;
+	}
+	*home_out = strdup(destination);
+	if (*home_out == NULL)
+		ret = fail(err, errno, NULL, "home");
+out:
+	free(spec);
+	return ret;
+}
+
+static bool covered_by_bind(const struct bind_list *binds, const char *path)
+{
+	for (size_t i = 0; i < binds->count; i++)
+		if (path_is_under(path, binds->items[i].destination))
+			return true;
+	return false;
+}
+
+/* Start where the user is: bind the current directory unless a bind already
+ * brings it, or it is one of the image's system directories. */
+static int choose_cwd(struct bind_list *binds, const struct exec_options *opts,
+                      const struct host_facts *facts, char **cwd_out, capsula_error *err)
+{
+	const char *cwd = opts->pwd ? opts->pwd : facts->cwd;
+
+	*cwd_out = strdup(cwd);
+	if (*cwd_out == NULL)
+		return fail(err, errno, NULL, "current directory");
+	if (opts->pwd != NULL || covered_by_bind(binds, cwd) || path_is_system(cwd))
+		return 0;
+	if (bind_list_add(binds, facts->cwd_real, cwd, 0) < 0)
+		return fail(err, errno, NULL, "current directory");
+	return 0;
+}
+
+static int add_user_binds(struct bind_list *binds, const struct exec_options *opts,
+                          const struct host_facts *facts, capsula_error *err)
+{
+	for (size_t i = 0; i < opts->binds.count; i++) {
+		const struct capsula_bind *b = &opts->binds.items[i];
+		char *source = facts->resolve(b->source);
+		int ret;
+
+		if (source == NULL)
+			return fail(err, errno, "create it on the host or fix the -B option",
+			            "bind source %s", b->source);
+		ret = bind_list_add(binds, source, b->destination, b->flags);
+		free(source);
+		if (ret < 0)
+			return fail(err, errno, NULL, "bind %s", b->source);
+	}
+	return 0;
+}
+
+static int make_environment(const struct exec_options *opts, const struct host_facts *facts,
+                            struct capsula_plan *plan, capsula_error *err)
+{
+	struct strvec env = {0};
+	struct env_request req = {
+		.host = facts->environ,
+		.cleanenv = opts->cleanenv,
+		.home = plan->home,
+		.image_path = plan->image.path,
+		.env_files = opts->env_files.items,
+		.assignments = opts->env.items,
+	};
+
+	if (env_build(&req, &env, err) < 0) {
+		strvec_free(&env);
+		return -1;
+	}
+	plan->envp = env.items;
+	return 0;
+}
+
+static int copy_argv(char **command, struct capsula_plan *plan, capsula_error *err)
+{
+	struct strvec argv = {0};
+
+	for (char **a = command; *a != NULL; a++) {
+		if (strvec_push(&argv, *a) < 0) {
+			strvec_free(&argv);
+			return fail(err, errno, NULL, "command line");
+		}
+	}
+	plan->argv = argv.items;
+	return 0;
+}
+
+int plan_build(const struct exec_options *opts, const struct host_facts *facts,
+               struct capsula_image *image, struct capsula_plan *plan,
+               capsula_error *err)
+{
+	struct bind_list binds = {0};
+	char job_buf[256];
+	const char *job_id = NULL;
+
+	memset(plan, 0, sizeof *plan);
+	plan->image = *image;
+	image->fd = -1;
+	image->path = NULL;
+	plan->uid = facts->uid;
+	plan->gid = facts->gid;
+	plan->dev_mode = opts->dev_mode;
+	plan->verbosity = opts->verbosity;
+
+	if (add_system_binds(&binds, opts, facts, err) < 0 ||
+	    add_home(&binds, opts, facts, &plan->home, err) < 0 ||
+	    choose_cwd(&binds, opts, facts, &plan->cwd, err) < 0 ||
+	    add_user_binds(&binds, opts, facts, err) < 0) {
+		plan->binds = binds.items;
+		plan->bind_count = binds.count;
+		return -1;
+	}
+	plan->binds = binds.items;
+	plan->bind_count = binds.count;
+
+	if (make_environment(opts, facts, plan, err) < 0 ||
+	    copy_argv(opts->command, plan, err) < 0)
+		return -1;
+
+	if (opts->join == JOIN_AUTO)
+		job_id = launcher_job_id(facts->environ, job_buf, sizeof job_buf);
+	if (join_key_make(plan, job_id) < 0)
+		return fail(err, errno, NULL, "join key");
+	plan->grace_ms = plan->join_shared ? SHARED_GRACE_MS : 0;
+	return 0;
+}

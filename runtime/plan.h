@@ -1,0 +1,35 @@
+/* Options + host facts -> the launch plan. */
+#ifndef CAPSULA_RUNTIME_PLAN_H
+#define CAPSULA_RUNTIME_PLAN_H
+
+#include <stdio.h>
+
+#include "common/error.h"
+#include "common/plan.h"
+#include "runtime/options.h"
+
+/* What plan_build reads from the host, gathered in one place so unit tests
+ * can supply their own. */
+struct host_facts {
+	char **environ;
+	const char *cwd;       /* logical current directory */
+	const char *cwd_real;  /* the same, symlinks resolved */
+	const char *home;      /* $HOME */
+	uid_t uid;
+	gid_t gid;
+	/* Resolve a host path to an absolute canonical one, NULL with errno
+	 * when it does not exist (realpath; unit tests supply their own). */
+	char *(*resolve)(const char *path);
+};
+
+int host_facts_gather(struct host_facts *facts, capsula_error *err);
+void host_facts_free(struct host_facts *facts);
+
+/* The image must already be open; plan takes ownership of it. */
+int plan_build(const struct exec_options *opts, const struct host_facts *facts,
+               struct capsula_image *image, struct capsula_plan *plan,
+               capsula_error *err);
+
+void plan_print(const struct capsula_plan *plan, FILE *out);
+
+#endif

@@ -1,0 +1,32 @@
+#include "config.h"
+
+#include <stdio.h>
+
+#include "runtime/plan.h"
+
+/* --dry-run: what would be done, one fact a line, stable for scripts. */
+void plan_print(const struct capsula_plan *plan, FILE *out)
+{
+	fprintf(out, "image      %s (offset %llu)\n", plan->image.path,
+	        (unsigned long long)plan->image.offset);
+	fprintf(out, "identity   uid %u gid %u (mapped to themselves)\n",
+	        (unsigned)plan->uid, (unsigned)plan->gid);
+	fprintf(out, "namespaces user mount (network and pid: host's)\n");
+	fprintf(out, "dev        %s\n", plan->dev_mode == DEV_HOST ? "host" : "minimal");
+	for (size_t i = 0; i < plan->bind_count; i++)
+		fprintf(out, "bind       %s -> %s%s\n", plan->binds[i].source,
+		        plan->binds[i].destination,
+		        plan->binds[i].flags & BIND_READONLY ? " (ro)" : "");
+	fprintf(out, "identity   /etc/passwd /etc/group: image entries + caller\n");
+	fprintf(out, "home       %s\n", plan->home ? plan->home : "(none)");
+	fprintf(out, "cwd        %s\n", plan->cwd);
+	fprintf(out, "join       %s (%s, grace %u ms)\n", plan->join_key,
+	        plan->join_shared ? "shared by the job's ranks on this node" : "private",
+	        plan->grace_ms);
+	for (char **a = plan->argv; *a != NULL; a++)
+		fprintf(out, "%s %s", a == plan->argv ? "command   " : "", *a);
+	fputc('\n', out);
+	if (plan->verbosity > 0)
+		for (char **e = plan->envp; *e != NULL; e++)
+			fprintf(out, "env        %s\n", *e);
+}

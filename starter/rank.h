@@ -1,0 +1,19 @@
+/* What each rank does once it holds the container's namespaces: enter
+ * them, start in the right directory, give up every privilege, and become
+ * the command. */
+#ifndef CAPSULA_RANK_H
+#define CAPSULA_RANK_H
+
+#include "common/error.h"
+#include "common/plan.h"
+
+/* Receive the namespaces from a connected holder. Returns 0 with the two
+ * fds, 1 if the holder went away before answering (try again), 2 if the
+ * holder belongs to another user, -1 with err set. */
+int rank_receive(int conn, uid_t uid, int *userns_fd, int *mntns_fd, capsula_error *err);
+
+/* Enter, drop privileges, exec. Returns only on failure. */
+int rank_exec(const struct capsula_plan *plan, int userns_fd, int mntns_fd,
+              capsula_error *err);
+
+#endif

@@ -1,0 +1,444 @@
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/plan.h"
+#include "starter/rootfs.h"
+
+static int open_beneath_root(int root_fd, const char *path, int flags)
+{
+	/* RESOLVE_IN_ROOT: ".." and absolute symlinks in the image stop at the
+	 * container's root, so no image can point a bind at a host path. */
+	struct open_how how = {
+		.flags = (unsigned long long)(flags | O_CLOEXEC),
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+
+	while (*path == '/')
+		path++;
+	if (*path == '\0')
+		path = ".";
+	return (int)syscall(SYS_openat2, root_fd, path, &how, sizeof how);
+}
+
+int rootfs_open(struct rootfs *rfs, const char *path, int flags)
+{
+	return open_beneath_root(rfs->root_fd, path, flags);
+}
+
+static int pivot_root(const char *new_root, const char *put_old)
+{
+	return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+int stage_enter(int *stage_fd, int *host_fd, capsula_error *err)
+{
+	static const char *const dirs[] = {"/tmp/oldroot", "/tmp/image", "/tmp/root", NULL};
+
+	/* /tmp only as a place to stand: this mount lives in our namespace and
+	 * the host's /tmp is reachable again under /oldroot once we pivot. */
+	if (mount("capsula-stage", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") < 0)
+		return fail(err, errno, NULL, "mount the staging tmpfs");
+	for (size_t i = 0; dirs[i] != NULL; i++)
+		if (mkdir(dirs[i], 0700) < 0)
+			return fail(err, errno, NULL, "mkdir %s on the stage", dirs[i]);
+	if (pivot_root("/tmp", "/tmp/oldroot") < 0)
+		return fail(err, errno, NULL, "pivot_root onto the stage");
+	if (chdir("/") < 0)
+		return fail(err, errno, NULL, "chdir to the stage");
+	*stage_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*stage_fd < 0)
+		return fail(err, errno, NULL, "open the stage");
+	*host_fd = open("/oldroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*host_fd < 0)
+		return fail(err, errno, NULL, "open the host root");
+	return 0;
+}
+
+static int new_tmpfs(mode_t mode, int *mnt_fd, capsula_error *err)
+{
+	char mode_text[16];
+	int fs_fd = fsopen("tmpfs", FSOPEN_CLOEXEC);
+
+	if (fs_fd < 0)
+		return fail(err, errno, "capsula needs Linux 5.12 or newer", "fsopen tmpfs");
+	snprintf(mode_text, sizeof mode_text, "%04o", (unsigned)(mode & 07777));
+	if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "mode", mode_text, 0) < 0 ||
+	    fsconfig(fs_fd, FSCONFIG_SET_STRING, "size", "4m", 0) < 0 ||
+	    fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		int saved = errno;
+
+		close(fs_fd);
+		return fail(err, saved, NULL, "configure a scaffolding tmpfs");
+	}
+	*mnt_fd = fsmount(fs_fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	close(fs_fd);
+	if (*mnt_fd < 0)
+		return fail(err, errno, NULL, "fsmount a scaffolding tmpfs");
+	return 0;
+}
+
+static int remember_scaffold(struct rootfs *rfs, int mnt_fd, capsula_error *err)
+{
+	if (rfs->scaffold_count == ROOTFS_MAX_SCAFFOLDS) {
+		close(mnt_fd);
+		return fail(err, 0, "use fewer binds into the image's directories",
+		            "more than %d directories needed new mount points",
+		            ROOTFS_MAX_SCAFFOLDS);
+	}
+	rfs->scaffold_fds[rfs->scaffold_count++] = mnt_fd;
+	return 0;
+}
+
+static int clone_onto(int from_fd, const char *from_path, int to_fd, const char *to_path,
+                      capsula_error *err)
+{
+	int tree = open_tree(from_fd, from_path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+	                     AT_RECURSIVE | AT_SYMLINK_NOFOLLOW);
+
+	if (tree < 0)
+		return fail(err, errno, NULL, "clone mount %s", from_path);
+	if (move_mount(tree, "", to_fd, to_path, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		int saved = errno;
+
+		close(tree);
+		return fail(err, saved, NULL, "attach mount at %s", to_path);
+	}
+	close(tree);
+	return 0;
+}
+
+/* Repeat every entry of from_fd in the empty directory to_fd: directories
+ * and files as bind mounts, symlinks as copies. */
+static int replicate_entries(struct rootfs *rfs, int from_fd, int to_fd, capsula_error *err)
+{
+	int dir_fd = openat(from_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *entry;
+	DIR *dir;
+	int ret = 0;
+
+	if (dir_fd < 0)
+		return fail(err, errno, NULL, "read an image directory");
+	dir = fdopendir(dir_fd);
+	if (dir == NULL) {
+		close(dir_fd);
+		return fail(err, errno, NULL, "read an image directory");
+	}
+	while (ret == 0 && (errno = 0, entry = readdir(dir)) != NULL) {
+		const char *name = entry->d_name;
+		char target[PATH_MAX];
+		struct stat st;
+		ssize_t len;
+		int fd;
+
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+			continue;
+		if (fstatat(from_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			ret = fail(err, errno, NULL, "stat image entry %s", name);
+		} else if (S_ISLNK(st.st_mode)) {
+			len = readlinkat(from_fd, name, target, sizeof target - 1);
+			if (len < 0)
+				ret = fail(err, errno, NULL, "readlink image entry %s", name);
+			else if (target[len] = '\0', symlinkat(target, to_fd, name) < 0)
+				ret = fail(err, errno, NULL, "copy symlink %s", name);
+		} else if (S_ISDIR(st.st_mode)) {
+			if (mkdirat(to_fd, name, 0755) < 0)
+				ret = fail(err, errno, NULL, "mkdir %s", name);
+			else
+				ret = clone_onto(from_fd, name, to_fd, name, err);
+		} else if (S_ISREG(st.st_mode)) {
+			fd = openat(to_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+			if (fd < 0) {
+				ret = fail(err, errno, NULL, "create %s", name);
+			} else {
+				close(fd);
+				ret = clone_onto(from_fd, name, to_fd, name, err);
+			}
+		} else if (rfs->verbosity > 1) {
+			/* Device nodes, fifos and sockets of the image are left out. */
+			fprintf(stderr, "capsula: skipping special file %s in the image\n", name);
+		}
+	}
+	if (ret == 0 && errno != 0)
+		ret = fail(err, errno, NULL, "read an image directory");
+	closedir(dir);
+	return ret;
+}
+
+int rootfs_from_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
+                      const char *root_dir, capsula_error *err)
+{
+	int image_fd;
+	int mnt_fd;
+	int ret;
+
+	if (new_tmpfs(0755, &mnt_fd, err) < 0)
+		return -1;
+	if (move_mount(mnt_fd, "", stage_fd, root_dir, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		int saved = errno;
+
+		close(mnt_fd);
+		return fail(err, saved, NULL, "mount the root tmpfs");
+	}
+	if (remember_scaffold(rfs, mnt_fd, err) < 0)
+		return -1;
+	rfs->root_fd = openat(stage_fd, root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfs->root_fd < 0)
+		return fail(err, errno, NULL, "open the new root");
+	image_fd = openat(stage_fd, image_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (image_fd < 0)
+		return fail(err, errno, NULL, "open the mounted image");
+	ret = replicate_entries(rfs, image_fd, rfs->root_fd, err);
+	close(image_fd);
+	return ret;
+}
+
+/* Cover the read-only directory at path with a tmpfs repeating its
+ * entries, so that new mount points can be made in it. */
+static int underlay(struct rootfs *rfs, const char *path, capsula_error *err)
+{
+	int orig_fd = open_beneath_root(rfs->root_fd, path, O_PATH | O_DIRECTORY);
+	struct stat st;
+	int mnt_fd;
+
+	if (orig_fd < 0)
+		return fail(err, errno, NULL, "open %s in the image", path);
+	if (fstat(orig_fd, &st) < 0) {
+		int saved = errno;
+
+		close(orig_fd);
+		return fail(err, saved, NULL, "stat %s in the image", path);
+	}
+	if (new_tmpfs(st.st_mode, &mnt_fd, err) < 0) {
+		close(orig_fd);
+		return -1;
+	}
+	if (move_mount(mnt_fd, "", orig_fd, "",
+	               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+		int saved = errno;
+
+		close(orig_fd);
+		close(mnt_fd);
+		return fail(err, saved, NULL, "cover %s with a tmpfs", path);
+	}
+	if (remember_scaffold(rfs, mnt_fd, err) < 0 ||
+	    replicate_entries(rfs, orig_fd, mnt_fd, err) < 0) {
+		close(orig_fd);
+		return -1;
+	}
+	close(orig_fd);
+	return 0;
+}
+
+/* Create the last component of path in its (existing) parent, as a
+ * directory or an empty file, covering a read-only parent if need be. */
+static int create_in_parent(struct rootfs *rfs, const char *path, bool want_dir,
+                            capsula_error *err)
+{
+	char parent[PATH_MAX];
+	const char *name = strrchr(path, '/') + 1;
+	int parent_fd;
+	int ret;
+
+	snprintf(parent, sizeof parent, "%.*s", (int)(name - path), path);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		parent_fd = open_beneath_root(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
+		if (parent_fd < 0)
+			return fail(err, errno, NULL, "open %s in the container", parent);
+		if (want_dir) {
+			ret = mkdirat(parent_fd, name, 0755);
+		} else {
+			ret = openat(parent_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+			if (ret >= 0)
+				ret = close(ret);
+		}
+		close(parent_fd);
+		if (ret == 0 || errno == EEXIST)
+			return 0;
+		if (errno != EROFS || attempt > 0)
+			break;
+		if (rfs->verbosity > 1)
+			fprintf(stderr, "capsula: %s: making room for a mount point\n", parent);
+		if (underlay(rfs, parent, err) < 0)
+			return -1;
+	}
+	return fail(err, errno, "choose a destination that exists in the image",
+	            "cannot create mount point %s", path);
+}
+
+/* Open the mount point at path (inside the root), creating it and any
+ * missing parents first. */
+static int mount_point(struct rootfs *rfs, const char *path, bool want_dir,
+                       int *fd_out, capsula_error *err)
+{
+	char prefix[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof prefix || path[0] != '/')
+		return fail(err, ENAMETOOLONG, NULL, "mount point %.64s", path);
+	fd = open_beneath_root(rfs->root_fd, path, O_PATH);
+	if (fd < 0 && errno == ENOENT) {
+		/* Walk down, creating each missing component. */
+		for (const char *slash = path + 1; ; slash++) {
+			slash = strchr(slash, '/');
+			snprintf(prefix, sizeof prefix, "%.*s",
+			         (int)(slash ? slash - path : (long)strlen(path)), path);
+			if (strlen(prefix) > 1 && prefix[strlen(prefix) - 1] != '/') {
+				fd = open_beneath_root(rfs->root_fd, prefix, O_PATH);
+				if (fd >= 0)
+					close(fd);
+				else if (errno != ENOENT)
+					return fail(err, errno, NULL, "open %s in the container", prefix);
+				else if (create_in_parent(rfs, prefix, slash != NULL || want_dir, err) < 0)
+					return -1;
+			}
+			if (slash == NULL)
+				break;
+		}
+		fd = open_beneath_root(rfs->root_fd, path, O_PATH);
+	}
+	if (fd < 0)
+		return fail(err, errno, NULL, "mount point %s in the container", path);
+	if (fstat(fd, &st) < 0) {
+		int saved = errno;
+
+		close(fd);
+		return fail(err, saved, NULL, "stat mount point %s", path);
+	}
+	if (S_ISDIR(st.st_mode) != want_dir) {
+		close(fd);
+		return fail(err, 0, "bind a directory onto a directory, a file onto a file",
+		            "cannot bind a %s onto %s, which is a %s in the image",
+		            want_dir ? "directory" : "file", path,
+		            S_ISDIR(st.st_mode) ? "directory" : "file");
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+int rootfs_mount_tmpfs(struct rootfs *rfs, const char *path, capsula_error *err)
+{
+	int target_fd;
+	int mnt_fd;
+
+	if (mount_point(rfs, path, true, &target_fd, err) < 0)
+		return -1;
+	if (new_tmpfs(0755, &mnt_fd, err) < 0) {
+		close(target_fd);
+		return -1;
+	}
+	if (move_mount(mnt_fd, "", target_fd, "",
+	               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+		int saved = errno;
+
+		close(target_fd);
+		close(mnt_fd);
+		return fail(err, saved, NULL, "mount a tmpfs on %s", path);
+	}
+	close(target_fd);
+	return remember_scaffold(rfs, mnt_fd, err);
+}
+
+int rootfs_bind(struct rootfs *rfs, int from_fd, const char *from_path,
+                const char *destination, unsigned flags, bool allow_devices,
+                capsula_error *err)
+{
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID};
+	struct stat st;
+	int target_fd;
+	int tree;
+
+	tree = open_tree(from_fd, from_path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0)
+		return fail(err, errno, "check that the bind source exists and is readable",
+		            "bind source %s", from_path);
+	if (!allow_devices)
+		attr.attr_set |= MOUNT_ATTR_NODEV;
+	if (flags & BIND_READONLY)
+		attr.attr_set |= MOUNT_ATTR_RDONLY;
+	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0 ||
+	    fstat(tree, &st) < 0) {
+		int saved = errno;
+
+		close(tree);
+		return fail(err, saved, saved == ENOSYS ? "capsula needs Linux 5.12 or newer" : NULL,
+		            "set mount flags for %s", destination);
+	}
+	if (mount_point(rfs, destination, S_ISDIR(st.st_mode), &target_fd, err) < 0) {
+		close(tree);
+		return -1;
+	}
+	if (move_mount(tree, "", target_fd, "",
+	               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+		int saved = errno;
+
+		close(tree);
+		close(target_fd);
+		return fail(err, saved, NULL, "bind onto %s", destination);
+	}
+	close(tree);
+	close(target_fd);
+	return 0;
+}
+
+int rootfs_symlink(struct rootfs *rfs, const char *target, const char *path,
+                   capsula_error *err)
+{
+	char parent[PATH_MAX];
+	const char *name = strrchr(path, '/') + 1;
+	int parent_fd;
+	int ret;
+
+	snprintf(parent, sizeof parent, "%.*s", (int)(name - path), path);
+	parent_fd = open_beneath_root(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
+	if (parent_fd < 0)
+		return fail(err, errno, NULL, "open %s in the container", parent);
+	ret = symlinkat(target, parent_fd, name);
+	close(parent_fd);
+	if (ret < 0 && errno != EEXIST)
+		return fail(err, errno, NULL, "symlink %s", path);
+	return 0;
+}
+
+int rootfs_seal(struct rootfs *rfs, capsula_error *err)
+{
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+
+	for (size_t i = 0; i < rfs->scaffold_count; i++) {
+		if (mount_setattr(rfs->scaffold_fds[i], "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+			return fail(err, errno, NULL, "make the container's scaffolding read-only");
+		close(rfs->scaffold_fds[i]);
+	}
+	rfs->scaffold_count = 0;
+	return 0;
+}
+
+int rootfs_enter(struct rootfs *rfs, capsula_error *err)
+{
+	/* pivot_root(".", ".") stacks the old root on the new one; detaching
+	 * the top of "." then leaves only the container. */
+	if (fchdir(rfs->root_fd) < 0)
+		return fail(err, errno, NULL, "chdir to the new root");
+	if (pivot_root(".", ".") < 0)
+		return fail(err, errno, NULL, "pivot_root into the container");
+	if (umount2(".", MNT_DETACH) < 0)
+		return fail(err, errno, NULL, "detach the host root");
+	if (chdir("/") < 0)
+		return fail(err, errno, NULL, "chdir /");
+	close(rfs->root_fd);
+	close(rfs->host_fd);
+	rfs->root_fd = rfs->host_fd = -1;
+	return 0;
+}

@@ -1,0 +1,53 @@
+/* Building the container's root: a tmpfs scaffold holding the image's
+ * top-level entries, binds resolved inside it, then pivot_root. The image is
+ * read-only, so a missing mount point is made by covering its parent with a
+ * tmpfs that repeats the parent's entries ("underlay"). */
+#ifndef CAPSULA_ROOTFS_H
+#define CAPSULA_ROOTFS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+#define ROOTFS_MAX_SCAFFOLDS 64
+
+struct rootfs {
+	int root_fd;   /* the new root, a tmpfs */
+	int host_fd;   /* the host's root, while it is still reachable */
+	int scaffold_fds[ROOTFS_MAX_SCAFFOLDS];  /* tmpfs mounts to seal read-only */
+	size_t scaffold_count;
+	int verbosity;
+};
+
+/* Move this process onto a private tmpfs stage: afterwards "/" is the stage,
+ * the host is under /oldroot, and stage_fd is open on the stage. */
+int stage_enter(int *stage_fd, int *host_fd, capsula_error *err);
+
+/* Make rootfs->root_fd a tmpfs at stage path root_dir holding the entries of
+ * the image mounted at image_dir. */
+int rootfs_from_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
+                      const char *root_dir, capsula_error *err);
+
+/* Mount an empty tmpfs at path inside the root (for a minimal /dev). */
+int rootfs_mount_tmpfs(struct rootfs *rfs, const char *path, capsula_error *err);
+
+/* Bind from_fd/from_path (relative to from_fd) onto destination inside the
+ * root, with BIND_* flags; always nosuid, nodev unless allow_devices. */
+int rootfs_bind(struct rootfs *rfs, int from_fd, const char *from_path,
+                const char *destination, unsigned flags, bool allow_devices,
+                capsula_error *err);
+
+/* Open path inside the root for reading; symlinks stay inside. */
+int rootfs_open(struct rootfs *rfs, const char *path, int flags);
+
+int rootfs_symlink(struct rootfs *rfs, const char *target, const char *path,
+                   capsula_error *err);
+
+/* Make the scaffolding tmpfs mounts read-only. */
+int rootfs_seal(struct rootfs *rfs, capsula_error *err);
+
+/* pivot_root into the new root and drop the stage and the host from view. */
+int rootfs_enter(struct rootfs *rfs, capsula_error *err);
+
+#endif
