@@ -1,0 +1,61 @@
+#!/bin/sh
+# Bad images and bad options: one "capsula:" line that names the cause and
+# what to do, exit status 125, quickly, and nothing left behind.
+. "$abs_top_srcdir/tests/lib/common.sh"
+require_containers
+
+mounts_before=$(grep -c capsula /proc/self/mountinfo)
+
+# expect_failure DESCRIPTION REGEX CAPSULA-ARGS...
+expect_failure() {
+	desc=$1 pattern=$2
+	shift 2
+	start=$(date +%s)
+	err=$(as_user timeout 20 "$CAPSULA" "$@" 2>&1 >/dev/null); rc=$?
+	elapsed=$(( $(date +%s) - start ))
+	is "$rc" 125 "$desc: exit status 125"
+	is "$(printf '%s\n' "$err" | wc -l)" 1 "$desc: one line on stderr"
+	like "$err" "^capsula: .*$pattern" "$desc: the message names the cause"
+	ok "$desc: fails fast (${elapsed}s)" [ "$elapsed" -lt 10 ]
+}
+
+: > "$WORK/empty.sqfs"
+echo "just some text, not an image" > "$WORK/text.sqfs"
+head -c 100000 "$IMAGE" > "$WORK/truncated.sqfs"
+head -c 60 "$IMAGE" > "$WORK/short.sqfs"
+mkdir "$WORK/dir.sqfs"
+chmod a+r "$WORK"/*.sqfs
+
+expect_failure "missing image" 'cannot open image .*No such file or directory; check the image path' \
+	exec "$WORK/nonexistent.sqfs" true
+expect_failure "empty image" 'the file is empty; rebuild' exec "$WORK/empty.sqfs" true
+expect_failure "non-squashfs file" "not a squashfs image" exec "$WORK/text.sqfs" true
+expect_failure "truncated image" "truncated: 100000 of [0-9]+ bytes" exec "$WORK/truncated.sqfs" true
+expect_failure "superblock cut short" "truncated" exec "$WORK/short.sqfs" true
+expect_failure "directory as image" "is a directory" exec "$WORK/dir.sqfs" true
+expect_failure "bad bind option" "unknown option 'rx'" exec -B /tmp:/x:rx "$IMAGE" true
+expect_failure "relative bind destination" "not an absolute path" exec -B /tmp:x "$IMAGE" true
+expect_failure "missing bind source" "bind source /nonexistent/dir: No such file or directory" \
+	exec -B /nonexistent/dir:/data "$IMAGE" true
+expect_failure "unknown --dev" "--dev: unknown value 'everything'" exec --dev everything "$IMAGE" true
+expect_failure "bind of a file onto a directory" "cannot bind a file onto /etc" \
+	exec -B "$IMAGE:/etc" "$IMAGE" true
+
+# User namespaces turned off: the limit is per user namespace, so setting
+# it to 0 inside a namespace of our own disables them for capsula only.
+if as_user unshare --user --map-root-user sh -c 'echo 0 > /proc/sys/user/max_user_namespaces' 2>/dev/null; then
+	err=$(as_user unshare --user --map-root-user sh -c \
+		'echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" exec "$1" true' \
+		"$CAPSULA" "$IMAGE" 2>&1 >/dev/null); rc=$?
+	is "$rc" 125 "user namespaces disabled: exit status 125"
+	like "$err" '^capsula: cannot create a user namespace: .*user.max_user_namespaces' \
+		"user namespaces disabled: the message names the sysctl"
+else
+	skip "cannot lower user.max_user_namespaces in a namespace here"
+	skip "cannot lower user.max_user_namespaces in a namespace here"
+fi
+
+is "$(holders_after_exit)" 0 "no holder is left running"
+is "$(grep -c capsula /proc/self/mountinfo)" "$mounts_before" "no mount is left on the host"
+
+done_testing

@@ -1,0 +1,31 @@
+#!/bin/sh
+# /dev/infiniband is bound whole when the host has it. Without an HCA here,
+# the root part of the suite makes a fake uverbs node and removes it after.
+. "$abs_top_srcdir/tests/lib/common.sh"
+require_containers
+
+made=""
+if [ ! -e /dev/infiniband ]; then
+	is_root || skip_all "no /dev/infiniband on this host, and only root can make a fake one"
+	mkdir /dev/infiniband && mknod -m 0666 /dev/infiniband/uverbs0 c 231 192 &&
+		mknod -m 0600 /dev/infiniband/rdma_cm c 10 58 || bail_out "cannot make fake verbs nodes"
+	made=yes
+	# shellcheck disable=SC2064
+	trap "rm -rf /dev/infiniband '$WORK'" EXIT
+fi
+host=$(ls /dev/infiniband | sort | tr '\n' ' ')
+inside=$(capsula_exec -- ls /dev/infiniband | sort | tr '\n' ' ')
+is "$inside" "$host" "/dev/infiniband inside lists the host's nodes"
+like "$(capsula_exec -- ls -l /dev/infiniband/uverbs0)" '^c.* 231, +192 ' \
+	"uverbs0 is the host's character device 231:192"
+mountinfo=$(capsula_exec -- cat /proc/self/mountinfo)
+like "$mountinfo" ' /dev/infiniband rw,nosuid[, ]' "/dev/infiniband is a nosuid bind that allows devices"
+unlike "$(capsula_exec -- grep ' /dev/infiniband ' /proc/self/mountinfo)" 'nodev' \
+	"/dev/infiniband is not nodev"
+# No driver here, so opening fails, but with ENXIO from the device, not with
+# EACCES from a nodev mount.
+err=$(capsula_exec -- cat /dev/infiniband/uverbs0 2>&1)
+unlike "$err" "Permission denied|Operation not permitted" \
+	"opening uverbs0 is not refused by the mount ($err)"
+[ -n "$made" ] && diag "fake /dev/infiniband will be removed"
+done_testing
