@@ -12,7 +12,7 @@ is "$(capsula_exec -- cat /etc/capsula-test-image)" "capsula busybox test image"
 	"files come from the image"
 
 status=$(capsula_exec -- cat /proc/self/status)
-like "$status" "Uid:[[:space:]]+$TEST_UID[[:space:]]+$TEST_UID[[:space:]]+$TEST_UID[[:space:]]+$TEST_UID" \
+like "$status" "Uid:[[:space:]]+${TEST_UID}[[:space:]]+${TEST_UID}[[:space:]]+${TEST_UID}[[:space:]]+$TEST_UID" \
 	"all four uids are the caller's"
 
 host_net=$(as_user readlink /proc/self/ns/net)
@@ -54,6 +54,6 @@ unlike "$devs" "(^| )(fuse|vda|sda|mem|kmsg)( |$)" "minimal /dev has no disks, /
 is "$(capsula_exec -- sh -c 'echo x > /dev/null && head -c 4 /dev/zero | wc -c')" 4 \
 	"/dev/null and /dev/zero work"
 host_devs=$(capsula_exec --dev host -- ls /dev | wc -l)
-ok "--dev host shows the host's /dev ($host_devs entries)" [ "$host_devs" -eq "$(ls /dev | wc -l)" ]
+ok "--dev host shows the host's /dev ($host_devs entries)" [ "$host_devs" -eq "$(find /dev -mindepth 1 -maxdepth 1 | wc -l)" ]
 
 done_testing

@@ -30,7 +30,7 @@ as_user sh -c '"$0" exec "$1" sleep 60 & pid=$!; sleep 1; echo $pid > "$2"; wait
 sleep 2
 holder_running=$(live_holders)
 is "$holder_running" 1 "while the command runs, one holder serves it"
-fd_count=$(ls "/proc/$(pgrep -u "$TEST_UID" -x capsula-holder | head -1)/fd" 2>/dev/null | wc -l)
+fd_count=$(find "/proc/$(pgrep -u "$TEST_UID" -x capsula-holder | head -1)/fd" -mindepth 1 2>/dev/null | wc -l)
 ok "the holder keeps only a few descriptors open ($fd_count)" [ "$fd_count" -le 12 ]
 kill -KILL "$(cat "$WORK/pid")"
 wait

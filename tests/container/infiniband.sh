@@ -7,14 +7,16 @@ require_containers
 made=""
 if [ ! -e /dev/infiniband ]; then
 	is_root || skip_all "no /dev/infiniband on this host, and only root can make a fake one"
-	mkdir /dev/infiniband && mknod -m 0666 /dev/infiniband/uverbs0 c 231 192 &&
-		mknod -m 0600 /dev/infiniband/rdma_cm c 10 58 || bail_out "cannot make fake verbs nodes"
+	if ! { mkdir /dev/infiniband && mknod -m 0666 /dev/infiniband/uverbs0 c 231 192 &&
+	       mknod -m 0600 /dev/infiniband/rdma_cm c 10 58; }; then
+		bail_out "cannot make fake verbs nodes"
+	fi
 	made=yes
 	# shellcheck disable=SC2064
 	trap "rm -rf /dev/infiniband '$WORK'" EXIT
 fi
-host=$(ls /dev/infiniband | sort | tr '\n' ' ')
-inside=$(capsula_exec -- ls /dev/infiniband | sort | tr '\n' ' ')
+host=$(cd /dev/infiniband && printf '%s ' *)
+inside=$(capsula_exec -- sh -c 'cd /dev/infiniband && printf "%s " *')
 is "$inside" "$host" "/dev/infiniband inside lists the host's nodes"
 like "$(capsula_exec -- ls -l /dev/infiniband/uverbs0)" '^c.* 231, +192 ' \
 	"uverbs0 is the host's character device 231:192"

@@ -9,7 +9,6 @@ set -u
 : "${abs_top_builddir:?run through make check}"
 : "${abs_top_srcdir:?run through make check}"
 
-TEST_USER=capsula-test
 t_count=0
 t_failed=0
 
@@ -82,63 +81,7 @@ done_testing() {
 	[ "$t_failed" = 0 ]
 }
 
-# ---------------------------------------------------------------- the user
-
-is_root() { [ "$(id -u)" = 0 ]; }
-
-# With flock, so that parallel tests do this once.
-with_lock() {
-	flock /tmp/capsula-check.lock "$@"
-}
-
-prepare_root() {
-	if ! id "$TEST_USER" >/dev/null 2>&1; then
-		with_lock sh -c "id $TEST_USER >/dev/null 2>&1 || useradd --create-home --shell /bin/sh $TEST_USER" ||
-			bail_out "cannot create the test user $TEST_USER"
-	fi
-	TEST_HOME=$(getent passwd "$TEST_USER" | cut -d: -f6)
-	# Debian's udev rule makes /dev/fuse 0666; machines without udev leave it
-	# 0600, which no user could open.
-	if ! setpriv --reuid "$TEST_USER" --regid "$TEST_USER" --init-groups \
-	     sh -c '[ -r /dev/fuse ] && [ -w /dev/fuse ]' 2>/dev/null && [ -c /dev/fuse ]; then
-		diag "making /dev/fuse usable by users (mode 0666, as Debian's udev rule does)"
-		chmod 0666 /dev/fuse
-	fi
-	# The build tree may lie where the user cannot reach (/root); stage what
-	# the tests run in a world-readable place.
-	stage=/tmp/capsula-check-$(printf '%s' "$abs_top_builddir" | cksum | cut -d' ' -f1)
-	with_lock sh -c '
-		mkdir -p "$1" && chmod 0755 "$1" &&
-		for f in "$2" "$3"; do
-			[ "$1/$(basename "$f")" -nt "$f" ] || cp "$f" "$1/"
-		done && chmod -R a+rX "$1"' sh "$stage" "$abs_top_builddir/capsula" \
-		"$abs_top_builddir/tests/images/busybox.sqfs" || bail_out "cannot stage the binaries"
-	CAPSULA=$stage/capsula
-	IMAGE=$stage/busybox.sqfs
-	TEST_UID=$(id -u "$TEST_USER")
-	TEST_GID=$(id -g "$TEST_USER")
-}
-
-prepare_user() {
-	TEST_USER=$(id -un)
-	TEST_UID=$(id -u)
-	TEST_GID=$(id -g)
-	TEST_HOME=${HOME:-$(getent passwd "$TEST_UID" | cut -d: -f6)}
-	CAPSULA=$abs_top_builddir/capsula
-	IMAGE=$abs_top_builddir/tests/images/busybox.sqfs
-}
-
-# Run COMMAND as the test user, in $WORK, with a plain login-like
-# environment plus any NAME=VALUE words given before the command.
-as_user() {
-	if is_root; then
-		(cd "$WORK" && setpriv --reuid "$TEST_UID" --regid "$TEST_GID" --init-groups \
-			env -i HOME="$TEST_HOME" USER="$TEST_USER" LOGNAME="$TEST_USER" \
-			PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin "$@")
-	else
-		(cd "$WORK" && env "$@")
-	fi
-}
+. "$abs_top_srcdir/tests/lib/user.sh"
 
 # capsula exec as the user: capsula_exec [CAPSULA-OPTIONS] -- COMMAND...
 # (the image goes between them).
@@ -156,6 +99,7 @@ capsula_exec() {
 quote() {
 	printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
 }
+
 
 # ---------------------------------------------------------------- leftovers
 
@@ -176,13 +120,8 @@ holders_after_exit() {
 
 # ---------------------------------------------------------------- setup
 
-if is_root; then
-	prepare_root
-else
-	prepare_user
-fi
-[ -x "$CAPSULA" ] || bail_out "$CAPSULA not built"
-[ -r "$IMAGE" ] || bail_out "$IMAGE not built"
+prepare_test_user "$abs_top_builddir/tests/images/busybox.sqfs" || bail_out "cannot prepare the test user"
+IMAGE=$STAGED_IMAGE
 
 # Tests run in parallel; one that counts what is left on the machine takes
 # this lock exclusively (CAPSULA_TEST_EXCLUSIVE=1), the others share it.

@@ -14,7 +14,7 @@ ls_suid=$(capsula_exec -- ls -l /bin/busybox-suid)
 like "$ls_suid" '^-rwsr-xr-x' "the image has a setuid-root program"
 is "$(capsula_exec -- /bin/busybox-suid id -u)" "$TEST_UID" "running it does not change the uid"
 like "$(capsula_exec -- /bin/busybox-suid cat /proc/self/status)" \
-	"Uid:[[:space:]]+$TEST_UID[[:space:]]+$TEST_UID[[:space:]]+$TEST_UID" \
+	"Uid:[[:space:]]+${TEST_UID}[[:space:]]+${TEST_UID}[[:space:]]+$TEST_UID" \
 	"real, effective and saved uid stay the caller's"
 like "$(capsula_exec -- /bin/busybox-suid cat /proc/self/status)" '^CapEff:[[:space:]]+0000000000000000$' \
 	"and it has no capabilities"
