@@ -18,6 +18,7 @@
 #include "starter/container.h"
 #include "starter/holder.h"
 #include "starter/identity.h"
+#include "starter/mpi_version.h"
 #include "starter/timing.h"
 
 /* How long a new holder waits for its first rank before giving up. */
@@ -27,12 +28,13 @@
 
 enum { HOLDER_READY = 0, HOLDER_KEY_TAKEN = 1 };
 
-static void report(int fd, int status, const char *message)
+static void report(int fd, int status, const char *message, const char *image_mpi)
 {
 	struct holder_reply reply = {.status = status};
 	ssize_t ignored;
 
 	snprintf(reply.message, sizeof reply.message, "%s", message ? message : "");
+	snprintf(reply.image_mpi, sizeof reply.image_mpi, "%s", image_mpi ? image_mpi : "");
 	ignored = write(fd, &reply, sizeof reply);
 	(void)ignored;  /* the spawning rank may be gone; nothing to tell then */
 }
@@ -174,6 +176,7 @@ static __attribute__((noreturn)) void holder_main(const struct capsula_plan *pla
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
 	struct container c = {-1, -1};
 	struct identity id;
+	char image_mpi[32];
 	int listen_fd;
 	int devnull;
 
@@ -182,26 +185,29 @@ static __attribute__((noreturn)) void holder_main(const struct capsula_plan *pla
 	prctl(PR_SET_NAME, "capsula-holder", 0, 0, 0);
 	if (chdir("/") < 0 || (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
 		fail(&err, errno, NULL, "holder setup");
-		report(report_fd, err.status, err.message);
+		report(report_fd, err.status, err.message, NULL);
 		_exit(EXIT_CAPSULA_FAILED);
 	}
 	/* Claim the key before building anything: of two first ranks racing,
 	 * exactly one builds the container and the other joins it. */
 	if (channel_listen(key, &listen_fd, &err) < 0) {
 		if (errno == EADDRINUSE)
-			report(report_fd, HOLDER_KEY_TAKEN, NULL);
+			report(report_fd, HOLDER_KEY_TAKEN, NULL, NULL);
 		else
-			report(report_fd, err.status, err.message);
+			report(report_fd, err.status, err.message, NULL);
 		_exit(0);
 	}
 	if (identity_lookup(plan->uid, plan->gid, &id, &err) < 0 ||
 	    container_build(plan, &id, &c, &err) < 0) {
-		report(report_fd, err.status, err.message);
+		report(report_fd, err.status, err.message, NULL);
 		refuse_waiting_ranks(listen_fd, &err);
 		_exit(EXIT_CAPSULA_FAILED);
 	}
 	identity_free(&id);
-	report(report_fd, HOLDER_READY, NULL);
+	/* Once per node, here, rather than by every rank. */
+	if (mpi_version_of_image(image_mpi, sizeof image_mpi) < 0)
+		image_mpi[0] = '\0';
+	report(report_fd, HOLDER_READY, NULL, image_mpi);
 	close(report_fd);
 	detach_stdio(devnull);
 	serve_ranks(listen_fd, plan, &c);
@@ -210,7 +216,8 @@ static __attribute__((noreturn)) void holder_main(const struct capsula_plan *pla
 	_exit(0);
 }
 
-int holder_spawn(const struct capsula_plan *plan, const char *key, capsula_error *err)
+int holder_spawn(const struct capsula_plan *plan, const char *key, char *image_mpi,
+                 size_t image_mpi_size, capsula_error *err)
 {
 	struct holder_reply reply;
 	int pipefd[2];
@@ -237,7 +244,7 @@ int holder_spawn(const struct capsula_plan *plan, const char *key, capsula_error
 		pid = fork();
 		if (pid < 0) {
 			fail(err, errno, NULL, "fork the holder");
-			report(pipefd[1], err->status, err->message);
+			report(pipefd[1], err->status, err->message, NULL);
 			_exit(EXIT_CAPSULA_FAILED);
 		}
 		if (pid > 0)
@@ -254,8 +261,13 @@ int holder_spawn(const struct capsula_plan *plan, const char *key, capsula_error
 	if (got != (ssize_t)sizeof reply)
 		return fail(err, got < 0 ? errno : 0, "run again with -vv and report it",
 		            "the container holder exited during setup");
-	if (reply.status == HOLDER_READY || reply.status == HOLDER_KEY_TAKEN)
+	if (reply.status == HOLDER_KEY_TAKEN)
 		return 0;
+	if (reply.status == HOLDER_READY) {
+		reply.image_mpi[sizeof reply.image_mpi - 1] = '\0';
+		snprintf(image_mpi, image_mpi_size, "%s", reply.image_mpi);
+		return 1;
+	}
 	reply.message[sizeof reply.message - 1] = '\0';
 	return fail_status(err, reply.status, 0, NULL, "%s", reply.message);
 }

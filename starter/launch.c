@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
 
 #include "starter/channel.h"
 #include "starter/holder.h"
+#include "starter/mpi_version.h"
 #include "starter/rank.h"
 #include "starter/starter.h"
 #include "starter/timing.h"
@@ -26,6 +28,25 @@ static void private_key(const struct capsula_plan *plan, char *key, size_t size)
 	snprintf(key, size, "capsula-%u-%s", (unsigned)plan->uid, text);
 }
 
+/* The hybrid model needs the launcher's and the image's Open MPI to agree
+ * on the major version; say so once per node, from the rank that started
+ * the holder. */
+static void warn_if_mpi_mismatch(const struct capsula_plan *plan, const char *image_mpi)
+{
+	char host_mpi[32];
+
+	if (plan->verbosity < 0 || image_mpi[0] == '\0' ||
+	    mpi_version_of_launcher(getpid(), host_mpi, sizeof host_mpi) < 0)
+		return;
+	if (mpi_versions_clash(host_mpi, image_mpi))
+		fprintf(stderr, "capsula: warning: the host's launcher is Open MPI %s but the image "
+		        "has Open MPI %s; use an image with Open MPI %d.x or the matching launcher\n",
+		        host_mpi, image_mpi, atoi(host_mpi));
+	else if (plan->verbosity > 0)
+		fprintf(stderr, "capsula: Open MPI %s on the host, %s in the image\n",
+		        host_mpi, image_mpi);
+}
+
 int starter_run(const struct capsula_plan *plan, capsula_error *err)
 {
 	char key[sizeof plan->join_key];
@@ -34,6 +55,8 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err)
 
 	snprintf(key, sizeof key, "%s", plan->join_key);
 	for (int attempt = 0; ; attempt++) {
+		char image_mpi[32];
+		int spawned;
 		int conn;
 		int result;
 
@@ -44,8 +67,11 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err)
 		if (conn < 0) {
 			if (errno != ECONNREFUSED && errno != ENOENT)
 				return -1;
-			if (holder_spawn(plan, key, err) < 0)
+			spawned = holder_spawn(plan, key, image_mpi, sizeof image_mpi, err);
+			if (spawned < 0)
 				return -1;
+			if (spawned > 0 && plan->join_shared)
+				warn_if_mpi_mismatch(plan, image_mpi);
 			continue;
 		}
 		result = rank_receive(conn, plan->uid, &userns_fd, &mntns_fd, err);

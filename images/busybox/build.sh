@@ -38,6 +38,11 @@ printf 'PRETTY_NAME="capsula busybox test image"\n' > "$root/etc/os-release"
 cp "$busybox" "$root/bin/busybox-suid"
 chmod 4755 "$root/bin/busybox-suid"
 
+# A stand-in for an old Open MPI library (only its version string), so the
+# tests can see capsula warn when the launcher's Open MPI differs.
+mkdir -p "$root/usr/lib/x86_64-linux-gnu"
+printf 'stand-in\000v3.1.6\000' > "$root/usr/lib/x86_64-linux-gnu/libopen-pal.so.40.0.0"
+
 # A symlink pointing out of the image: binds through it must stay inside.
 ln -s /etc "$root/escape"
 

@@ -133,6 +133,31 @@ chmod 0755 "$WORK"
 is_root && chown "$TEST_UID:$TEST_GID" "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 
+# The MPI image and the host's mpirun; sets MPI_IMAGE and MPI_BIN.
+require_mpi() {
+	command -v mpirun >/dev/null 2>&1 || skip_all "no mpirun on the host (apt-get install openmpi-bin)"
+	unavailable=$abs_top_builddir/tests/images/mpi.unavailable
+	[ -e "$unavailable" ] && skip_all "$(cat "$unavailable")"
+	[ -r "$abs_top_builddir/tests/images/mpi.sqfs" ] || skip_all "the MPI image was not built"
+	MPI_IMAGE=$(stage_file "$abs_top_builddir/tests/images/mpi.sqfs") || bail_out "cannot stage the MPI image"
+	# shellcheck disable=SC2034 # used by the MPI tests that source this
+	MPI_BIN=/opt/capsula-tests
+}
+
+# mpirun -n N capsula exec [CAPSULA-OPTIONS] MPI_IMAGE PROGRAM [ARGS], as the
+# user; CAPSULA-OPTIONS end at "--".
+mpirun_capsula() {
+	n=$1; shift
+	opts=""
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		opts="$opts $(quote "$1")"
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	eval "set -- $opts $(quote "$MPI_IMAGE") \"\$@\""
+	as_user mpirun --oversubscribe -n "$n" "$CAPSULA" exec "$@"
+}
+
 require_containers() {
 	as_user unshare --user true 2>/dev/null ||
 		skip_all "user namespaces are not available to $TEST_USER (user.max_user_namespaces, AppArmor)"

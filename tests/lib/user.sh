@@ -37,6 +37,7 @@ prepare_root() {  # IMAGE
 			[ "$1/$(basename "$f")" -nt "$f" ] || cp "$f" "$1/"
 		done && chmod -R a+rX "$1"' sh "$stage" "$abs_top_builddir/capsula" \
 		"$1" || return 1
+	STAGE_DIR=$stage
 	CAPSULA=$stage/capsula
 	STAGED_IMAGE=$stage/$(basename "$1")
 	TEST_UID=$(id -u "$TEST_USER")
@@ -48,8 +49,20 @@ prepare_user() {  # IMAGE
 	TEST_UID=$(id -u)
 	TEST_GID=$(id -g)
 	TEST_HOME=${HOME:-$(getent passwd "$TEST_UID" | cut -d: -f6)}
+	STAGE_DIR=""
 	CAPSULA=$abs_top_builddir/capsula
 	STAGED_IMAGE=$1
+}
+
+# Where the user finds FILE: a staged copy when running as root.
+stage_file() {
+	if [ -z "$STAGE_DIR" ]; then
+		printf '%s\n' "$1"
+		return
+	fi
+	with_lock sh -c '[ "$1/$(basename "$2")" -nt "$2" ] || { cp "$2" "$1/" && chmod a+r "$1/$(basename "$2")"; }' \
+		sh "$STAGE_DIR" "$1" || return 1
+	printf '%s/%s\n' "$STAGE_DIR" "$(basename "$1")"
 }
 
 prepare_test_user() {  # IMAGE

@@ -1,0 +1,93 @@
+#!/bin/sh
+# The per-node holder, driven the way a launcher drives it: processes with
+# the same job identity (PMIX_NAMESPACE) share one container whatever order
+# they start and end in; other jobs and other users never share it.
+# It counts holders on the machine, so no other test may run meanwhile.
+CAPSULA_TEST_EXCLUSIVE=1
+. "$abs_top_srcdir/tests/lib/common.sh"
+require_containers
+
+job=capsula-check-$$
+# rank NAME JOB SECONDS: in the background, record the mount namespace, wait,
+# then read from the image (proving the container is still served) and
+# record that too.
+rank() {
+	as_user PMIX_NAMESPACE="$2" "$CAPSULA" exec "$IMAGE" sh -c \
+		'readlink /proc/self/ns/mnt > "$0.ns"; sleep "$1"; cat /etc/capsula-test-image > "$0.after"' \
+		"$WORK/$1" "$3" &
+	eval "pid_$1=\$!"
+}
+ns_of() { cat "$WORK/$1.ns" 2>/dev/null; }
+wait_for() { n=0; while [ ! -s "$WORK/$1" ] && [ "$n" -lt 100 ]; do sleep 0.1; n=$((n + 1)); done; }
+
+# Three ranks that end in the reverse order of their start; c arrives late.
+rank a "$job" 4
+rank b "$job" 2.5
+wait_for a.ns
+sleep 1
+rank c "$job" 0.5
+wait_for c.ns
+is "$(live_holders)" 1 "three ranks of one job: one holder"
+ok "a late rank joins the same container" [ -n "$(ns_of a)" ] && [ "$(ns_of a)" = "$(ns_of c)" ]
+is "$(ns_of b)" "$(ns_of a)" "all three share the mount namespace"
+wait
+for r in a b c; do
+	is "$(cat "$WORK/$r.after" 2>/dev/null)" "capsula busybox test image" \
+		"rank $r still reads the image after the others left"
+done
+is "$(holders_after_exit)" 0 "the holder leaves after the last rank"
+
+# SIGKILL of one rank: the other keeps its container.
+rank a "$job-kill" 3
+rank b "$job-kill" 60
+wait_for a.ns; wait_for b.ns
+# shellcheck disable=SC2154
+kill -KILL "$pid_b"
+wait "$pid_a"
+is "$(cat "$WORK/a.after" 2>/dev/null)" "capsula busybox test image" "a rank survives another's SIGKILL"
+wait
+is "$(holders_after_exit)" 0 "and after both are gone nothing is left"
+rm -f "$WORK"/*.after "$WORK"/*.ns
+
+# Two jobs at once, and --join never.
+rank a "$job-one" 2
+rank b "$job-two" 2
+wait_for a.ns; wait_for b.ns
+ok "two jobs at once get two containers" [ "$(ns_of a)" != "$(ns_of b)" ]
+is "$(live_holders)" 2 "and two holders"
+wait
+as_user PMIX_NAMESPACE="$job" "$CAPSULA" exec --join never "$IMAGE" readlink /proc/self/ns/mnt > "$WORK/n1" &
+as_user PMIX_NAMESPACE="$job" "$CAPSULA" exec --join never "$IMAGE" readlink /proc/self/ns/mnt > "$WORK/n2"
+wait
+ok "--join never: same job, separate containers" [ -s "$WORK/n1" ] && [ "$(cat "$WORK/n1")" != "$(cat "$WORK/n2")" ]
+is "$(holders_after_exit)" 0 "nothing left after the jobs"
+
+# Other users: a squatter on our job's socket name is never joined, and a
+# foreign user connecting to our holder gets nothing.
+if is_root && command -v socat >/dev/null 2>&1; then
+	other=capsula-test2
+	id "$other" >/dev/null 2>&1 || with_lock useradd --create-home "$other" || bail_out "cannot create $other"
+	key=$(as_user PMIX_NAMESPACE="$job-squat" "$CAPSULA" exec --dry-run "$IMAGE" true | awk '$1 == "join" {print $2}')
+	setpriv --reuid "$other" --regid "$other" --init-groups socat "ABSTRACT-LISTEN:$key,fork" SYSTEM:'sleep 2' &
+	squatter=$!
+	sleep 0.5
+	err=$(as_user PMIX_NAMESPACE="$job-squat" "$CAPSULA" exec "$IMAGE" cat /etc/capsula-test-image 2>&1); rc=$?
+	kill "$squatter" 2>/dev/null
+	wait "$squatter" 2>/dev/null
+	is "$rc" 0 "a socket squatted by another user does not stop the rank"
+	like "$err" "warning: the holder for this job belongs to another user; using a private container" \
+		"the rank says it runs privately instead"
+	like "$err" "capsula busybox test image" "and runs in a container of its own"
+
+	rank a "$job-foreign" 3
+	wait_for a.ns
+	key=$(as_user PMIX_NAMESPACE="$job-foreign" "$CAPSULA" exec --dry-run "$IMAGE" true | awk '$1 == "join" {print $2}')
+	got=$(printf 'R' | setpriv --reuid "$other" --regid "$other" --init-groups timeout 5 socat - "ABSTRACT-CONNECT:$key" 2>/dev/null | wc -c)
+	is "$got" 0 "another user connecting to the holder receives nothing"
+	wait
+	is "$(holders_after_exit)" 0 "nothing left"
+else
+	for _ in 1 2 3 4 5; do skip "needs root and socat to act as a second user"; done
+fi
+
+done_testing
