@@ -2,7 +2,7 @@
 # Bad images and bad options: one "capsula:" line that names the cause and
 # what to do, exit status 125, quickly, and nothing left behind.
 # It counts holders on the machine, so no other test may run meanwhile.
-CAPSULA_TEST_EXCLUSIVE=1
+export CAPSULA_TEST_EXCLUSIVE=1
 . "$abs_top_srcdir/tests/lib/common.sh"
 require_containers
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Nothing outlives the command: no process, no mount, no /dev/shm object, no
 # temporary file, whether it ends normally, fails, or is killed.
-CAPSULA_TEST_EXCLUSIVE=1
+export CAPSULA_TEST_EXCLUSIVE=1
 . "$abs_top_srcdir/tests/lib/common.sh"
 require_containers
 

@@ -3,7 +3,7 @@
 # application uses the image's Open MPI, and the ranks of the job on this
 # node share one container, so shared memory and CMA work as natively.
 # It counts holders on the machine, so no other test may run meanwhile.
-CAPSULA_TEST_EXCLUSIVE=1
+export CAPSULA_TEST_EXCLUSIVE=1
 . "$abs_top_srcdir/tests/lib/common.sh"
 require_containers
 require_mpi

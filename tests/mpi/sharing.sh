@@ -3,7 +3,7 @@
 # the same job identity (PMIX_NAMESPACE) share one container whatever order
 # they start and end in; other jobs and other users never share it.
 # It counts holders on the machine, so no other test may run meanwhile.
-CAPSULA_TEST_EXCLUSIVE=1
+export CAPSULA_TEST_EXCLUSIVE=1
 . "$abs_top_srcdir/tests/lib/common.sh"
 require_containers
 
