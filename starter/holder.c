@@ -26,7 +26,7 @@
 /* A rank that connects must say hello within this time. */
 #define HANDSHAKE_TIMEOUT_S 5
 
-enum { HOLDER_READY = 0, HOLDER_KEY_TAKEN = 1 };
+enum { HOLDER_READY = 0 };
 
 static void report(int fd, int status, const char *message, const char *image_mpi)
 {
@@ -39,18 +39,24 @@ static void report(int fd, int status, const char *message, const char *image_mp
 	(void)ignored;  /* the spawning rank may be gone; nothing to tell then */
 }
 
-/* Keep only the descriptors the holder needs, so it holds none of the
- * launcher's pipes or sockets open. */
-static void close_other_fds(int keep_a, int keep_b)
+/* Keep only the descriptors the holder needs (and stdio until setup is
+ * done), so it holds none of the launcher's pipes or sockets open. */
+static void close_other_fds(const int *keep, size_t count)
 {
-	int low = keep_a < keep_b ? keep_a : keep_b;
-	int high = keep_a < keep_b ? keep_b : keep_a;
+	unsigned next = 3;
 
-	if (low > 3)
-		close_range(3, (unsigned)low - 1, 0);
-	if (high > low + 1)
-		close_range((unsigned)low + 1, (unsigned)high - 1, 0);
-	close_range((unsigned)high + 1, ~0U, 0);
+	for (;;) {
+		unsigned lowest = ~0U;
+
+		for (size_t i = 0; i < count; i++)
+			if (keep[i] >= (int)next && (unsigned)keep[i] < lowest)
+				lowest = (unsigned)keep[i];
+		if (lowest > next)
+			close_range(next, lowest == ~0U ? ~0U : lowest - 1, 0);
+		if (lowest == ~0U)
+			break;
+		next = lowest + 1;
+	}
 }
 
 static void ignore_terminal_signals(void)
@@ -171,31 +177,22 @@ static void detach_stdio(int devnull)
 }
 
 static __attribute__((noreturn)) void holder_main(const struct capsula_plan *plan,
-                                                  const char *key, int report_fd)
+                                                  int listen_fd, int report_fd)
 {
+	const int keep[] = {plan->image.fd, listen_fd, report_fd};
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
 	struct container c = {-1, -1};
 	struct identity id;
 	char image_mpi[32];
-	int listen_fd;
 	int devnull;
 
-	close_other_fds(plan->image.fd, report_fd);
+	close_other_fds(keep, sizeof keep / sizeof keep[0]);
 	ignore_terminal_signals();
 	prctl(PR_SET_NAME, "capsula-holder", 0, 0, 0);
 	if (chdir("/") < 0 || (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
 		fail(&err, errno, NULL, "holder setup");
 		report(report_fd, err.status, err.message, NULL);
 		_exit(EXIT_CAPSULA_FAILED);
-	}
-	/* Claim the key before building anything: of two first ranks racing,
-	 * exactly one builds the container and the other joins it. */
-	if (channel_listen(key, &listen_fd, &err) < 0) {
-		if (errno == EADDRINUSE)
-			report(report_fd, HOLDER_KEY_TAKEN, NULL, NULL);
-		else
-			report(report_fd, err.status, err.message, NULL);
-		_exit(0);
 	}
 	if (identity_lookup(plan->uid, plan->gid, &id, &err) < 0 ||
 	    container_build(plan, &id, &c, &err) < 0) {
@@ -216,7 +213,7 @@ static __attribute__((noreturn)) void holder_main(const struct capsula_plan *pla
 	_exit(0);
 }
 
-int holder_spawn(const struct capsula_plan *plan, const char *key, char *image_mpi,
+int holder_spawn(const struct capsula_plan *plan, int listen_fd, char *image_mpi,
                  size_t image_mpi_size, capsula_error *err)
 {
 	struct holder_reply reply;
@@ -249,7 +246,7 @@ int holder_spawn(const struct capsula_plan *plan, const char *key, char *image_m
 		}
 		if (pid > 0)
 			_exit(0);
-		holder_main(plan, key, pipefd[1]);
+		holder_main(plan, listen_fd, pipefd[1]);
 	}
 	close(pipefd[1]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -261,12 +258,10 @@ int holder_spawn(const struct capsula_plan *plan, const char *key, char *image_m
 	if (got != (ssize_t)sizeof reply)
 		return fail(err, got < 0 ? errno : 0, "run again with -vv and report it",
 		            "the container holder exited during setup");
-	if (reply.status == HOLDER_KEY_TAKEN)
-		return 0;
 	if (reply.status == HOLDER_READY) {
 		reply.image_mpi[sizeof reply.image_mpi - 1] = '\0';
 		snprintf(image_mpi, image_mpi_size, "%s", reply.image_mpi);
-		return 1;
+		return 0;
 	}
 	reply.message[sizeof reply.message - 1] = '\0';
 	return fail_status(err, reply.status, 0, NULL, "%s", reply.message);

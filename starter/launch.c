@@ -15,8 +15,10 @@
 #include "starter/timing.h"
 
 /* Holders can vanish between our connect and their reply (the last rank of
- * a job just left); a few fresh tries settle it. */
-#define JOIN_ATTEMPTS 5
+ * a job just left), and a rank that lost the race to claim the key may find
+ * the winner's socket bound but not yet listening; fresh tries settle both. */
+#define JOIN_ATTEMPTS 200
+#define JOIN_RETRY_US 500
 
 static void private_key(const struct capsula_plan *plan, char *key, size_t size)
 {
@@ -65,12 +67,21 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err)
 			            "could not join or start a container holder");
 		conn = channel_connect(key, err);
 		if (conn < 0) {
+			int listen_fd;
+
 			if (errno != ECONNREFUSED && errno != ENOENT)
 				return -1;
-			spawned = holder_spawn(plan, key, image_mpi, sizeof image_mpi, err);
+			if (channel_listen(key, &listen_fd, err) < 0) {
+				if (errno != EADDRINUSE)
+					return -1;
+				usleep(JOIN_RETRY_US);  /* another rank claimed it just now */
+				continue;
+			}
+			spawned = holder_spawn(plan, listen_fd, image_mpi, sizeof image_mpi, err);
+			close(listen_fd);
 			if (spawned < 0)
 				return -1;
-			if (spawned > 0 && plan->join_shared)
+			if (plan->join_shared)
 				warn_if_mpi_mismatch(plan, image_mpi);
 			continue;
 		}

@@ -119,6 +119,40 @@ static int clone_onto(int from_fd, const char *from_path, int to_fd, const char 
 	return 0;
 }
 
+static int replicate_entry(struct rootfs *rfs, int from_fd, int to_fd, const char *name,
+                           unsigned char type, capsula_error *err)
+{
+	char target[PATH_MAX];
+	ssize_t len;
+	int fd;
+
+	switch (type) {
+	case DT_LNK:
+		len = readlinkat(from_fd, name, target, sizeof target - 1);
+		if (len < 0)
+			return fail(err, errno, NULL, "readlink image entry %s", name);
+		target[len] = '\0';
+		if (symlinkat(target, to_fd, name) < 0)
+			return fail(err, errno, NULL, "copy symlink %s", name);
+		return 0;
+	case DT_DIR:
+		if (mkdirat(to_fd, name, 0755) < 0)
+			return fail(err, errno, NULL, "mkdir %s", name);
+		return clone_onto(from_fd, name, to_fd, name, err);
+	case DT_REG:
+		fd = openat(to_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return fail(err, errno, NULL, "create %s", name);
+		close(fd);
+		return clone_onto(from_fd, name, to_fd, name, err);
+	default:
+		/* Device nodes, fifos and sockets of the image are left out. */
+		if (rfs->verbosity > 1)
+			fprintf(stderr, "capsula: skipping special file %s in the image\n", name);
+		return 0;
+	}
+}
+
 /* Repeat every entry of from_fd in the empty directory to_fd: directories
  * and files as bind mounts, symlinks as copies. */
 static int replicate_entries(struct rootfs *rfs, int from_fd, int to_fd, capsula_error *err)
@@ -137,38 +171,23 @@ static int replicate_entries(struct rootfs *rfs, int from_fd, int to_fd, capsula
 	}
 	while (ret == 0 && (errno = 0, entry = readdir(dir)) != NULL) {
 		const char *name = entry->d_name;
-		char target[PATH_MAX];
-		struct stat st;
-		ssize_t len;
-		int fd;
+		unsigned char type = entry->d_type;
 
 		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 			continue;
-		if (fstatat(from_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			ret = fail(err, errno, NULL, "stat image entry %s", name);
-		} else if (S_ISLNK(st.st_mode)) {
-			len = readlinkat(from_fd, name, target, sizeof target - 1);
-			if (len < 0)
-				ret = fail(err, errno, NULL, "readlink image entry %s", name);
-			else if (target[len] = '\0', symlinkat(target, to_fd, name) < 0)
-				ret = fail(err, errno, NULL, "copy symlink %s", name);
-		} else if (S_ISDIR(st.st_mode)) {
-			if (mkdirat(to_fd, name, 0755) < 0)
-				ret = fail(err, errno, NULL, "mkdir %s", name);
-			else
-				ret = clone_onto(from_fd, name, to_fd, name, err);
-		} else if (S_ISREG(st.st_mode)) {
-			fd = openat(to_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-			if (fd < 0) {
-				ret = fail(err, errno, NULL, "create %s", name);
-			} else {
-				close(fd);
-				ret = clone_onto(from_fd, name, to_fd, name, err);
+		/* Every stat here is a round trip to the FUSE server: readdir's
+		 * d_type usually makes it unnecessary. */
+		if (type == DT_UNKNOWN) {
+			struct stat st;
+
+			if (fstatat(from_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				ret = fail(err, errno, NULL, "stat image entry %s", name);
+				break;
 			}
-		} else if (rfs->verbosity > 1) {
-			/* Device nodes, fifos and sockets of the image are left out. */
-			fprintf(stderr, "capsula: skipping special file %s in the image\n", name);
+			type = S_ISLNK(st.st_mode) ? DT_LNK : S_ISDIR(st.st_mode) ? DT_DIR :
+			       S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
 		}
+		ret = replicate_entry(rfs, from_fd, to_fd, name, type, err);
 	}
 	if (ret == 0 && errno != 0)
 		ret = fail(err, errno, NULL, "read an image directory");

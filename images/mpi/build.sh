@@ -30,6 +30,8 @@ for program in hello ring pingpong allreduce; do
 	mpicc -O2 -Wall -Wextra -Werror -o "$work/bin/$program" "$src/$program.c"
 done
 
+# mmdebstrap removes /etc/resolv.conf; an image that keeps its mount points
+# lets capsula bind onto them without covering /etc.
 if [ "$(id -u)" = 0 ]; then mode=root; else mode=unshare; fi
 mmdebstrap --mode="$mode" --variant=minbase --quiet \
 	--include=libopenmpi3,openmpi-bin,libpmix2 \
@@ -38,6 +40,7 @@ mmdebstrap --mode="$mode" --variant=minbase --quiet \
 	--customize-hook='mkdir -p "$1/opt/capsula-tests"' \
 	--customize-hook="copy-in $work/bin/hello $work/bin/ring $work/bin/pingpong $work/bin/allreduce /opt/capsula-tests" \
 	--customize-hook='rm -rf "$1/var/cache/apt" "$1/var/lib/apt/lists"' \
+	--customize-hook='touch "$1/etc/resolv.conf" "$1/etc/hosts"' \
 	bookworm "$root" "$mirror" </dev/null
 
 chmod 0755 "$root"
