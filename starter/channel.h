@@ -15,7 +15,6 @@
 struct holder_reply {
 	int status;          /* 0 ready; otherwise the exit status to use */
 	char message[1024];  /* the holder's error, as capsula_error.message */
-	char image_mpi[32];  /* the image's Open MPI version, "" if none */
 };
 
 int channel_listen(const char *key, int *fd_out, capsula_error *err);

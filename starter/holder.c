@@ -18,7 +18,6 @@
 #include "starter/container.h"
 #include "starter/holder.h"
 #include "starter/identity.h"
-#include "starter/mpi_version.h"
 #include "starter/timing.h"
 
 /* How long a new holder waits for its first rank before giving up. */
@@ -28,13 +27,12 @@
 
 enum { HOLDER_READY = 0 };
 
-static void report(int fd, int status, const char *message, const char *image_mpi)
+static void report(int fd, int status, const char *message)
 {
 	struct holder_reply reply = {.status = status};
 	ssize_t ignored;
 
 	snprintf(reply.message, sizeof reply.message, "%s", message ? message : "");
-	snprintf(reply.image_mpi, sizeof reply.image_mpi, "%s", image_mpi ? image_mpi : "");
 	ignored = write(fd, &reply, sizeof reply);
 	(void)ignored;  /* the spawning rank may be gone; nothing to tell then */
 }
@@ -183,7 +181,6 @@ static __attribute__((noreturn)) void holder_main(const struct capsula_plan *pla
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
 	struct container c = {-1, -1};
 	struct identity id;
-	char image_mpi[32];
 	int devnull;
 
 	close_other_fds(keep, sizeof keep / sizeof keep[0]);
@@ -191,20 +188,17 @@ static __attribute__((noreturn)) void holder_main(const struct capsula_plan *pla
 	prctl(PR_SET_NAME, "capsula-holder", 0, 0, 0);
 	if (chdir("/") < 0 || (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
 		fail(&err, errno, NULL, "holder setup");
-		report(report_fd, err.status, err.message, NULL);
+		report(report_fd, err.status, err.message);
 		_exit(EXIT_CAPSULA_FAILED);
 	}
 	if (identity_lookup(plan->uid, plan->gid, &id, &err) < 0 ||
 	    container_build(plan, &id, &c, &err) < 0) {
-		report(report_fd, err.status, err.message, NULL);
+		report(report_fd, err.status, err.message);
 		refuse_waiting_ranks(listen_fd, &err);
 		_exit(EXIT_CAPSULA_FAILED);
 	}
 	identity_free(&id);
-	/* Once per node, here, rather than by every rank. */
-	if (mpi_version_of_image(image_mpi, sizeof image_mpi) < 0)
-		image_mpi[0] = '\0';
-	report(report_fd, HOLDER_READY, NULL, image_mpi);
+	report(report_fd, HOLDER_READY, NULL);
 	close(report_fd);
 	detach_stdio(devnull);
 	serve_ranks(listen_fd, plan, &c);
@@ -213,8 +207,7 @@ static __attribute__((noreturn)) void holder_main(const struct capsula_plan *pla
 	_exit(0);
 }
 
-int holder_spawn(const struct capsula_plan *plan, int listen_fd, char *image_mpi,
-                 size_t image_mpi_size, capsula_error *err)
+int holder_spawn(const struct capsula_plan *plan, int listen_fd, capsula_error *err)
 {
 	struct holder_reply reply;
 	int pipefd[2];
@@ -241,7 +234,7 @@ int holder_spawn(const struct capsula_plan *plan, int listen_fd, char *image_mpi
 		pid = fork();
 		if (pid < 0) {
 			fail(err, errno, NULL, "fork the holder");
-			report(pipefd[1], err->status, err->message, NULL);
+			report(pipefd[1], err->status, err->message);
 			_exit(EXIT_CAPSULA_FAILED);
 		}
 		if (pid > 0)
@@ -258,11 +251,8 @@ int holder_spawn(const struct capsula_plan *plan, int listen_fd, char *image_mpi
 	if (got != (ssize_t)sizeof reply)
 		return fail(err, got < 0 ? errno : 0, "run again with -vv and report it",
 		            "the container holder exited during setup");
-	if (reply.status == HOLDER_READY) {
-		reply.image_mpi[sizeof reply.image_mpi - 1] = '\0';
-		snprintf(image_mpi, image_mpi_size, "%s", reply.image_mpi);
+	if (reply.status == HOLDER_READY)
 		return 0;
-	}
 	reply.message[sizeof reply.message - 1] = '\0';
 	return fail_status(err, reply.status, 0, NULL, "%s", reply.message);
 }

@@ -10,9 +10,7 @@
 /* Start a holder for plan that serves the ranks connecting to listen_fd
  * (already bound and listening: the key is claimed before the fork, so of
  * ranks arriving together exactly one starts a holder). Returns 0 once it
- * is ready, with the image's Open MPI version in image_mpi ("" if none);
- * -1 with the holder's own error otherwise. */
-int holder_spawn(const struct capsula_plan *plan, int listen_fd, char *image_mpi,
-                 size_t image_mpi_size, capsula_error *err);
+ * is ready, -1 with the holder's own error otherwise. */
+int holder_spawn(const struct capsula_plan *plan, int listen_fd, capsula_error *err);
 
 #endif

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,13 +33,14 @@ static void private_key(const struct capsula_plan *plan, char *key, size_t size)
 
 /* The hybrid model needs the launcher's and the image's Open MPI to agree
  * on the major version; say so once per node, from the rank that started
- * the holder. */
-static void warn_if_mpi_mismatch(const struct capsula_plan *plan, const char *image_mpi)
+ * the holder, already inside the container. Reading the image's library
+ * also warms the page cache every rank's MPI_Init will use. */
+static void warn_if_mpi_mismatch(const struct capsula_plan *plan, const char *host_mpi)
 {
-	char host_mpi[32];
+	char image_mpi[32];
 
-	if (plan->verbosity < 0 || image_mpi[0] == '\0' ||
-	    mpi_version_of_launcher(getpid(), host_mpi, sizeof host_mpi) < 0)
+	if (plan->verbosity < 0 || host_mpi[0] == '\0' ||
+	    mpi_version_of_image(image_mpi, sizeof image_mpi) < 0)
 		return;
 	if (mpi_versions_clash(host_mpi, image_mpi))
 		fprintf(stderr, "capsula: warning: the host's launcher is Open MPI %s but the image "
@@ -53,12 +55,13 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err)
 {
 	char key[sizeof plan->join_key];
 	uint64_t t = timing_now_us();
+	bool started_holder = false;
+	bool check_mpi;
+	char host_mpi[32];
 	int userns_fd, mntns_fd;
 
 	snprintf(key, sizeof key, "%s", plan->join_key);
 	for (int attempt = 0; ; attempt++) {
-		char image_mpi[32];
-		int spawned;
 		int conn;
 		int result;
 
@@ -77,12 +80,11 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err)
 				usleep(JOIN_RETRY_US);  /* another rank claimed it just now */
 				continue;
 			}
-			spawned = holder_spawn(plan, listen_fd, image_mpi, sizeof image_mpi, err);
+			result = holder_spawn(plan, listen_fd, err);
 			close(listen_fd);
-			if (spawned < 0)
+			if (result < 0)
 				return -1;
-			if (plan->join_shared)
-				warn_if_mpi_mismatch(plan, image_mpi);
+			started_holder = true;
 			continue;
 		}
 		result = rank_receive(conn, plan->uid, &userns_fd, &mntns_fd, err);
@@ -100,5 +102,13 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err)
 		}
 	}
 	timing_report(plan->verbosity, "container ready", t);
-	return rank_exec(plan, userns_fd, mntns_fd, err);
+	/* The launcher's library is a host path: look before entering. */
+	check_mpi = started_holder && plan->join_shared && plan->verbosity >= 0;
+	if (check_mpi && mpi_version_of_launcher(getpid(), host_mpi, sizeof host_mpi) < 0)
+		host_mpi[0] = '\0';
+	if (rank_enter(userns_fd, mntns_fd, err) < 0)
+		return -1;
+	if (check_mpi)
+		warn_if_mpi_mismatch(plan, host_mpi);
+	return rank_exec(plan, err);
 }

@@ -59,7 +59,7 @@ int rank_receive(int conn, uid_t uid, int *userns_fd, int *mntns_fd, capsula_err
 	return 0;
 }
 
-static int enter_namespaces(int userns_fd, int mntns_fd, capsula_error *err)
+int rank_enter(int userns_fd, int mntns_fd, capsula_error *err)
 {
 	if (setns(userns_fd, CLONE_NEWUSER) < 0)
 		return fail(err, errno, NULL, "enter the container's user namespace");
@@ -157,11 +157,8 @@ static int exec_command(char **argv, char **envp, capsula_error *err)
 	return exec_failure(err, first_error, argv[0]);
 }
 
-int rank_exec(const struct capsula_plan *plan, int userns_fd, int mntns_fd,
-              capsula_error *err)
+int rank_exec(const struct capsula_plan *plan, capsula_error *err)
 {
-	if (enter_namespaces(userns_fd, mntns_fd, err) < 0)
-		return -1;
 	enter_directory(plan);
 	if (drop_privileges(err) < 0)
 		return -1;

@@ -12,8 +12,10 @@
  * holder belongs to another user, -1 with err set. */
 int rank_receive(int conn, uid_t uid, int *userns_fd, int *mntns_fd, capsula_error *err);
 
-/* Enter, drop privileges, exec. Returns only on failure. */
-int rank_exec(const struct capsula_plan *plan, int userns_fd, int mntns_fd,
-              capsula_error *err);
+/* Enter the container's user and mount namespaces. */
+int rank_enter(int userns_fd, int mntns_fd, capsula_error *err);
+
+/* Start directory, drop privileges, exec. Returns only on failure. */
+int rank_exec(const struct capsula_plan *plan, capsula_error *err);
 
 #endif
