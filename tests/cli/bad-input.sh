@@ -57,6 +57,20 @@ else
 	skip "cannot lower user.max_user_namespaces in a namespace here"
 fi
 
+# /dev/fuse unusable: only root can take it away, and this test runs alone.
+if is_root && [ -c /dev/fuse ]; then
+	mode=$(stat -c %a /dev/fuse)
+	chmod 0600 /dev/fuse
+	err=$(as_user "$CAPSULA" exec "$IMAGE" true 2>&1 >/dev/null); rc=$?
+	chmod "$mode" /dev/fuse
+	is "$rc" 125 "/dev/fuse unusable: exit status 125"
+	is "$err" "capsula: cannot open /dev/fuse: Permission denied; ask the admin to make /dev/fuse mode 0666 (as fuse3's udev rule does)" \
+		"/dev/fuse unusable: the message says what the admin must do"
+else
+	skip "only root can make /dev/fuse unusable for a moment"
+	skip "only root can make /dev/fuse unusable for a moment"
+fi
+
 is "$(holders_after_exit)" 0 "no holder is left running"
 is "$(grep -c capsula /proc/self/mountinfo)" "$mounts_before" "no mount is left on the host"
 
