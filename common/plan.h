@@ -56,6 +56,10 @@ struct capsula_plan {
 	bool join_shared;        /* the key came from a launcher */
 	unsigned grace_ms;       /* how long an idle holder waits for late ranks */
 
+	unsigned fuse_threads;   /* FUSE worker threads of the holder */
+	size_t fuse_cache_bytes; /* its cache of decompressed image blocks */
+	bool prefetch;           /* warm that cache with the command's files */
+
 	int verbosity;           /* 0 normal, -1 quiet, >0 more */
 };
 

@@ -5,17 +5,8 @@
 #include <string.h>
 #include <uuid/uuid.h>
 
+#include "runtime/env.h"
 #include "runtime/joinkey.h"
-
-static const char *env_get(char **env, const char *name)
-{
-	size_t len = strlen(name);
-
-	for (char **e = env; e != NULL && *e != NULL; e++)
-		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
-			return *e + len + 1;
-	return NULL;
-}
 
 const char *launcher_job_id(char **env, char *buf, size_t size)
 {

@@ -16,6 +16,14 @@
 /* Grace for late ranks of a launcher job; a private container has none. */
 #define SHARED_GRACE_MS 1500
 
+/* FUSE workers: one per processor, at least two so that a rank's page
+ * faults and the readahead behind them are served side by side. */
+#define MIN_FUSE_THREADS 2
+#define DEFAULT_MAX_FUSE_THREADS 8
+#define MAX_FUSE_THREADS 64
+#define DEFAULT_FUSE_CACHE_MB 64
+#define MAX_FUSE_CACHE_MB 65536
+
 static char *host_resolve(const char *path)
 {
 	return realpath(path, NULL);
@@ -41,6 +49,7 @@ int host_facts_gather(struct host_facts *facts, capsula_error *err)
 	facts->home = getenv("HOME");
 	facts->uid = getuid();
 	facts->gid = getgid();
+	facts->cpus = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	facts->resolve = host_resolve;
 	return 0;
 }
@@ -238,6 +247,47 @@ static int copy_argv(char **command, struct capsula_plan *plan, capsula_error *e
 	return 0;
 }
 
+static int number_from_env(char **env, const char *name, unsigned long max,
+                           unsigned long fallback, unsigned long *out, capsula_error *err)
+{
+	const char *text = env_get(env, name);
+	char *end;
+
+	*out = fallback;
+	if (text == NULL || *text == '\0')
+		return 0;
+	errno = 0;
+	*out = strtoul(text, &end, 10);
+	if (errno != 0 || *end != '\0' || *out < 1 || *out > max || text[0] == '-')
+		return fail(err, 0, "unset it or give a whole number",
+		            "%s=%s: not a number from 1 to %lu", name, text, max);
+	return 0;
+}
+
+static int choose_server_tuning(const struct host_facts *facts, struct capsula_plan *plan,
+                                capsula_error *err)
+{
+	unsigned long threads = facts->cpus;
+	unsigned long cache_mb;
+	const char *prefetch = env_get(facts->environ, "CAPSULA_PREFETCH");
+
+	if (threads < MIN_FUSE_THREADS)
+		threads = MIN_FUSE_THREADS;
+	if (threads > DEFAULT_MAX_FUSE_THREADS)
+		threads = DEFAULT_MAX_FUSE_THREADS;
+	if (number_from_env(facts->environ, "CAPSULA_FUSE_THREADS", MAX_FUSE_THREADS,
+	                    threads, &threads, err) < 0 ||
+	    number_from_env(facts->environ, "CAPSULA_FUSE_CACHE_MB", MAX_FUSE_CACHE_MB,
+	                    DEFAULT_FUSE_CACHE_MB, &cache_mb, err) < 0)
+		return -1;
+	if (prefetch != NULL && strcmp(prefetch, "0") != 0 && strcmp(prefetch, "1") != 0)
+		return fail(err, 0, "set it to 0 or 1", "CAPSULA_PREFETCH=%s: not 0 or 1", prefetch);
+	plan->prefetch = prefetch == NULL || strcmp(prefetch, "1") == 0;
+	plan->fuse_threads = (unsigned)threads;
+	plan->fuse_cache_bytes = (size_t)cache_mb << 20;
+	return 0;
+}
+
 int plan_build(const struct exec_options *opts, const struct host_facts *facts,
                struct capsula_image *image, struct capsula_plan *plan,
                capsula_error *err)
@@ -267,7 +317,8 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 	plan->bind_count = binds.count;
 
 	if (make_environment(opts, facts, plan, err) < 0 ||
-	    copy_argv(opts->command, plan, err) < 0)
+	    copy_argv(opts->command, plan, err) < 0 ||
+	    choose_server_tuning(facts, plan, err) < 0)
 		return -1;
 
 	if (opts->join == JOIN_AUTO)

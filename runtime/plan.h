@@ -17,6 +17,7 @@ struct host_facts {
 	const char *home;      /* $HOME */
 	uid_t uid;
 	gid_t gid;
+	unsigned cpus;         /* online processors */
 	/* Resolve a host path to an absolute canonical one, NULL with errno
 	 * when it does not exist (realpath; unit tests supply their own). */
 	char *(*resolve)(const char *path);

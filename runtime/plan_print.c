@@ -23,6 +23,8 @@ void plan_print(const struct capsula_plan *plan, FILE *out)
 	fprintf(out, "join       %s (%s, grace %u ms)\n", plan->join_key,
 	        plan->join_shared ? "shared by the job's ranks on this node" : "private",
 	        plan->grace_ms);
+	fprintf(out, "server     up to %u FUSE threads, %zu MiB block cache, prefetch %s\n",
+	        plan->fuse_threads, plan->fuse_cache_bytes >> 20, plan->prefetch ? "on" : "off");
 	for (char **a = plan->argv; *a != NULL; a++)
 		fprintf(out, "%s %s", a == plan->argv ? "command   " : "", *a);
 	fputc('\n', out);

@@ -9,6 +9,7 @@
 
 #include "starter/container.h"
 #include "starter/fuse_server.h"
+#include "starter/prefetch.h"
 #include "starter/rootfs.h"
 #include "starter/timing.h"
 #include "starter/userns.h"
@@ -69,6 +70,7 @@ int container_build(const struct capsula_plan *plan, const struct identity *id,
 {
 	struct rootfs rfs = {.root_fd = -1, .host_fd = -1, .verbosity = plan->verbosity};
 	uint64_t t = timing_now_us();
+	struct image_fs *served;
 	int stage_fd;
 	int fuse_fd;
 
@@ -79,8 +81,9 @@ int container_build(const struct capsula_plan *plan, const struct identity *id,
 	if (stage_enter(&stage_fd, &rfs.host_fd, err) < 0)
 		return -1;
 	t = timing_report(plan->verbosity, "stage", t);
-	if (fuse_server_start(&plan->image, fuse_fd, "/image", plan->uid, plan->gid, err) < 0)
+	if (fuse_server_start(plan, fuse_fd, "/image", &served, err) < 0)
 		return -1;
+	prefetch_start(served, plan);
 	t = timing_report(plan->verbosity, "image mount (FUSE)", t);
 	if (rootfs_from_image(&rfs, stage_fd, "image", "root", err) < 0)
 		return -1;

@@ -2,64 +2,79 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
-#include <squashfuse/ll.h>
+/* libsquashfuse's headers choose the FUSE API version: they come first. */
+#include "starter/image_fs.h"
+#include "starter/image_ops.h"
+
+#include <fuse3/fuse_lowlevel.h>
 
 #include "starter/fuse_server.h"
 
-static const struct fuse_lowlevel_ops squashfs_operations = {
-	.lookup = sqfs_ll_op_lookup,
-	.forget = sqfs_ll_op_forget,
-	.getattr = sqfs_ll_op_getattr,
-	.readlink = sqfs_ll_op_readlink,
-	.open = sqfs_ll_op_open,
-	.read = sqfs_ll_op_read,
-	.release = sqfs_ll_op_release,
-	.opendir = sqfs_ll_op_opendir,
-	.readdir = sqfs_ll_op_readdir,
-	.releasedir = sqfs_ll_op_releasedir,
-	.statfs = stfs_ll_op_statfs,
-	.getxattr = sqfs_ll_op_getxattr,
-	.listxattr = sqfs_ll_op_listxattr,
+/* Workers start one at a time: a new one only when requests queue up with
+ * every worker busy. A start-up, one page fault after another, is served
+ * best by one (measured: a second one costs it time on two cores); parallel
+ * readers and readahead get as many as they keep busy. */
+struct worker_pool {
+	struct fuse_session *session;
+	pthread_mutex_t lock;
+	unsigned started, idle, max;
 };
+
+static void *serve(void *arg);
+
+static bool requests_waiting(struct worker_pool *pool)
+{
+	struct pollfd device = {.fd = fuse_session_fd(pool->session), .events = POLLIN};
+
+	return poll(&device, 1, 0) == 1 && (device.revents & POLLIN);
+}
+
+static void add_worker_if_all_busy(struct worker_pool *pool)
+{
+	pthread_t thread;
+
+	pthread_mutex_lock(&pool->lock);
+	if (pool->idle == 0 && pool->started < pool->max && requests_waiting(pool) &&
+	    pthread_create(&thread, NULL, serve, pool) == 0) {
+		pthread_detach(thread);
+		pool->started++;
+		pool->idle++;
+	}
+	pthread_mutex_unlock(&pool->lock);
+}
 
 static void *serve(void *arg)
 {
-	struct fuse_session *session = arg;
+	struct worker_pool *pool = arg;
+	struct fuse_buf request = {0};
 
-	fuse_session_loop(session);
+	while (!fuse_session_exited(pool->session)) {
+		int received = fuse_session_receive_buf(pool->session, &request);
+
+		if (received == -EINTR)
+			continue;
+		if (received <= 0)
+			break;  /* -ENODEV: unmounted */
+		pthread_mutex_lock(&pool->lock);
+		pool->idle--;
+		pthread_mutex_unlock(&pool->lock);
+		add_worker_if_all_busy(pool);
+		fuse_session_process_buf(pool->session, &request);
+		pthread_mutex_lock(&pool->lock);
+		pool->idle++;
+		pthread_mutex_unlock(&pool->lock);
+	}
+	free(request.mem);
 	return NULL;
-}
-
-static int open_squashfs(const struct capsula_image *image, sqfs_ll **out,
-                         capsula_error *err)
-{
-	sqfs_ll *ll = calloc(1, sizeof *ll);
-	sqfs_err status;
-
-	if (ll == NULL)
-		return fail(err, errno, NULL, "image %s", image->path);
-	status = sqfs_init(&ll->fs, image->fd, (size_t)image->offset);
-	if (status != SQFS_OK) {
-		free(ll);
-		return fail(err, 0, status == SQFS_BADCOMP ?
-		            "rebuild the image with gzip, xz, lz4 or zstd compression" :
-		            "rebuild it with mksquashfs or capsula build",
-		            "libsquashfuse cannot read image %s (error %d)", image->path, status);
-	}
-	if (sqfs_ll_init(ll) != SQFS_OK) {
-		sqfs_destroy(&ll->fs);
-		free(ll);
-		return fail(err, 0, NULL, "libsquashfuse cannot index image %s", image->path);
-	}
-	*out = ll;
-	return 0;
 }
 
 int fuse_device_open(int *fd_out, capsula_error *err)
@@ -77,40 +92,58 @@ int fuse_device_open(int *fd_out, capsula_error *err)
 	return 0;
 }
 
-int fuse_server_start(const struct capsula_image *image, int fuse_fd,
-                      const char *mountpoint, uid_t uid, gid_t gid, capsula_error *err)
+static int mount_image(const struct capsula_plan *plan, int fuse_fd, const char *mountpoint,
+                       capsula_error *err)
 {
-	char *fake_argv[] = {"capsula", NULL};
-	struct fuse_args args = FUSE_ARGS_INIT(1, fake_argv);
-	struct fuse_session *session;
 	char source[4096 + 16];
 	char options[256];
-	char device[32];
-	pthread_t thread;
-	sqfs_ll *ll = NULL;
-	int ret;
 
-	if (open_squashfs(image, &ll, err) < 0)
-		return -1;
-	snprintf(source, sizeof source, "capsula:%s", image->path);
+	snprintf(source, sizeof source, "capsula:%s", plan->image.path);
 	snprintf(options, sizeof options,
 	         "fd=%d,rootmode=40000,user_id=%u,group_id=%u,default_permissions",
-	         fuse_fd, (unsigned)uid, (unsigned)gid);
+	         fuse_fd, (unsigned)plan->uid, (unsigned)plan->gid);
 	if (mount(source, mountpoint, "fuse", MS_RDONLY | MS_NOSUID | MS_NODEV, options) < 0)
 		return fail(err, errno,
 		            "the kernel must allow FUSE mounts in user namespaces (Linux 4.18+)",
 		            "cannot mount the image with FUSE");
+	return 0;
+}
 
-	session = fuse_session_new(&args, &squashfs_operations, sizeof squashfs_operations, ll);
+int fuse_server_start(const struct capsula_plan *plan, int fuse_fd, const char *mountpoint,
+                      struct image_fs **served, capsula_error *err)
+{
+	char *fake_argv[] = {"capsula", NULL};
+	struct fuse_args args = FUSE_ARGS_INIT(1, fake_argv);
+	struct fuse_session *session;
+	struct worker_pool *pool;
+	struct image_fs *ifs;
+	char device[32];
+	pthread_t thread;
+	int ret;
+
+	ifs = calloc(1, sizeof *ifs);
+	if (ifs == NULL)
+		return fail(err, errno, NULL, "image server");
+	if (image_fs_open(ifs, &plan->image, plan->fuse_cache_bytes, err) < 0 ||
+	    mount_image(plan, fuse_fd, mountpoint, err) < 0)
+		return -1;
+	session = fuse_session_new(&args, &image_operations, sizeof image_operations, ifs);
 	if (session == NULL)
 		return fail(err, 0, NULL, "cannot start the FUSE session");
 	/* "/dev/fd/N" tells libfuse the device is already open and mounted. */
 	snprintf(device, sizeof device, "/dev/fd/%d", fuse_fd);
 	if (fuse_session_mount(session, device) != 0)
 		return fail(err, 0, NULL, "cannot attach the FUSE session to /dev/fuse");
-	ret = pthread_create(&thread, NULL, serve, session);
+	pool = calloc(1, sizeof *pool);
+	if (pool == NULL)
+		return fail(err, errno, NULL, "FUSE worker pool");
+	*pool = (struct worker_pool){.session = session, .started = 1, .idle = 1,
+	                             .max = plan->fuse_threads};
+	pthread_mutex_init(&pool->lock, NULL);
+	ret = pthread_create(&thread, NULL, serve, pool);
 	if (ret != 0)
 		return fail(err, ret, NULL, "cannot start the FUSE server thread");
 	pthread_detach(thread);
+	*served = ifs;
 	return 0;
 }

@@ -1,5 +1,5 @@
-/* The image, served in-process: libsquashfuse's low-level operations on a
- * FUSE mount this process makes itself (no fusermount, no helper). */
+/* The image, served in-process: a FUSE mount this process makes itself (no
+ * fusermount, no helper) and a pool of worker threads answering it. */
 #ifndef CAPSULA_FUSE_SERVER_H
 #define CAPSULA_FUSE_SERVER_H
 
@@ -8,13 +8,15 @@
 #include "common/error.h"
 #include "common/plan.h"
 
+struct image_fs;
+
 /* Open /dev/fuse. The kernel ties a FUSE mount to the user namespace of
  * whoever opened the device, so call this inside the new user namespace. */
 int fuse_device_open(int *fd_out, capsula_error *err);
 
 /* Mount the image read-only at mountpoint through fuse_fd and serve it from
- * a thread of this process until the process exits. */
-int fuse_server_start(const struct capsula_image *image, int fuse_fd,
-                      const char *mountpoint, uid_t uid, gid_t gid, capsula_error *err);
+ * up to plan->fuse_threads threads until the process exits. */
+int fuse_server_start(const struct capsula_plan *plan, int fuse_fd, const char *mountpoint,
+                      struct image_fs **served, capsula_error *err);
 
 #endif

@@ -43,6 +43,17 @@ chmod 4755 "$root/bin/busybox-suid"
 mkdir -p "$root/usr/lib/x86_64-linux-gnu"
 printf 'stand-in\000v3.1.6\000' > "$root/usr/lib/x86_64-linux-gnu/libopen-pal.so.40.0.0"
 
+# Data for the reads tests: a file of several blocks and a fragment tail, a
+# sparse file, and a directory too long for one readdir reply. The tests
+# regenerate the same content on the host to compare.
+mkdir -p "$root/data/tree"
+seq 1 100000 > "$root/data/seq.txt"
+dd if=/dev/zero of="$root/data/sparse" bs=1 count=0 seek=1048576 2>/dev/null
+printf capsula | dd of="$root/data/sparse" bs=1 seek=700000 conv=notrunc 2>/dev/null
+for i in $(seq 1 300); do
+	echo "$i" > "$root/data/tree/entry-with-a-long-name-$i"
+done
+
 # A symlink pointing out of the image: binds through it must stay inside.
 ln -s /etc "$root/escape"
 

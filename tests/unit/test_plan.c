@@ -156,6 +156,34 @@ int main(void)
 	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0 && plan.join_shared,
 	   "srun's job step is a launcher too");
 
+	f = facts("/home/alice", no_launcher);
+	f.cpus = 1;
+	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0 && plan.fuse_threads == 2 &&
+	   plan.fuse_cache_bytes == 64u << 20 && plan.prefetch,
+	   "server defaults: two FUSE workers even on one processor, 64 MiB cache, prefetch");
+	f.cpus = 128;
+	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0 && plan.fuse_threads == 8,
+	   "at most eight FUSE workers by default");
+	char *tuned_env[] = {"CAPSULA_FUSE_THREADS=3", "CAPSULA_FUSE_CACHE_MB=16",
+	                     "CAPSULA_PREFETCH=0", NULL};
+	f = facts("/home/alice", tuned_env);
+	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0 && plan.fuse_threads == 3 &&
+	   plan.fuse_cache_bytes == 16u << 20 && !plan.prefetch,
+	   "CAPSULA_FUSE_THREADS, CAPSULA_FUSE_CACHE_MB and CAPSULA_PREFETCH tune the server");
+	char *bad_threads[] = {"CAPSULA_FUSE_THREADS=0", NULL};
+	f = facts("/home/alice", bad_threads);
+	ok(build(ARGC(plain), plain, &f, &plan, &err) < 0 &&
+	   strstr(err.message, "CAPSULA_FUSE_THREADS=0: not a number from 1 to 64"),
+	   "CAPSULA_FUSE_THREADS=0 is refused (%s)", err.message);
+	char *bad_cache[] = {"CAPSULA_FUSE_CACHE_MB=12x", NULL};
+	f = facts("/home/alice", bad_cache);
+	ok(build(ARGC(plain), plain, &f, &plan, &err) < 0 && strstr(err.message, "CAPSULA_FUSE_CACHE_MB=12x"),
+	   "a cache size that is not a number is refused");
+	char *bad_prefetch[] = {"CAPSULA_PREFETCH=yes", NULL};
+	f = facts("/home/alice", bad_prefetch);
+	ok(build(ARGC(plain), plain, &f, &plan, &err) < 0 && strstr(err.message, "not 0 or 1"),
+	   "CAPSULA_PREFETCH takes 0 or 1");
+
 	plan_free(&plan);
 	return tap_done();
 }

@@ -1,0 +1,309 @@
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "starter/image_fs.h"
+
+/* What the kernel calls the root directory (FUSE_ROOT_ID). */
+#define ROOT_INO 1
+
+/* Holes read as zeros; no squashfs block is larger than 1 MiB. */
+static const char zeros[1 << 20];
+
+static void dispose_reader(void *reader)
+{
+	sqfs_destroy(reader);
+	free(reader);
+}
+
+static void release_block(void *owner)
+{
+	sqfs_block_dispose(owner);
+}
+
+static int load_block(void *context, uint64_t key, uint32_t header,
+                      void **data, size_t *size, void **owner)
+{
+	sqfs_block *block;
+
+	if (sqfs_data_block_read(context, (sqfs_off_t)key, header, &block) != SQFS_OK)
+		return -1;
+	*data = block->data;
+	*size = block->size;
+	*owner = block;
+	return 0;
+}
+
+int image_fs_open(struct image_fs *ifs, const struct capsula_image *image,
+                  size_t cache_bytes, capsula_error *err)
+{
+	sqfs probe;
+	sqfs_err status;
+
+	ifs->fd = image->fd;
+	ifs->offset = (size_t)image->offset;
+	status = sqfs_init(&probe, image->fd, ifs->offset);
+	if (status != SQFS_OK)
+		return fail(err, 0, status == SQFS_BADCOMP ?
+		            "rebuild the image with gzip, xz, lz4 or zstd compression" :
+		            "rebuild it with mksquashfs or capsula build",
+		            "libsquashfuse cannot read image %s (error %d)", image->path, status);
+	ifs->block_size = probe.sb.block_size;
+	ifs->root = sqfs_inode_root(&probe);
+	sqfs_destroy(&probe);
+	if (ifs->block_size > sizeof zeros)
+		return fail(err, 0, "rebuild it with mksquashfs or capsula build",
+		            "image %s has blocks of %zu bytes, more than squashfs allows",
+		            image->path, ifs->block_size);
+	if (block_cache_init(&ifs->cache, cache_bytes, release_block) < 0)
+		return fail(err, errno, NULL, "image block cache");
+	errno = pthread_key_create(&ifs->reader_key, dispose_reader);
+	if (errno != 0)
+		return fail(err, errno, NULL, "image reader key");
+	return 0;
+}
+
+sqfs *image_fs_reader(struct image_fs *ifs)
+{
+	sqfs *fs = pthread_getspecific(ifs->reader_key);
+
+	if (fs)
+		return fs;
+	fs = calloc(1, sizeof *fs);
+	if (fs == NULL)
+		return NULL;
+	if (sqfs_init(fs, ifs->fd, ifs->offset) != SQFS_OK) {
+		free(fs);
+		return NULL;
+	}
+	pthread_setspecific(ifs->reader_key, fs);
+	return fs;
+}
+
+uint64_t image_fs_ino(const struct image_fs *ifs, sqfs_inode_id id)
+{
+	/* Inode ids are 48-bit positions in the inode table, so the mapping
+	 * needs no table: any worker decodes any number, forget is free. */
+	return id == ifs->root ? ROOT_INO : id + 2;
+}
+
+sqfs_inode_id image_fs_inode_id(const struct image_fs *ifs, uint64_t ino)
+{
+	return ino == ROOT_INO ? ifs->root : ino - 2;
+}
+
+static int span_of_block(struct image_fs *ifs, sqfs *fs, uint64_t key, uint32_t header,
+                         size_t inside, size_t want, struct block_span *span)
+{
+	struct cached_block *block = block_cache_get(&ifs->cache, key, header, load_block, fs);
+
+	if (block == NULL)
+		return -1;
+	if (inside >= block->size) {
+		block_cache_put(&ifs->cache, block);
+		return -1;
+	}
+	span->block = block;
+	span->data = (const char *)block->data + inside;
+	span->length = want < block->size - inside ? want : block->size - inside;
+	return 0;
+}
+
+static int span_of_fragment(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode,
+                            uint64_t position, size_t want, struct block_span *span)
+{
+	struct squashfs_fragment_entry fragment;
+	uint64_t tail_start = inode->xtra.reg.file_size / ifs->block_size * ifs->block_size;
+
+	if (inode->xtra.reg.frag_idx == SQUASHFS_INVALID_FRAG ||
+	    sqfs_frag_entry(fs, &fragment, inode->xtra.reg.frag_idx) != SQFS_OK)
+		return -1;
+	return span_of_block(ifs, fs, fragment.start_block, fragment.size,
+	                     inode->xtra.reg.frag_off + (size_t)(position - tail_start),
+	                     want, span);
+}
+
+long image_fs_spans(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode, uint64_t offset,
+                    size_t length, struct block_span *spans, size_t max_spans)
+{
+	uint64_t file_size = inode->xtra.reg.file_size;
+	uint64_t position = offset;
+	uint64_t end;
+	sqfs_blocklist blocks;
+	size_t count = 0;
+
+	if (!S_ISREG(inode->base.mode))
+		return -1;
+	if (offset >= file_size)
+		return 0;
+	end = length < file_size - offset ? offset + length : file_size;
+	if (sqfs_blockidx_blocklist(fs, inode, &blocks, (sqfs_off_t)offset) != SQFS_OK)
+		return -1;
+	while (position < end && count < max_spans) {
+		struct block_span *span = &spans[count];
+		size_t want = (size_t)(end - position);
+
+		if (blocks.remain == 0) {
+			if (span_of_fragment(ifs, fs, inode, position, want, span) < 0)
+				goto failed;
+		} else {
+			size_t inside, in_block;
+
+			if (sqfs_blocklist_next(&blocks) != SQFS_OK)
+				goto failed;
+			if (blocks.pos + ifs->block_size <= position)
+				continue;
+			inside = (size_t)(position - blocks.pos);
+			in_block = file_size - blocks.pos < ifs->block_size ?
+			           (size_t)(file_size - blocks.pos) : ifs->block_size;
+			if (want > in_block - inside)
+				want = in_block - inside;
+			if (blocks.input_size == 0) {
+				*span = (struct block_span){NULL, zeros, want};
+			} else if (span_of_block(ifs, fs, blocks.block, blocks.header, inside,
+			                         want, span) < 0) {
+				goto failed;
+			}
+		}
+		position += span->length;
+		count++;
+	}
+	return (long)count;
+failed:
+	image_fs_release(ifs, spans, count);
+	return -1;
+}
+
+void image_fs_release(struct image_fs *ifs, struct block_span *spans, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (spans[i].block)
+			block_cache_put(&ifs->cache, spans[i].block);
+}
+
+long image_fs_pread(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode, uint64_t offset,
+                    void *buffer, size_t length)
+{
+	struct block_span spans[8];
+	size_t copied = 0;
+
+	while (copied < length) {
+		long n = image_fs_spans(ifs, fs, inode, offset + copied, length - copied,
+		                        spans, sizeof spans / sizeof spans[0]);
+
+		if (n <= 0)
+			return n < 0 ? -1 : (long)copied;
+		for (long i = 0; i < n; i++) {
+			memcpy((char *)buffer + copied, spans[i].data, spans[i].length);
+			copied += spans[i].length;
+		}
+		image_fs_release(ifs, spans, (size_t)n);
+	}
+	return (long)copied;
+}
+
+static int lookup_child(sqfs *fs, sqfs_inode *dir, const char *name, size_t length,
+                        sqfs_inode *out)
+{
+	sqfs_name name_buffer;
+	sqfs_dir_entry entry;
+	bool found;
+
+	if (!S_ISDIR(dir->base.mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	sqfs_dentry_init(&entry, name_buffer);
+	if (sqfs_dir_lookup(fs, dir, name, length, &entry, &found) != SQFS_OK) {
+		errno = EIO;
+		return -1;
+	}
+	if (!found) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (sqfs_inode_get(fs, out, sqfs_dentry_inode(&entry)) != SQFS_OK) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+int image_fs_resolve(struct image_fs *ifs, sqfs *fs, const char *path, sqfs_inode *out)
+{
+	enum { MAX_DEPTH = 64, MAX_LINKS = 40 };
+	sqfs_inode stack[MAX_DEPTH];  /* directories walked, for ".." */
+	char remaining[PATH_MAX];
+	size_t depth = 0;
+	int links = 0;
+	char *cursor = remaining;
+
+	if (snprintf(remaining, sizeof remaining, "%s", path) >= (int)sizeof remaining) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (sqfs_inode_get(fs, &stack[0], ifs->root) != SQFS_OK) {
+		errno = EIO;
+		return -1;
+	}
+	for (;;) {
+		sqfs_inode child;
+		size_t length;
+
+		while (*cursor == '/')
+			cursor++;
+		if (*cursor == '\0')
+			break;
+		length = strcspn(cursor, "/");
+		if (length == 1 && cursor[0] == '.') {
+			cursor += length;
+			continue;
+		}
+		if (length == 2 && cursor[0] == '.' && cursor[1] == '.') {
+			if (depth > 0)
+				depth--;
+			cursor += length;
+			continue;
+		}
+		if (lookup_child(fs, &stack[depth], cursor, length, &child) < 0)
+			return -1;
+		cursor += length;
+		if (S_ISLNK(child.base.mode)) {
+			char target[PATH_MAX];
+			size_t target_size = sizeof target;
+
+			if (++links > MAX_LINKS) {
+				errno = ELOOP;
+				return -1;
+			}
+			if (sqfs_readlink(fs, &child, target, &target_size) != SQFS_OK) {
+				errno = EIO;
+				return -1;
+			}
+			if (strlen(target) + strlen(cursor) + 2 > sizeof remaining) {
+				errno = ENAMETOOLONG;
+				return -1;
+			}
+			/* Splice the target in front of what is left to walk. */
+			memmove(remaining + strlen(target) + 1, cursor, strlen(cursor) + 1);
+			memcpy(remaining, target, strlen(target));
+			remaining[strlen(target)] = '/';
+			cursor = remaining;
+			if (target[0] == '/')
+				depth = 0;
+			continue;
+		}
+		if (depth + 1 >= MAX_DEPTH) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		stack[++depth] = child;
+	}
+	*out = stack[depth];
+	return 0;
+}

@@ -1,0 +1,59 @@
+/* The squashfs image as the FUSE workers and the prefetcher see it:
+ * libsquashfuse's readers, one per thread (its own caches take no locks),
+ * and one shared cache of decompressed data blocks. */
+#ifndef CAPSULA_IMAGE_FS_H
+#define CAPSULA_IMAGE_FS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <squashfuse/squashfuse.h>
+
+#include "common/error.h"
+#include "common/plan.h"
+#include "starter/block_cache.h"
+
+struct image_fs {
+	int fd;
+	size_t offset;
+	size_t block_size;
+	sqfs_inode_id root;
+	struct block_cache cache;
+	pthread_key_t reader_key;
+};
+
+/* A piece of a file's content: inside a cached block, or zeros for a hole. */
+struct block_span {
+	struct cached_block *block;  /* NULL for zeros */
+	const char *data;
+	size_t length;
+};
+
+/* Check that libsquashfuse can read the image and set up the cache. */
+int image_fs_open(struct image_fs *ifs, const struct capsula_image *image,
+                  size_t cache_bytes, capsula_error *err);
+
+/* This thread's reader, made on first use; NULL when out of memory. */
+sqfs *image_fs_reader(struct image_fs *ifs);
+
+/* Spans covering [offset, offset + length) of a regular file, clipped at
+ * its end. Returns how many were filled (0 at or past the end), or -1 when
+ * the image cannot be read there. Release the spans when done. */
+long image_fs_spans(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode, uint64_t offset,
+                    size_t length, struct block_span *spans, size_t max_spans);
+void image_fs_release(struct image_fs *ifs, struct block_span *spans, size_t count);
+
+/* Copy up to length bytes from offset into buffer; returns the count or -1. */
+long image_fs_pread(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode, uint64_t offset,
+                    void *buffer, size_t length);
+
+/* Find an absolute path inside the image, following its symlinks as the
+ * kernel would (within the image). Returns 0, or -1 with errno set. */
+int image_fs_resolve(struct image_fs *ifs, sqfs *fs, const char *path, sqfs_inode *out);
+
+/* The FUSE inode number of a squashfs inode, and back. */
+uint64_t image_fs_ino(const struct image_fs *ifs, sqfs_inode_id id);
+sqfs_inode_id image_fs_inode_id(const struct image_fs *ifs, uint64_t ino);
+
+#endif

@@ -1,0 +1,269 @@
+#include "config.h"
+
+#include <elf.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "starter/prefetch.h"
+
+#define MAX_FILES 32
+
+#if defined(__x86_64__)
+#define MULTIARCH "x86_64-linux-gnu"
+#elif defined(__aarch64__)
+#define MULTIARCH "aarch64-linux-gnu"
+#elif defined(__powerpc64__)
+#define MULTIARCH "powerpc64le-linux-gnu"
+#else
+#define MULTIARCH "unknown"
+#endif
+
+static const char *const library_dirs[] = {
+	"/lib/" MULTIARCH, "/usr/lib/" MULTIARCH, "/lib64", "/usr/lib64",
+	"/lib", "/usr/lib", "/usr/local/lib",
+};
+
+struct prefetch {
+	struct image_fs *ifs;
+	sqfs *fs;
+	char *paths[MAX_FILES];   /* still to read */
+	size_t path_count;
+	sqfs_inode_num seen[MAX_FILES];
+	size_t seen_count;
+	size_t budget;            /* bytes of blocks it may still pull in */
+	char *command;
+	char *search_path;
+};
+
+static void want(struct prefetch *p, const char *path)
+{
+	if (p->path_count < MAX_FILES)
+		p->paths[p->path_count++] = strdup(path);
+}
+
+static int find_in_image(struct prefetch *p, const char *path, sqfs_inode *inode)
+{
+	return image_fs_resolve(p->ifs, p->fs, path, inode) == 0 && S_ISREG(inode->base.mode) ? 0 : -1;
+}
+
+static void warm(struct prefetch *p, sqfs_inode *inode, uint64_t offset, uint64_t length)
+{
+	struct block_span spans[16];
+
+	while (length > 0 && p->budget > 0) {
+		long n = image_fs_spans(p->ifs, p->fs, inode, offset, length, spans, 16);
+		uint64_t done = 0;
+
+		if (n <= 0)
+			return;
+		for (long i = 0; i < n; i++)
+			done += spans[i].length;
+		image_fs_release(p->ifs, spans, (size_t)n);
+		offset += done;
+		length -= done < length ? done : length;
+		p->budget -= done < p->budget ? done : p->budget;
+	}
+}
+
+/* The file offset of a virtual address, through the PT_LOAD that maps it. */
+static int64_t file_offset(const Elf64_Phdr *ph, size_t count, uint64_t vaddr)
+{
+	for (size_t i = 0; i < count; i++)
+		if (ph[i].p_type == PT_LOAD && vaddr >= ph[i].p_vaddr &&
+		    vaddr < ph[i].p_vaddr + ph[i].p_filesz)
+			return (int64_t)(vaddr - ph[i].p_vaddr + ph[i].p_offset);
+	return -1;
+}
+
+static void want_library(struct prefetch *p, const char *name)
+{
+	for (size_t i = 0; i < sizeof library_dirs / sizeof library_dirs[0]; i++) {
+		char path[PATH_MAX];
+		sqfs_inode inode;
+
+		snprintf(path, sizeof path, "%s/%s", library_dirs[i], name);
+		if (find_in_image(p, path, &inode) == 0) {
+			want(p, path);
+			return;
+		}
+	}
+}
+
+static void want_needed(struct prefetch *p, sqfs_inode *inode, const Elf64_Phdr *ph,
+                        size_t count, const Elf64_Phdr *dynamic)
+{
+	Elf64_Dyn entries[256];
+	size_t n = dynamic->p_filesz / sizeof entries[0];
+	uint64_t strtab = 0;
+	int64_t strtab_offset;
+
+	if (n > 256)
+		n = 256;
+	if (image_fs_pread(p->ifs, p->fs, inode, dynamic->p_offset, entries,
+	                   n * sizeof entries[0]) != (long)(n * sizeof entries[0]))
+		return;
+	for (size_t i = 0; i < n && entries[i].d_tag != DT_NULL; i++)
+		if (entries[i].d_tag == DT_STRTAB)
+			strtab = entries[i].d_un.d_ptr;
+	strtab_offset = file_offset(ph, count, strtab);
+	if (strtab_offset < 0)
+		return;
+	for (size_t i = 0; i < n && entries[i].d_tag != DT_NULL; i++) {
+		char name[256];
+		long got;
+
+		if (entries[i].d_tag != DT_NEEDED)
+			continue;
+		got = image_fs_pread(p->ifs, p->fs, inode,
+		                     (uint64_t)strtab_offset + entries[i].d_un.d_val,
+		                     name, sizeof name - 1);
+		if (got <= 0)
+			continue;
+		name[got] = '\0';
+		if (strlen(name) < (size_t)got && strchr(name, '/') == NULL)
+			want_library(p, name);
+	}
+}
+
+static void read_elf(struct prefetch *p, sqfs_inode *inode, const Elf64_Ehdr *header)
+{
+	Elf64_Phdr ph[64];
+	size_t count = header->e_phnum;
+
+	if (header->e_phentsize != sizeof ph[0] || count > 64)
+		return;
+	if (image_fs_pread(p->ifs, p->fs, inode, header->e_phoff, ph, count * sizeof ph[0]) !=
+	    (long)(count * sizeof ph[0]))
+		return;
+	for (size_t i = 0; i < count; i++) {
+		char interpreter[PATH_MAX];
+		size_t length = ph[i].p_filesz < sizeof interpreter ? ph[i].p_filesz : 0;
+
+		if (ph[i].p_type == PT_INTERP && length > 1 &&
+		    image_fs_pread(p->ifs, p->fs, inode, ph[i].p_offset, interpreter, length) ==
+		    (long)length) {
+			interpreter[length - 1] = '\0';
+			want(p, interpreter);
+		}
+	}
+	for (size_t i = 0; i < count; i++)
+		if (ph[i].p_type == PT_DYNAMIC)
+			want_needed(p, inode, ph, count, &ph[i]);
+	for (size_t i = 0; i < count; i++)
+		if (ph[i].p_type == PT_LOAD)
+			warm(p, inode, ph[i].p_offset, ph[i].p_filesz);
+}
+
+static void read_script(struct prefetch *p, const char *start, size_t length)
+{
+	char line[PATH_MAX];
+	size_t n = length < sizeof line - 1 ? length : sizeof line - 1;
+
+	memcpy(line, start, n);
+	line[n] = '\0';
+	line[strcspn(line, " \t\n")] = '\0';
+	if (line[0] == '/')
+		want(p, line);
+}
+
+static bool seen_before(struct prefetch *p, sqfs_inode *inode)
+{
+	for (size_t i = 0; i < p->seen_count; i++)
+		if (p->seen[i] == inode->base.inode_number)
+			return true;
+	if (p->seen_count < MAX_FILES)
+		p->seen[p->seen_count++] = inode->base.inode_number;
+	return false;
+}
+
+static void read_file(struct prefetch *p, const char *path)
+{
+	union {
+		Elf64_Ehdr elf;
+		char bytes[256];
+	} head;
+	sqfs_inode inode;
+	long got;
+
+	if (find_in_image(p, path, &inode) < 0 || seen_before(p, &inode))
+		return;
+	got = image_fs_pread(p->ifs, p->fs, &inode, 0, &head, sizeof head);
+	if (got >= (long)sizeof head.elf && memcmp(head.elf.e_ident, ELFMAG, SELFMAG) == 0 &&
+	    head.elf.e_ident[EI_CLASS] == ELFCLASS64)
+		read_elf(p, &inode, &head.elf);
+	else if (got > 2 && head.bytes[0] == '#' && head.bytes[1] == '!')
+		read_script(p, head.bytes + 2 + strspn(head.bytes + 2, " \t"),
+		            (size_t)got - 2 - strspn(head.bytes + 2, " \t"));
+}
+
+static void want_command(struct prefetch *p)
+{
+	char *dirs = p->search_path;
+
+	if (strchr(p->command, '/')) {
+		if (p->command[0] == '/')
+			want(p, p->command);
+		return;
+	}
+	for (char *dir = strtok(dirs, ":"); dir; dir = strtok(NULL, ":")) {
+		char path[PATH_MAX];
+		sqfs_inode inode;
+
+		snprintf(path, sizeof path, "%s/%s", dir, p->command);
+		if (dir[0] == '/' && find_in_image(p, path, &inode) == 0) {
+			want(p, path);
+			return;
+		}
+	}
+}
+
+static void *prefetch_main(void *arg)
+{
+	struct prefetch *p = arg;
+
+	p->fs = image_fs_reader(p->ifs);
+	if (p->fs != NULL) {
+		want_command(p);
+		for (size_t next = 0; next < p->path_count; next++)
+			read_file(p, p->paths[next]);
+	}
+	for (size_t i = 0; i < p->path_count; i++)
+		free(p->paths[i]);
+	free(p->command);
+	free(p->search_path);
+	free(p);
+	return NULL;
+}
+
+void prefetch_start(struct image_fs *ifs, const struct capsula_plan *plan)
+{
+	const char *search_path = "/usr/local/bin:/usr/bin:/bin";
+	struct prefetch *p;
+	pthread_t thread;
+
+	if (!plan->prefetch)
+		return;
+	p = calloc(1, sizeof *p);
+
+	if (p == NULL)
+		return;
+	for (char **e = plan->envp; *e; e++)
+		if (strncmp(*e, "PATH=", 5) == 0)
+			search_path = *e + 5;
+	p->ifs = ifs;
+	p->budget = plan->fuse_cache_bytes / 2;
+	p->command = strdup(plan->argv[0]);
+	p->search_path = strdup(search_path);
+	if (p->command == NULL || p->search_path == NULL ||
+	    pthread_create(&thread, NULL, prefetch_main, p) != 0) {
+		free(p->command);
+		free(p->search_path);
+		free(p);
+		return;
+	}
+	pthread_detach(thread);
+}

@@ -1,0 +1,49 @@
+#!/bin/sh
+# Reading the image through capsula's FUSE server: contents byte for byte
+# (whole blocks, block boundaries, fragment tails, holes), long directories,
+# concurrent readers, and the server's tunables.
+. "$abs_top_srcdir/tests/lib/common.sh"
+require_containers
+
+expected=$(seq 1 100000 | sha256sum | cut -d' ' -f1)
+is "$(capsula_exec -- stat -c %s /data/seq.txt)" 588895 "a file's size is its size"
+is "$(capsula_exec -- sha256sum /data/seq.txt | cut -d' ' -f1)" "$expected" \
+	"a file of several blocks and a fragment tail reads back exactly"
+is "$(capsula_exec -- sh -c 'tail -c +131001 /data/seq.txt | head -c 200')" \
+	"$(seq 1 100000 | tail -c +131001 | head -c 200)" \
+	"a read across a block boundary is exact"
+is "$(capsula_exec -- sh -c 'tail -c 100 /data/seq.txt')" "$(seq 1 100000 | tail -c 100)" \
+	"the fragment tail is exact"
+
+is "$(capsula_exec -- stat -c %s /data/sparse)" 1048576 "a sparse file keeps its size"
+is "$(capsula_exec -- sh -c 'head -c 700000 /data/sparse | tr -d "\\000" | wc -c')" 0 \
+	"its hole reads as zeros"
+is "$(capsula_exec -- sh -c 'tail -c +700001 /data/sparse | head -c 7')" capsula \
+	"and its data where it was written"
+
+is "$(capsula_exec -- ls /data/tree | wc -l)" 300 "a long directory lists every entry"
+is "$(capsula_exec -- sh -c 'ls /data/tree | sort | sha256sum')" \
+	"$(seq 1 300 | sed 's/^/entry-with-a-long-name-/' | sort | sha256sum)" \
+	"with the right names, each once"
+is "$(capsula_exec -- cat /data/tree/entry-with-a-long-name-217)" 217 \
+	"an entry found by name has its content"
+
+out=$(capsula_exec -- sh -c 'cat /data/no-such-file; cat /data/no-such-file' 2>&1)
+is "$(printf '%s\n' "$out" | grep -c 'No such file')" 2 "a missing file stays missing"
+is "$(capsula_exec -- readlink /escape)" /etc "symlinks read back as stored"
+
+out=$(capsula_exec -- sh -c '
+	for i in 1 2 3 4; do sha256sum /data/seq.txt & done; wait' | cut -d' ' -f1 | sort -u)
+is "$out" "$expected" "four concurrent readers all read it exactly"
+
+for setting in CAPSULA_FUSE_THREADS=1 CAPSULA_FUSE_THREADS=8 CAPSULA_PREFETCH=0 \
+               CAPSULA_FUSE_CACHE_MB=1; do
+	out=$(as_user env "$setting" "$CAPSULA" exec "$IMAGE" sha256sum /data/seq.txt | cut -d' ' -f1)
+	is "$out" "$expected" "reads are exact with $setting"
+done
+
+err=$(as_user env CAPSULA_FUSE_THREADS=none "$CAPSULA" exec "$IMAGE" true 2>&1); rc=$?
+is "$rc" 125 "a bad CAPSULA_FUSE_THREADS is capsula's failure (125)"
+like "$err" "^capsula: CAPSULA_FUSE_THREADS=none: not a number" "and says which variable"
+
+done_testing
