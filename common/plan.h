@@ -61,6 +61,8 @@ struct capsula_plan {
 	bool prefetch;           /* warm that cache with the command's files */
 
 	int verbosity;           /* 0 normal, -1 quiet, >0 more */
+	bool timing;             /* report each launch phase (--timing, -v) */
+	uint64_t start_us;       /* when capsula started, for the timings */
 };
 
 void plan_free(struct capsula_plan *plan);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/timing.h"
 #include "runtime/image.h"
 #include "runtime/options.h"
 #include "runtime/plan.h"
@@ -23,6 +24,7 @@ static const char usage[] =
 
 static int exec_main(int argc, char **argv)
 {
+	uint64_t start_us = timing_now_us();
 	struct exec_options opts;
 	struct host_facts facts = {0};
 	struct capsula_image image = {.fd = -1};
@@ -42,6 +44,7 @@ static int exec_main(int argc, char **argv)
 	    image_open(opts.image, &image, &info, &err) < 0 ||
 	    plan_build(&opts, &facts, &image, &plan, &err) < 0)
 		goto out;
+	plan.start_us = start_us;
 	if (opts.dry_run) {
 		plan_print(&plan, stdout);
 		status = 0;

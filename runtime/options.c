@@ -24,6 +24,7 @@ const char exec_usage[] =
 	"  -v, --verbose             say more (repeatable)\n"
 	"  -q, --quiet               only errors\n"
 	"      --dry-run             print the launch plan and do nothing\n"
+	"      --timing              print how long each launch phase took (us)\n"
 	"  -h, --help                this text\n"
 	"\n"
 	"Exit status: the command's own; 128+N if it died of signal N; 125 if\n"
@@ -31,7 +32,7 @@ const char exec_usage[] =
 
 enum {
 	OPT_HOME = 256, OPT_NO_HOME, OPT_PWD, OPT_ENV, OPT_ENV_FILE, OPT_DEV,
-	OPT_JOIN, OPT_DRY_RUN,
+	OPT_JOIN, OPT_DRY_RUN, OPT_TIMING,
 };
 
 static const struct option long_options[] = {
@@ -47,6 +48,7 @@ static const struct option long_options[] = {
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	{"timing", no_argument, NULL, OPT_TIMING},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -124,6 +126,9 @@ static int handle_option(int c, struct exec_options *opts, capsula_error *err)
 		return 0;
 	case OPT_DRY_RUN:
 		opts->dry_run = true;
+		return 0;
+	case OPT_TIMING:
+		opts->timing = true;
 		return 0;
 	case 'h':
 		opts->help = true;

@@ -23,6 +23,7 @@ struct exec_options {
 	enum join_mode join;
 	int verbosity;
 	bool dry_run;
+	bool timing;
 	bool help;
 
 	const char *image;

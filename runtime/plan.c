@@ -304,6 +304,7 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 	plan->gid = facts->gid;
 	plan->dev_mode = opts->dev_mode;
 	plan->verbosity = opts->verbosity;
+	plan->timing = opts->timing || opts->verbosity > 0;
 
 	if (add_system_binds(&binds, opts, facts, err) < 0 ||
 	    add_home(&binds, opts, facts, &plan->home, err) < 0 ||

@@ -11,7 +11,7 @@
 #include "starter/fuse_server.h"
 #include "starter/prefetch.h"
 #include "starter/rootfs.h"
-#include "starter/timing.h"
+#include "common/timing.h"
 #include "starter/userns.h"
 
 static int open_namespaces(struct container *c, capsula_error *err)
@@ -77,28 +77,28 @@ int container_build(const struct capsula_plan *plan, const struct identity *id,
 	if (userns_create(plan->uid, plan->gid, err) < 0 || open_namespaces(c, err) < 0 ||
 	    fuse_device_open(&fuse_fd, err) < 0)
 		return -1;
-	t = timing_report(plan->verbosity, "user+mount namespaces", t);
+	t = timing_report(plan->timing, "user+mount namespaces", t);
 	if (stage_enter(&stage_fd, &rfs.host_fd, err) < 0)
 		return -1;
-	t = timing_report(plan->verbosity, "stage", t);
+	t = timing_report(plan->timing, "stage", t);
 	if (fuse_server_start(plan, fuse_fd, "/image", &served, err) < 0)
 		return -1;
 	prefetch_start(served, plan);
-	t = timing_report(plan->verbosity, "image mount (FUSE)", t);
+	t = timing_report(plan->timing, "image mount (FUSE)", t);
 	if (rootfs_from_image(&rfs, stage_fd, "image", "root", err) < 0)
 		return -1;
-	t = timing_report(plan->verbosity, "root scaffold", t);
+	t = timing_report(plan->timing, "root scaffold", t);
 	if (plan->dev_mode == DEV_MINIMAL && make_minimal_dev(&rfs, err) < 0)
 		return -1;
 	if (apply_binds(&rfs, plan, err) < 0)
 		return -1;
-	t = timing_report(plan->verbosity, "binds", t);
+	t = timing_report(plan->timing, "binds", t);
 	if (identity_install(&rfs, stage_fd, id, plan->home, err) < 0)
 		return -1;
-	t = timing_report(plan->verbosity, "passwd/group", t);
+	t = timing_report(plan->timing, "passwd/group", t);
 	if (rootfs_seal(&rfs, err) < 0 || rootfs_enter(&rfs, err) < 0)
 		return -1;
 	close(stage_fd);
-	timing_report(plan->verbosity, "pivot_root", t);
+	timing_report(plan->timing, "pivot_root", t);
 	return 0;
 }

@@ -18,7 +18,7 @@
 #include "starter/container.h"
 #include "starter/holder.h"
 #include "starter/identity.h"
-#include "starter/timing.h"
+#include "common/timing.h"
 
 /* How long a new holder waits for its first rank before giving up. */
 #define FIRST_RANK_TIMEOUT_MS 30000

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "starter/image_fs.h"
 
@@ -55,7 +56,13 @@ int image_fs_open(struct image_fs *ifs, const struct capsula_image *image,
 		            "libsquashfuse cannot read image %s (error %d)", image->path, status);
 	ifs->block_size = probe.sb.block_size;
 	ifs->root = sqfs_inode_root(&probe);
+	ifs->fragment_count = probe.sb.fragments;
 	sqfs_destroy(&probe);
+	ifs->fragments = calloc(ifs->fragment_count + 1, sizeof *ifs->fragments);
+	ifs->fragment_known = calloc(ifs->fragment_count + 1, sizeof *ifs->fragment_known);
+	if (ifs->fragments == NULL || ifs->fragment_known == NULL)
+		return fail(err, errno, NULL, "image fragment table");
+	pthread_mutex_init(&ifs->fragments_lock, NULL);
 	if (ifs->block_size > sizeof zeros)
 		return fail(err, 0, "rebuild it with mksquashfs or capsula build",
 		            "image %s has blocks of %zu bytes, more than squashfs allows",
@@ -100,7 +107,21 @@ sqfs_inode_id image_fs_inode_id(const struct image_fs *ifs, uint64_t ino)
 static int span_of_block(struct image_fs *ifs, sqfs *fs, uint64_t key, uint32_t header,
                          size_t inside, size_t want, struct block_span *span)
 {
-	struct cached_block *block = block_cache_get(&ifs->cache, key, header, load_block, fs);
+	struct cached_block *block;
+	uint32_t stored_size;
+	bool compressed;
+
+	sqfs_data_header(header, &compressed, &stored_size);
+	if (!compressed) {
+		if (inside >= stored_size)
+			return -1;
+		*span = (struct block_span){
+			.image_position = ifs->offset + key + inside,
+			.length = want < stored_size - inside ? want : stored_size - inside,
+		};
+		return 0;
+	}
+	block = block_cache_get(&ifs->cache, key, header, load_block, fs);
 
 	if (block == NULL)
 		return -1;
@@ -119,10 +140,20 @@ static int span_of_fragment(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode,
 {
 	struct squashfs_fragment_entry fragment;
 	uint64_t tail_start = inode->xtra.reg.file_size / ifs->block_size * ifs->block_size;
+	uint32_t index = inode->xtra.reg.frag_idx;
 
-	if (inode->xtra.reg.frag_idx == SQUASHFS_INVALID_FRAG ||
-	    sqfs_frag_entry(fs, &fragment, inode->xtra.reg.frag_idx) != SQFS_OK)
+	if (index == SQUASHFS_INVALID_FRAG || index >= ifs->fragment_count)
 		return -1;
+	pthread_mutex_lock(&ifs->fragments_lock);
+	if (!ifs->fragment_known[index]) {
+		if (sqfs_frag_entry(fs, &ifs->fragments[index], index) != SQFS_OK) {
+			pthread_mutex_unlock(&ifs->fragments_lock);
+			return -1;
+		}
+		ifs->fragment_known[index] = true;
+	}
+	fragment = ifs->fragments[index];
+	pthread_mutex_unlock(&ifs->fragments_lock);
 	return span_of_block(ifs, fs, fragment.start_block, fragment.size,
 	                     inode->xtra.reg.frag_off + (size_t)(position - tail_start),
 	                     want, span);
@@ -164,7 +195,7 @@ long image_fs_spans(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode, uint64_t 
 			if (want > in_block - inside)
 				want = in_block - inside;
 			if (blocks.input_size == 0) {
-				*span = (struct block_span){NULL, zeros, want};
+				*span = (struct block_span){.data = zeros, .length = want};
 			} else if (span_of_block(ifs, fs, blocks.block, blocks.header, inside,
 			                         want, span) < 0) {
 				goto failed;
@@ -199,7 +230,15 @@ long image_fs_pread(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode, uint64_t 
 		if (n <= 0)
 			return n < 0 ? -1 : (long)copied;
 		for (long i = 0; i < n; i++) {
-			memcpy((char *)buffer + copied, spans[i].data, spans[i].length);
+			char *to = (char *)buffer + copied;
+
+			if (spans[i].data) {
+				memcpy(to, spans[i].data, spans[i].length);
+			} else if (pread(ifs->fd, to, spans[i].length,
+			                 (off_t)spans[i].image_position) != (ssize_t)spans[i].length) {
+				image_fs_release(ifs, spans, (size_t)n);
+				return -1;
+			}
 			copied += spans[i].length;
 		}
 		image_fs_release(ifs, spans, (size_t)n);

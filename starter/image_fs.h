@@ -5,6 +5,7 @@
 #define CAPSULA_IMAGE_FS_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,12 +22,20 @@ struct image_fs {
 	sqfs_inode_id root;
 	struct block_cache cache;
 	pthread_key_t reader_key;
+	/* Fragment table entries, read once each: every small file needs one. */
+	pthread_mutex_t fragments_lock;
+	struct squashfs_fragment_entry *fragments;
+	bool *fragment_known;
+	size_t fragment_count;
 };
 
-/* A piece of a file's content: inside a cached block, or zeros for a hole. */
+/* A piece of a file's content: inside a cached block, zeros for a hole, or
+ * (data NULL) stored uncompressed at image_position in the image file, which
+ * the kernel can then copy itself. */
 struct block_span {
-	struct cached_block *block;  /* NULL for zeros */
+	struct cached_block *block;  /* NULL unless data is in the cache */
 	const char *data;
+	uint64_t image_position;
 	size_t length;
 };
 

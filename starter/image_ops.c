@@ -79,6 +79,16 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* No open or opendir: reads name the inode, which is all they need,
+	 * and the kernel then keeps pages and listings (its no-open default)
+	 * and saves two round trips per file. Writes never get here: the
+	 * mount is read-only. */
+	if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)
+		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT)
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 }
@@ -170,104 +180,62 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_readlink(req, target);
 }
 
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct request_context rc;
-	sqfs_inode *inode;
-
-	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	if (request_begin(req, &rc) < 0)
-		return;
-	inode = malloc(sizeof *inode);
-	if (inode == NULL) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if (inode_of(req, &rc, ino, inode) < 0) {
-		free(inode);
-		return;
-	}
-	fi->fh = (uint64_t)(uintptr_t)inode;
-	fi->keep_cache = 1;
-	fi->noflush = 1;
-	fuse_reply_open(req, fi);
-}
-
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
                     struct fuse_file_info *fi)
 {
 	struct request_context rc;
-	sqfs_inode *inode = (sqfs_inode *)(uintptr_t)fi->fh;
+	sqfs_inode inode;
 	size_t max_spans;
 	struct block_span *spans;
-	struct iovec *iov;
+	struct fuse_bufvec *data;
 	long count;
 
-	(void)ino;
-	if (request_begin(req, &rc) < 0)
+	(void)fi;
+	if (request_begin(req, &rc) < 0 || inode_of(req, &rc, ino, &inode) < 0)
 		return;
 	max_spans = size / rc.ifs->block_size + 2;
-	spans = malloc(max_spans * (sizeof *spans + sizeof *iov));
-	if (spans == NULL) {
+	spans = malloc(max_spans * sizeof *spans);
+	data = malloc(sizeof *data + max_spans * sizeof data->buf[0]);
+	if (spans == NULL || data == NULL) {
+		free(spans);
+		free(data);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	iov = (struct iovec *)(spans + max_spans);
-	count = image_fs_spans(rc.ifs, rc.fs, inode, (uint64_t)offset, size, spans, max_spans);
+	count = image_fs_spans(rc.ifs, rc.fs, &inode, (uint64_t)offset, size, spans, max_spans);
 	if (count < 0) {
 		fuse_reply_err(req, EIO);
 	} else {
-		/* Straight from the cached blocks to the kernel: no copy here. */
-		for (long i = 0; i < count; i++)
-			iov[i] = (struct iovec){(void *)spans[i].data, spans[i].length};
-		fuse_reply_iov(req, iov, (int)count);
+		/* Cached blocks go to the kernel as they are; uncompressed data
+		 * is spliced from the image file, never copied through here. */
+		*data = (struct fuse_bufvec){.count = (size_t)count};
+		for (long i = 0; i < count; i++) {
+			struct fuse_buf *buf = &data->buf[i];
+
+			*buf = (struct fuse_buf){.size = spans[i].length};
+			if (spans[i].data) {
+				buf->mem = (void *)spans[i].data;
+			} else {
+				buf->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+				buf->fd = rc.ifs->fd;
+				buf->pos = (off_t)spans[i].image_position;
+			}
+		}
+		if (count == 0)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_data(req, data, FUSE_BUF_SPLICE_MOVE);
 		image_fs_release(rc.ifs, spans, (size_t)count);
 	}
+	free(data);
 	free(spans);
 }
 
-static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	free((void *)(uintptr_t)fi->fh);
-	fuse_reply_err(req, 0);
-}
-
-static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void list_directory(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+                           bool plus)
 {
 	struct request_context rc;
-	sqfs_inode *inode;
-
-	if (request_begin(req, &rc) < 0)
-		return;
-	inode = malloc(sizeof *inode);
-	if (inode == NULL) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if (inode_of(req, &rc, ino, inode) < 0) {
-		free(inode);
-		return;
-	}
-	if (!S_ISDIR(inode->base.mode)) {
-		free(inode);
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
-	fi->fh = (uint64_t)(uintptr_t)inode;
-	fi->keep_cache = 1;
-	fi->cache_readdir = 1;
-	fuse_reply_open(req, fi);
-}
-
-static void list_directory(fuse_req_t req, size_t size, off_t offset,
-                           struct fuse_file_info *fi, bool plus)
-{
-	struct request_context rc;
-	sqfs_inode *dir = (sqfs_inode *)(uintptr_t)fi->fh;
+	sqfs_inode dir;
 	sqfs_dir cursor;
 	sqfs_name name_buffer;
 	sqfs_dir_entry dentry;
@@ -275,14 +243,18 @@ static void list_directory(fuse_req_t req, size_t size, off_t offset,
 	size_t used = 0;
 	char *buffer;
 
-	if (request_begin(req, &rc) < 0)
+	if (request_begin(req, &rc) < 0 || inode_of(req, &rc, ino, &dir) < 0)
 		return;
+	if (!S_ISDIR(dir.base.mode)) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
 	buffer = malloc(size);
 	if (buffer == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (sqfs_dir_open(rc.fs, dir, &cursor, offset) != SQFS_OK) {
+	if (sqfs_dir_open(rc.fs, &dir, &cursor, offset) != SQFS_OK) {
 		free(buffer);
 		fuse_reply_err(req, EIO);
 		return;
@@ -323,15 +295,15 @@ static void list_directory(fuse_req_t req, size_t size, off_t offset,
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
                        struct fuse_file_info *fi)
 {
-	(void)ino;
-	list_directory(req, size, offset, fi, false);
+	(void)fi;
+	list_directory(req, ino, size, offset, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
                            struct fuse_file_info *fi)
 {
-	(void)ino;
-	list_directory(req, size, offset, fi, true);
+	(void)fi;
+	list_directory(req, ino, size, offset, true);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -422,13 +394,9 @@ const struct fuse_lowlevel_ops image_operations = {
 	.forget = op_forget,
 	.getattr = op_getattr,
 	.readlink = op_readlink,
-	.open = op_open,
 	.read = op_read,
-	.release = op_release,
-	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
-	.releasedir = op_release,
 	.statfs = op_statfs,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,

@@ -13,7 +13,7 @@
 #include "starter/mpi_version.h"
 #include "starter/rank.h"
 #include "starter/starter.h"
-#include "starter/timing.h"
+#include "common/timing.h"
 
 /* Holders can vanish between our connect and their reply (the last rank of
  * a job just left), and a rank that lost the race to claim the key may find
@@ -101,14 +101,16 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err)
 			private_key(plan, key, sizeof key);
 		}
 	}
-	timing_report(plan->verbosity, "container ready", t);
+	t = timing_report(plan->timing, "container ready", t);
 	/* The launcher's library is a host path: look before entering. */
 	check_mpi = started_holder && plan->join_shared && plan->verbosity >= 0;
 	if (check_mpi && mpi_version_of_launcher(getpid(), host_mpi, sizeof host_mpi) < 0)
 		host_mpi[0] = '\0';
 	if (rank_enter(userns_fd, mntns_fd, err) < 0)
 		return -1;
+	t = timing_report(plan->timing, "setns", t);
 	if (check_mpi)
 		warn_if_mpi_mismatch(plan, host_mpi);
+	timing_report(plan->timing, "start to exec", plan->start_us);
 	return rank_exec(plan, err);
 }

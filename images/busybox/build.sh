@@ -50,6 +50,9 @@ mkdir -p "$root/data/tree"
 seq 1 100000 > "$root/data/seq.txt"
 dd if=/dev/zero of="$root/data/sparse" bs=1 count=0 seek=1048576 2>/dev/null
 printf capsula | dd of="$root/data/sparse" bs=1 seek=700000 conv=notrunc 2>/dev/null
+# Incompressible data is stored as is and served from the image file.
+head -c 400000 /dev/urandom > "$root/data/random"
+sha256sum "$root/data/random" | cut -d' ' -f1 > "$root/data/random.sha256"
 for i in $(seq 1 300); do
 	echo "$i" > "$root/data/tree/entry-with-a-long-name-$i"
 done

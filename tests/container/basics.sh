@@ -56,4 +56,9 @@ is "$(capsula_exec -- sh -c 'echo x > /dev/null && head -c 4 /dev/zero | wc -c')
 host_devs=$(capsula_exec --dev host -- ls /dev | wc -l)
 ok "--dev host shows the host's /dev ($host_devs entries)" [ "$host_devs" -eq "$(find /dev -mindepth 1 -maxdepth 1 | wc -l)" ]
 
+out=$(capsula_exec --timing -- true 2>&1); rc=$?
+is "$rc" 0 "--timing runs the command"
+like "$out" "capsula: image mount \(FUSE\) +[0-9]+ us" "--timing reports the image mount"
+like "$out" "capsula: start to exec +[0-9]+ us" "and the whole launch until exec"
+
 done_testing

@@ -15,6 +15,12 @@ is "$(capsula_exec -- sh -c 'tail -c +131001 /data/seq.txt | head -c 200')" \
 is "$(capsula_exec -- sh -c 'tail -c 100 /data/seq.txt')" "$(seq 1 100000 | tail -c 100)" \
 	"the fragment tail is exact"
 
+is "$(capsula_exec -- sh -c 'sha256sum /data/random | cut -d" " -f1')" \
+	"$(capsula_exec -- cat /data/random.sha256)" \
+	"incompressible blocks, stored as they are, read back exactly"
+is "$(capsula_exec -- sh -c 'tail -c +100001 /data/random | head -c 200000 | wc -c')" 200000 \
+	"and so does a read from the middle of them"
+
 is "$(capsula_exec -- stat -c %s /data/sparse)" 1048576 "a sparse file keeps its size"
 is "$(capsula_exec -- sh -c 'head -c 700000 /data/sparse | tr -d "\\000" | wc -c')" 0 \
 	"its hole reads as zeros"
