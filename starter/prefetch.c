@@ -11,6 +11,7 @@
 #include "starter/prefetch.h"
 
 #define MAX_FILES 32
+#define MAX_RANGES 128
 
 #if defined(__x86_64__)
 #define MULTIARCH "x86_64-linux-gnu"
@@ -27,9 +28,20 @@ static const char *const library_dirs[] = {
 	"/lib", "/usr/lib", "/usr/local/lib",
 };
 
+struct range {
+	sqfs_inode inode;
+	uint64_t offset, length;
+};
+
 struct prefetch {
 	struct image_fs *ifs;
 	sqfs *fs;
+	struct range ranges[MAX_RANGES];  /* file pieces to decompress */
+	size_t range_count;
+	pthread_mutex_t lock;             /* guards the cursor and budget */
+	size_t next_range;
+	uint64_t next_offset;
+	bool helper;                      /* a second thread shares the work */
 	char *paths[MAX_FILES];   /* still to read */
 	size_t path_count;
 	sqfs_inode_num seen[MAX_FILES];
@@ -50,23 +62,58 @@ static int find_in_image(struct prefetch *p, const char *path, sqfs_inode *inode
 	return image_fs_resolve(p->ifs, p->fs, path, inode) == 0 && S_ISREG(inode->base.mode) ? 0 : -1;
 }
 
-static void warm(struct prefetch *p, sqfs_inode *inode, uint64_t offset, uint64_t length)
+static void want_range(struct prefetch *p, sqfs_inode *inode, uint64_t offset, uint64_t length)
 {
-	struct block_span spans[16];
+	if (p->range_count < MAX_RANGES && length > 0)
+		p->ranges[p->range_count++] = (struct range){*inode, offset, length};
+}
 
-	while (length > 0 && p->budget > 0) {
-		long n = image_fs_spans(p->ifs, p->fs, inode, offset, length, spans, 16);
-		uint64_t done = 0;
+/* The next block-sized piece of the ranges, or false when all are taken or
+ * the budget is spent. */
+static bool take_piece(struct prefetch *p, struct range *piece)
+{
+	bool taken = false;
 
-		if (n <= 0)
-			return;
-		for (long i = 0; i < n; i++)
-			done += spans[i].length;
-		image_fs_release(p->ifs, spans, (size_t)n);
-		offset += done;
-		length -= done < length ? done : length;
-		p->budget -= done < p->budget ? done : p->budget;
+	pthread_mutex_lock(&p->lock);
+	while (p->next_range < p->range_count && p->budget > 0) {
+		struct range *r = &p->ranges[p->next_range];
+		uint64_t length;
+
+		if (p->next_offset >= r->length) {
+			p->next_range++;
+			p->next_offset = 0;
+			continue;
+		}
+		length = r->length - p->next_offset;
+		if (length > p->ifs->block_size)
+			length = p->ifs->block_size;
+		*piece = (struct range){r->inode, r->offset + p->next_offset, length};
+		p->next_offset += length;
+		p->budget -= length < p->budget ? length : p->budget;
+		taken = true;
+		break;
 	}
+	pthread_mutex_unlock(&p->lock);
+	return taken;
+}
+
+/* Decompress pieces into the block cache until none is left; run by the
+ * prefetch thread and a helper, so both processors share the work. */
+static void *warm_pieces(void *arg)
+{
+	struct prefetch *p = arg;
+	sqfs *fs = image_fs_reader(p->ifs);
+	struct block_span spans[4];
+	struct range piece;
+
+	while (fs != NULL && take_piece(p, &piece)) {
+		long n = image_fs_spans(p->ifs, fs, &piece.inode, piece.offset, piece.length,
+		                        spans, sizeof spans / sizeof spans[0]);
+
+		if (n > 0)
+			image_fs_release(p->ifs, spans, (size_t)n);
+	}
+	return NULL;
 }
 
 /* The file offset of a virtual address, through the PT_LOAD that maps it. */
@@ -155,7 +202,7 @@ static void read_elf(struct prefetch *p, sqfs_inode *inode, const Elf64_Ehdr *he
 			want_needed(p, inode, ph, count, &ph[i]);
 	for (size_t i = 0; i < count; i++)
 		if (ph[i].p_type == PT_LOAD)
-			warm(p, inode, ph[i].p_offset, ph[i].p_filesz);
+			want_range(p, inode, ph[i].p_offset, ph[i].p_filesz);
 }
 
 static void read_script(struct prefetch *p, const char *start, size_t length)
@@ -227,10 +274,18 @@ static void *prefetch_main(void *arg)
 
 	p->fs = image_fs_reader(p->ifs);
 	if (p->fs != NULL) {
+		pthread_t helper;
+		bool helping;
+
 		want_command(p);
 		for (size_t next = 0; next < p->path_count; next++)
 			read_file(p, p->paths[next]);
+		helping = p->helper && pthread_create(&helper, NULL, warm_pieces, p) == 0;
+		warm_pieces(p);
+		if (helping)
+			pthread_join(helper, NULL);
 	}
+	pthread_mutex_destroy(&p->lock);
 	for (size_t i = 0; i < p->path_count; i++)
 		free(p->paths[i]);
 	free(p->command);
@@ -256,6 +311,8 @@ void prefetch_start(struct image_fs *ifs, const struct capsula_plan *plan)
 			search_path = *e + 5;
 	p->ifs = ifs;
 	p->budget = plan->fuse_cache_bytes / 2;
+	p->helper = plan->fuse_threads > 1;
+	pthread_mutex_init(&p->lock, NULL);
 	p->command = strdup(plan->argv[0]);
 	p->search_path = strdup(search_path);
 	if (p->command == NULL || p->search_path == NULL ||
