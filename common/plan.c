@@ -1,7 +1,9 @@
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
 #include "common/plan.h"
 
@@ -32,4 +34,14 @@ void plan_free(struct capsula_plan *plan)
 	plan->bind_count = 0;
 	plan->home = plan->cwd = NULL;
 	plan->argv = plan->envp = NULL;
+}
+
+void join_key_private(uid_t uid, char *key, size_t size)
+{
+	uuid_t uuid;
+	char text[37];
+
+	uuid_generate(uuid);
+	uuid_unparse_lower(uuid, text);
+	snprintf(key, size, "capsula-%u-%s", (unsigned)uid, text);
 }

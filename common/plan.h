@@ -67,4 +67,7 @@ struct capsula_plan {
 
 void plan_free(struct capsula_plan *plan);
 
+/* A join key nobody else will have: "capsula-UID-UUID". */
+void join_key_private(uid_t uid, char *key, size_t size);
+
 #endif

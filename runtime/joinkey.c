@@ -3,7 +3,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <uuid/uuid.h>
 
 #include "runtime/env.h"
 #include "runtime/joinkey.h"
@@ -51,13 +50,7 @@ int join_key_make(struct capsula_plan *plan, const char *job_id)
 	uint64_t hash = 0xcbf29ce484222325ULL;
 
 	if (job_id == NULL) {
-		uuid_t uuid;
-		char text[37];
-
-		uuid_generate(uuid);
-		uuid_unparse_lower(uuid, text);
-		snprintf(plan->join_key, sizeof plan->join_key, "capsula-%u-%s",
-		         (unsigned)plan->uid, text);
+		join_key_private(plan->uid, plan->join_key, sizeof plan->join_key);
 		plan->join_shared = false;
 		return 0;
 	}

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <uuid/uuid.h>
 
 #include "starter/channel.h"
 #include "starter/holder.h"
@@ -20,16 +19,6 @@
  * the winner's socket bound but not yet listening; fresh tries settle both. */
 #define JOIN_ATTEMPTS 200
 #define JOIN_RETRY_US 500
-
-static void private_key(const struct capsula_plan *plan, char *key, size_t size)
-{
-	uuid_t uuid;
-	char text[37];
-
-	uuid_generate(uuid);
-	uuid_unparse_lower(uuid, text);
-	snprintf(key, size, "capsula-%u-%s", (unsigned)plan->uid, text);
-}
 
 /* The hybrid model needs the launcher's and the image's Open MPI to agree
  * on the major version; say so once per node, from the rank that started
@@ -98,7 +87,7 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err)
 			if (plan->verbosity >= 0)
 				fprintf(stderr, "capsula: warning: the holder for this job belongs to "
 				        "another user; using a private container\n");
-			private_key(plan, key, sizeof key);
+			join_key_private(plan->uid, key, sizeof key);
 		}
 	}
 	t = timing_report(plan->timing, "container ready", t);

@@ -347,26 +347,36 @@ static int mount_point(struct rootfs *rfs, const char *path, bool want_dir,
 	return 0;
 }
 
-int rootfs_mount_tmpfs(struct rootfs *rfs, const char *path, capsula_error *err)
+/* Put the detached mount mnt_fd on path inside the root (made if missing).
+ * The caller keeps mnt_fd. */
+static int attach(struct rootfs *rfs, int mnt_fd, const char *path, bool want_dir,
+                  const char *what, capsula_error *err)
 {
 	int target_fd;
-	int mnt_fd;
 
-	if (mount_point(rfs, path, true, &target_fd, err) < 0)
+	if (mount_point(rfs, path, want_dir, &target_fd, err) < 0)
 		return -1;
-	if (new_tmpfs(0755, &mnt_fd, err) < 0) {
-		close(target_fd);
-		return -1;
-	}
 	if (move_mount(mnt_fd, "", target_fd, "",
 	               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
 		int saved = errno;
 
 		close(target_fd);
-		close(mnt_fd);
-		return fail(err, saved, NULL, "mount a tmpfs on %s", path);
+		return fail(err, saved, NULL, "%s %s", what, path);
 	}
 	close(target_fd);
+	return 0;
+}
+
+int rootfs_mount_tmpfs(struct rootfs *rfs, const char *path, capsula_error *err)
+{
+	int mnt_fd;
+
+	if (new_tmpfs(0755, &mnt_fd, err) < 0)
+		return -1;
+	if (attach(rfs, mnt_fd, path, true, "mount a tmpfs on", err) < 0) {
+		close(mnt_fd);
+		return -1;
+	}
 	return remember_scaffold(rfs, mnt_fd, err);
 }
 
@@ -376,8 +386,8 @@ int rootfs_bind(struct rootfs *rfs, int from_fd, const char *from_path,
 {
 	struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID};
 	struct stat st;
-	int target_fd;
 	int tree;
+	int result;
 
 	tree = open_tree(from_fd, from_path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (tree < 0)
@@ -395,21 +405,9 @@ int rootfs_bind(struct rootfs *rfs, int from_fd, const char *from_path,
 		return fail(err, saved, saved == ENOSYS ? "capsula needs Linux 5.12 or newer" : NULL,
 		            "set mount flags for %s", destination);
 	}
-	if (mount_point(rfs, destination, S_ISDIR(st.st_mode), &target_fd, err) < 0) {
-		close(tree);
-		return -1;
-	}
-	if (move_mount(tree, "", target_fd, "",
-	               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
-		int saved = errno;
-
-		close(tree);
-		close(target_fd);
-		return fail(err, saved, NULL, "bind onto %s", destination);
-	}
+	result = attach(rfs, tree, destination, S_ISDIR(st.st_mode), "bind onto", err);
 	close(tree);
-	close(target_fd);
-	return 0;
+	return result;
 }
 
 int rootfs_symlink(struct rootfs *rfs, const char *target, const char *path,

@@ -41,24 +41,24 @@ is() {  # GOT WANT DESCRIPTION
 	fi
 }
 
-like() {  # TEXT EXTENDED-REGEX DESCRIPTION
-	if printf '%s\n' "$1" | grep -Eq -- "$2"; then
-		tap_result 1 "$3"
+# Passes when TEXT matching REGEX is what is wanted (1: match, 0: no match).
+match_result() {  # WANT-MATCH TEXT EXTENDED-REGEX DESCRIPTION
+	if printf '%s\n' "$2" | grep -Eq -- "$3"; then matched=1; else matched=0; fi
+	if [ "$matched" = "$1" ]; then
+		tap_result 1 "$4"
 	else
-		tap_result 0 "$3"
-		diag "text: '$1'"
-		diag "does not match: $2"
+		tap_result 0 "$4"
+		diag "text: '$2'"
+		if [ "$1" = 1 ]; then diag "does not match: $3"; else diag "matches: $3"; fi
 	fi
 }
 
+like() {  # TEXT EXTENDED-REGEX DESCRIPTION
+	match_result 1 "$@"
+}
+
 unlike() {  # TEXT EXTENDED-REGEX DESCRIPTION
-	if printf '%s\n' "$1" | grep -Eq -- "$2"; then
-		tap_result 0 "$3"
-		diag "text: '$1'"
-		diag "matches: $2"
-	else
-		tap_result 1 "$3"
-	fi
+	match_result 0 "$@"
 }
 
 skip() {  # REASON: one skipped check

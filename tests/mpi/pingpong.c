@@ -5,6 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* count round trips of bytes between ranks 0 and 1 */
+static void exchange(int rank, char *buf, long bytes, int count)
+{
+	for (int i = 0; i < count; i++) {
+		if (rank == 0) {
+			MPI_Send(buf, (int)bytes, MPI_BYTE, 1, 0, MPI_COMM_WORLD);
+			MPI_Recv(buf, (int)bytes, MPI_BYTE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+		} else {
+			MPI_Recv(buf, (int)bytes, MPI_BYTE, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+			MPI_Send(buf, (int)bytes, MPI_BYTE, 0, 0, MPI_COMM_WORLD);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	long max_size = argc > 1 ? atol(argv[1]) : 4L << 20;
@@ -30,25 +44,9 @@ int main(int argc, char **argv)
 		double start;
 
 		if (rank < 2) {
-			for (int warm = 0; warm < 10; warm++) {
-				if (rank == 0) {
-					MPI_Send(buf, (int)bytes, MPI_BYTE, 1, 0, MPI_COMM_WORLD);
-					MPI_Recv(buf, (int)bytes, MPI_BYTE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-				} else {
-					MPI_Recv(buf, (int)bytes, MPI_BYTE, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-					MPI_Send(buf, (int)bytes, MPI_BYTE, 0, 0, MPI_COMM_WORLD);
-				}
-			}
+			exchange(rank, buf, bytes, 10);  /* warm-up */
 			start = MPI_Wtime();
-			for (int i = 0; i < iters; i++) {
-				if (rank == 0) {
-					MPI_Send(buf, (int)bytes, MPI_BYTE, 1, 0, MPI_COMM_WORLD);
-					MPI_Recv(buf, (int)bytes, MPI_BYTE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-				} else {
-					MPI_Recv(buf, (int)bytes, MPI_BYTE, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-					MPI_Send(buf, (int)bytes, MPI_BYTE, 0, 0, MPI_COMM_WORLD);
-				}
-			}
+			exchange(rank, buf, bytes, iters);
 			if (rank == 0) {
 				double half_rtt = (MPI_Wtime() - start) / iters / 2;
 
