@@ -260,17 +260,26 @@ static int underlay(struct rootfs *rfs, const char *path, capsula_error *err)
 	return 0;
 }
 
+/* Copy the directory part of an absolute path into parent; return the
+ * last component. */
+static const char *split_parent(const char *path, char *parent, size_t size)
+{
+	const char *name = strrchr(path, '/') + 1;
+
+	snprintf(parent, size, "%.*s", (int)(name - path), path);
+	return name;
+}
+
 /* Create the last component of path in its (existing) parent, as a
  * directory or an empty file, covering a read-only parent if need be. */
 static int create_in_parent(struct rootfs *rfs, const char *path, bool want_dir,
                             capsula_error *err)
 {
 	char parent[PATH_MAX];
-	const char *name = strrchr(path, '/') + 1;
+	const char *name = split_parent(path, parent, sizeof parent);
 	int parent_fd;
 	int ret;
 
-	snprintf(parent, sizeof parent, "%.*s", (int)(name - path), path);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		parent_fd = open_beneath_root(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
 		if (parent_fd < 0)
@@ -414,11 +423,10 @@ int rootfs_symlink(struct rootfs *rfs, const char *target, const char *path,
                    capsula_error *err)
 {
 	char parent[PATH_MAX];
-	const char *name = strrchr(path, '/') + 1;
+	const char *name = split_parent(path, parent, sizeof parent);
 	int parent_fd;
 	int ret;
 
-	snprintf(parent, sizeof parent, "%.*s", (int)(name - path), path);
 	parent_fd = open_beneath_root(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
 	if (parent_fd < 0)
 		return fail(err, errno, NULL, "open %s in the container", parent);

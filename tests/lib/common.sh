@@ -83,16 +83,27 @@ done_testing() {
 
 . "$abs_top_srcdir/tests/lib/user.sh"
 
-# capsula exec as the user: capsula_exec [CAPSULA-OPTIONS] -- COMMAND...
-# (the image goes between them).
-capsula_exec() {
-	opts=""
+# Arrange [CAPSULA-OPTIONS] -- COMMAND... as OPTIONS IMAGE COMMAND, quoted in
+# $image_argv for: eval "set -- $image_argv".
+place_image() {  # IMAGE [CAPSULA-OPTIONS] -- COMMAND...
+	image=$1; shift
+	image_argv=""
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		opts="$opts $(quote "$1")"
+		image_argv="$image_argv $(quote "$1")"
 		shift
 	done
 	[ $# -gt 0 ] && shift
-	eval "set -- $opts $(quote "$IMAGE") \"\$@\""
+	image_argv="$image_argv $(quote "$image")"
+	for arg in "$@"; do
+		image_argv="$image_argv $(quote "$arg")"
+	done
+}
+
+# capsula exec as the user: capsula_exec [CAPSULA-OPTIONS] -- COMMAND...
+# (the image goes between them).
+capsula_exec() {
+	place_image "$IMAGE" "$@"
+	eval "set -- $image_argv"
 	as_user "$CAPSULA" exec "$@"
 }
 
@@ -148,13 +159,8 @@ require_mpi() {
 # user; CAPSULA-OPTIONS end at "--".
 mpirun_capsula() {
 	n=$1; shift
-	opts=""
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		opts="$opts $(quote "$1")"
-		shift
-	done
-	[ $# -gt 0 ] && shift
-	eval "set -- $opts $(quote "$MPI_IMAGE") \"\$@\""
+	place_image "$MPI_IMAGE" "$@"
+	eval "set -- $image_argv"
 	as_user mpirun --oversubscribe -n "$n" "$CAPSULA" exec "$@"
 }
 
