@@ -22,16 +22,6 @@ static bool has_name(const char *assignment, const char *name)
 	return strncmp(assignment, name, len) == 0 && assignment[len] == '=';
 }
 
-const char *env_get(char **env, const char *name)
-{
-	size_t len = strlen(name);
-
-	for (char **e = env; e != NULL && *e != NULL; e++)
-		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
-			return *e + len + 1;
-	return NULL;
-}
-
 int env_set(struct strvec *env, const char *assignment)
 {
 	size_t len = name_length(assignment);

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 
+#include "common/environ.h"
 #include "common/error.h"
 #include "runtime/strvec.h"
 
@@ -22,9 +23,6 @@ struct env_request {
 };
 
 int env_build(const struct env_request *req, struct strvec *out, capsula_error *err);
-
-/* The value of NAME in a NULL-terminated environment, or NULL. */
-const char *env_get(char **env, const char *name);
 
 /* Set "NAME=VALUE" in env, replacing any NAME already there. */
 int env_set(struct strvec *env, const char *assignment);

@@ -97,7 +97,6 @@ static struct cached_block *wait_for(struct block_cache *cache, struct cached_bl
 		pthread_mutex_unlock(&cache->lock);
 		return NULL;
 	}
-	cache->hits++;
 	pthread_mutex_unlock(&cache->lock);
 	return block;
 }
@@ -122,7 +121,6 @@ struct cached_block *block_cache_get(struct block_cache *cache, uint64_t key,
 	block->loading = true;
 	block->hash_next = *bucket_of(cache, key);
 	*bucket_of(cache, key) = block;
-	cache->misses++;
 	pthread_mutex_unlock(&cache->lock);
 
 	status = load(context, key, header, &block->data, &block->size, &block->owner);

@@ -37,7 +37,6 @@ struct block_cache {
 	struct cached_block *lru_head, *lru_tail;
 	size_t bytes, capacity;
 	block_releaser release;
-	uint64_t hits, misses;
 };
 
 int block_cache_init(struct block_cache *cache, size_t capacity, block_releaser release);

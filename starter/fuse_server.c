@@ -38,18 +38,18 @@ static bool requests_waiting(struct worker_pool *pool)
 	return poll(&device, 1, 0) == 1 && (device.revents & POLLIN);
 }
 
-static void add_worker_if_all_busy(struct worker_pool *pool)
+/* Called with the pool locked (or before any worker runs). */
+static int start_worker(struct worker_pool *pool)
 {
 	pthread_t thread;
+	int ret = pthread_create(&thread, NULL, serve, pool);
 
-	pthread_mutex_lock(&pool->lock);
-	if (pool->idle == 0 && pool->started < pool->max && requests_waiting(pool) &&
-	    pthread_create(&thread, NULL, serve, pool) == 0) {
+	if (ret == 0) {
 		pthread_detach(thread);
 		pool->started++;
 		pool->idle++;
 	}
-	pthread_mutex_unlock(&pool->lock);
+	return ret;
 }
 
 static void *serve(void *arg)
@@ -66,8 +66,9 @@ static void *serve(void *arg)
 			break;  /* -ENODEV: unmounted */
 		pthread_mutex_lock(&pool->lock);
 		pool->idle--;
+		if (pool->idle == 0 && pool->started < pool->max && requests_waiting(pool))
+			(void)start_worker(pool);  /* without it, the others still serve */
 		pthread_mutex_unlock(&pool->lock);
-		add_worker_if_all_busy(pool);
 		fuse_session_process_buf(pool->session, &request);
 		pthread_mutex_lock(&pool->lock);
 		pool->idle++;
@@ -118,7 +119,6 @@ int fuse_server_start(const struct capsula_plan *plan, int fuse_fd, const char *
 	struct worker_pool *pool;
 	struct image_fs *ifs;
 	char device[32];
-	pthread_t thread;
 	int ret;
 
 	ifs = calloc(1, sizeof *ifs);
@@ -137,13 +137,11 @@ int fuse_server_start(const struct capsula_plan *plan, int fuse_fd, const char *
 	pool = calloc(1, sizeof *pool);
 	if (pool == NULL)
 		return fail(err, errno, NULL, "FUSE worker pool");
-	*pool = (struct worker_pool){.session = session, .started = 1, .idle = 1,
-	                             .max = plan->fuse_threads};
+	*pool = (struct worker_pool){.session = session, .max = plan->fuse_threads};
 	pthread_mutex_init(&pool->lock, NULL);
-	ret = pthread_create(&thread, NULL, serve, pool);
+	ret = start_worker(pool);
 	if (ret != 0)
 		return fail(err, ret, NULL, "cannot start the FUSE server thread");
-	pthread_detach(thread);
 	*served = ifs;
 	return 0;
 }

@@ -13,7 +13,8 @@
 /* What the kernel calls the root directory (FUSE_ROOT_ID). */
 #define ROOT_INO 1
 
-/* Holes read as zeros; no squashfs block is larger than 1 MiB. */
+/* Holes read as zeros; no squashfs block is larger than 1 MiB (the
+ * superblock check in runtime/squashfs.c refuses such images). */
 static const char zeros[1 << 20];
 
 static void dispose_reader(void *reader)
@@ -59,14 +60,9 @@ int image_fs_open(struct image_fs *ifs, const struct capsula_image *image,
 	ifs->fragment_count = probe.sb.fragments;
 	sqfs_destroy(&probe);
 	ifs->fragments = calloc(ifs->fragment_count + 1, sizeof *ifs->fragments);
-	ifs->fragment_known = calloc(ifs->fragment_count + 1, sizeof *ifs->fragment_known);
-	if (ifs->fragments == NULL || ifs->fragment_known == NULL)
+	if (ifs->fragments == NULL)
 		return fail(err, errno, NULL, "image fragment table");
 	pthread_mutex_init(&ifs->fragments_lock, NULL);
-	if (ifs->block_size > sizeof zeros)
-		return fail(err, 0, "rebuild it with mksquashfs or capsula build",
-		            "image %s has blocks of %zu bytes, more than squashfs allows",
-		            image->path, ifs->block_size);
 	if (block_cache_init(&ifs->cache, cache_bytes, release_block) < 0)
 		return fail(err, errno, NULL, "image block cache");
 	errno = pthread_key_create(&ifs->reader_key, dispose_reader);
@@ -145,14 +141,15 @@ static int span_of_fragment(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode,
 	if (index == SQUASHFS_INVALID_FRAG || index >= ifs->fragment_count)
 		return -1;
 	pthread_mutex_lock(&ifs->fragments_lock);
-	if (!ifs->fragment_known[index]) {
-		if (sqfs_frag_entry(fs, &ifs->fragments[index], index) != SQFS_OK) {
+	/* A fragment block is never empty: size 0 means not read yet. */
+	fragment = ifs->fragments[index];
+	if (fragment.size == 0) {
+		if (sqfs_frag_entry(fs, &fragment, index) != SQFS_OK) {
 			pthread_mutex_unlock(&ifs->fragments_lock);
 			return -1;
 		}
-		ifs->fragment_known[index] = true;
+		ifs->fragments[index] = fragment;
 	}
-	fragment = ifs->fragments[index];
 	pthread_mutex_unlock(&ifs->fragments_lock);
 	return span_of_block(ifs, fs, fragment.start_block, fragment.size,
 	                     inode->xtra.reg.frag_off + (size_t)(position - tail_start),

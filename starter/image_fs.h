@@ -5,7 +5,6 @@
 #define CAPSULA_IMAGE_FS_H
 
 #include <pthread.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,8 +23,7 @@ struct image_fs {
 	pthread_key_t reader_key;
 	/* Fragment table entries, read once each: every small file needs one. */
 	pthread_mutex_t fragments_lock;
-	struct squashfs_fragment_entry *fragments;
-	bool *fragment_known;
+	struct squashfs_fragment_entry *fragments;  /* size 0: not read yet */
 	size_t fragment_count;
 };
 

@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
-#include <sys/uio.h>
 
 /* libsquashfuse's headers choose the FUSE API version: they come first. */
 #include "starter/image_ops.h"

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/environ.h"
 #include "starter/prefetch.h"
 
 #define MAX_FILES 32
@@ -42,24 +43,26 @@ struct prefetch {
 	size_t next_range;
 	uint64_t next_offset;
 	bool helper;                      /* a second thread shares the work */
-	char *paths[MAX_FILES];   /* still to read */
-	size_t path_count;
-	sqfs_inode_num seen[MAX_FILES];
-	size_t seen_count;
-	size_t budget;            /* bytes of blocks it may still pull in */
+	sqfs_inode files[MAX_FILES];      /* found, each once, to read in order */
+	size_t file_count;
+	size_t budget;                    /* bytes of blocks it may still pull in */
 	char *command;
 	char *search_path;
 };
 
-static void want(struct prefetch *p, const char *path)
+/* Queue the file at path, once; false when the image has no such file. */
+static bool want(struct prefetch *p, const char *path)
 {
-	if (p->path_count < MAX_FILES)
-		p->paths[p->path_count++] = strdup(path);
-}
+	sqfs_inode inode;
 
-static int find_in_image(struct prefetch *p, const char *path, sqfs_inode *inode)
-{
-	return image_fs_resolve(p->ifs, p->fs, path, inode) == 0 && S_ISREG(inode->base.mode) ? 0 : -1;
+	if (image_fs_resolve(p->ifs, p->fs, path, &inode) < 0 || !S_ISREG(inode.base.mode))
+		return false;
+	for (size_t i = 0; i < p->file_count; i++)
+		if (p->files[i].base.inode_number == inode.base.inode_number)
+			return true;
+	if (p->file_count < MAX_FILES)
+		p->files[p->file_count++] = inode;
+	return true;
 }
 
 static void want_range(struct prefetch *p, sqfs_inode *inode, uint64_t offset, uint64_t length)
@@ -68,8 +71,8 @@ static void want_range(struct prefetch *p, sqfs_inode *inode, uint64_t offset, u
 		p->ranges[p->range_count++] = (struct range){*inode, offset, length};
 }
 
-/* The next block-sized piece of the ranges, or false when all are taken or
- * the budget is spent. */
+/* The next piece of the ranges, up to the end of its image block, or false
+ * when all are taken or the budget is spent. */
 static bool take_piece(struct prefetch *p, struct range *piece)
 {
 	bool taken = false;
@@ -84,9 +87,10 @@ static bool take_piece(struct prefetch *p, struct range *piece)
 			p->next_offset = 0;
 			continue;
 		}
-		length = r->length - p->next_offset;
-		if (length > p->ifs->block_size)
-			length = p->ifs->block_size;
+		/* Pieces end at block boundaries, so that no two share a block. */
+		length = p->ifs->block_size - (r->offset + p->next_offset) % p->ifs->block_size;
+		if (length > r->length - p->next_offset)
+			length = r->length - p->next_offset;
 		*piece = (struct range){r->inode, r->offset + p->next_offset, length};
 		p->next_offset += length;
 		p->budget -= length < p->budget ? length : p->budget;
@@ -130,13 +134,10 @@ static void want_library(struct prefetch *p, const char *name)
 {
 	for (size_t i = 0; i < sizeof library_dirs / sizeof library_dirs[0]; i++) {
 		char path[PATH_MAX];
-		sqfs_inode inode;
 
 		snprintf(path, sizeof path, "%s/%s", library_dirs[i], name);
-		if (find_in_image(p, path, &inode) == 0) {
-			want(p, path);
+		if (want(p, path))
 			return;
-		}
 	}
 }
 
@@ -217,31 +218,18 @@ static void read_script(struct prefetch *p, const char *start, size_t length)
 		want(p, line);
 }
 
-static bool seen_before(struct prefetch *p, sqfs_inode *inode)
-{
-	for (size_t i = 0; i < p->seen_count; i++)
-		if (p->seen[i] == inode->base.inode_number)
-			return true;
-	if (p->seen_count < MAX_FILES)
-		p->seen[p->seen_count++] = inode->base.inode_number;
-	return false;
-}
-
-static void read_file(struct prefetch *p, const char *path)
+static void read_file(struct prefetch *p, sqfs_inode *inode)
 {
 	union {
 		Elf64_Ehdr elf;
 		char bytes[256];
 	} head;
-	sqfs_inode inode;
 	long got;
 
-	if (find_in_image(p, path, &inode) < 0 || seen_before(p, &inode))
-		return;
-	got = image_fs_pread(p->ifs, p->fs, &inode, 0, &head, sizeof head);
+	got = image_fs_pread(p->ifs, p->fs, inode, 0, &head, sizeof head);
 	if (got >= (long)sizeof head.elf && memcmp(head.elf.e_ident, ELFMAG, SELFMAG) == 0 &&
 	    head.elf.e_ident[EI_CLASS] == ELFCLASS64)
-		read_elf(p, &inode, &head.elf);
+		read_elf(p, inode, &head.elf);
 	else if (got > 2 && head.bytes[0] == '#' && head.bytes[1] == '!')
 		read_script(p, head.bytes + 2 + strspn(head.bytes + 2, " \t"),
 		            (size_t)got - 2 - strspn(head.bytes + 2, " \t"));
@@ -258,13 +246,10 @@ static void want_command(struct prefetch *p)
 	}
 	for (char *dir = strtok(dirs, ":"); dir; dir = strtok(NULL, ":")) {
 		char path[PATH_MAX];
-		sqfs_inode inode;
 
 		snprintf(path, sizeof path, "%s/%s", dir, p->command);
-		if (dir[0] == '/' && find_in_image(p, path, &inode) == 0) {
-			want(p, path);
+		if (dir[0] == '/' && want(p, path))
 			return;
-		}
 	}
 }
 
@@ -278,16 +263,14 @@ static void *prefetch_main(void *arg)
 		bool helping;
 
 		want_command(p);
-		for (size_t next = 0; next < p->path_count; next++)
-			read_file(p, p->paths[next]);
+		for (size_t next = 0; next < p->file_count; next++)
+			read_file(p, &p->files[next]);
 		helping = p->helper && pthread_create(&helper, NULL, warm_pieces, p) == 0;
 		warm_pieces(p);
 		if (helping)
 			pthread_join(helper, NULL);
 	}
 	pthread_mutex_destroy(&p->lock);
-	for (size_t i = 0; i < p->path_count; i++)
-		free(p->paths[i]);
 	free(p->command);
 	free(p->search_path);
 	free(p);
@@ -296,19 +279,17 @@ static void *prefetch_main(void *arg)
 
 void prefetch_start(struct image_fs *ifs, const struct capsula_plan *plan)
 {
-	const char *search_path = "/usr/local/bin:/usr/bin:/bin";
+	const char *search_path = env_get(plan->envp, "PATH");
 	struct prefetch *p;
 	pthread_t thread;
 
 	if (!plan->prefetch)
 		return;
 	p = calloc(1, sizeof *p);
-
 	if (p == NULL)
 		return;
-	for (char **e = plan->envp; *e; e++)
-		if (strncmp(*e, "PATH=", 5) == 0)
-			search_path = *e + 5;
+	if (search_path == NULL || search_path[0] == '\0')
+		search_path = FALLBACK_SEARCH_PATH;
 	p->ifs = ifs;
 	p->budget = plan->fuse_cache_bytes / 2;
 	p->helper = plan->fuse_threads > 1;

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/environ.h"
 #include "starter/channel.h"
 #include "starter/rank.h"
 
@@ -107,16 +108,6 @@ static int drop_privileges(capsula_error *err)
 	return 0;
 }
 
-static const char *env_lookup(char **envp, const char *name)
-{
-	size_t len = strlen(name);
-
-	for (char **e = envp; *e != NULL; e++)
-		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
-			return *e + len + 1;
-	return NULL;
-}
-
 static int exec_failure(capsula_error *err, int errnum, const char *command)
 {
 	if (errnum == ENOENT || errnum == ENOTDIR)
@@ -130,7 +121,7 @@ static int exec_failure(capsula_error *err, int errnum, const char *command)
 /* execvp with the container's PATH (the command's environment, not ours). */
 static int exec_command(char **argv, char **envp, capsula_error *err)
 {
-	const char *path = env_lookup(envp, "PATH");
+	const char *path = env_get(envp, "PATH");
 	char candidate[PATH_MAX];
 	int first_error = ENOENT;
 
@@ -139,7 +130,7 @@ static int exec_command(char **argv, char **envp, capsula_error *err)
 		return exec_failure(err, errno, argv[0]);
 	}
 	if (path == NULL || path[0] == '\0')
-		path = "/usr/bin:/bin";
+		path = FALLBACK_SEARCH_PATH;
 	for (const char *dir = path; ; dir++) {
 		const char *end = strchrnul(dir, ':');
 		int len = (int)(end - dir);
