@@ -147,6 +147,9 @@ int env_build(const struct env_request *req, struct strvec *out, capsula_error *
 	    (req->home != NULL && set_pair(out, "HOME", req->home) < 0) ||
 	    set_pair(out, "CAPSULA_CONTAINER", req->image_path) < 0)
 		return fail(err, errno, NULL, "environment");
+	for (char *const *e = req->image_env; e != NULL && *e != NULL; e++)
+		if (env_set(out, *e) < 0)
+			return fail(err, errno, NULL, "image environment");
 	for (char *const *f = req->env_files; f != NULL && *f != NULL; f++)
 		if (env_file_load(*f, out, err) < 0)
 			return -1;

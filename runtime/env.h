@@ -18,6 +18,7 @@ struct env_request {
 	bool cleanenv;
 	const char *home;              /* $HOME inside, or NULL to leave it */
 	const char *image_path;
+	char *const *image_env;        /* K=V the image sets, may be NULL */
 	char *const *env_files;        /* NULL-terminated, may be NULL */
 	char *const *assignments;      /* --env K=V, NULL-terminated, may be NULL */
 };

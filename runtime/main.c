@@ -3,10 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/timing.h"
+#include "runtime/build.h"
 #include "runtime/image.h"
+#include "runtime/image_run.h"
 #include "runtime/options.h"
 #include "runtime/plan.h"
 #include "starter/starter.h"
@@ -17,18 +20,24 @@ static const char usage[] =
 	"\n"
 	"Commands:\n"
 	"  exec IMAGE COMMAND [ARG...]   run COMMAND inside IMAGE\n"
+	"  run IMAGE [ARG...]            run the image's runscript or entrypoint\n"
+	"  shell IMAGE                   an interactive shell inside IMAGE\n"
+	"  build OUTPUT.sqfs SOURCE      make an image from a directory, tarball,\n"
+	"                                docker save archive or OCI layout\n"
 	"\n"
 	"Options:\n"
 	"  --version   print the version\n"
 	"  --help      this text; 'capsula COMMAND --help' for a command\n";
 
-static int exec_main(int argc, char **argv)
+/* exec, run and shell: options, image, plan, then the starter. */
+static int launch_main(int argc, char **argv)
 {
 	uint64_t start_us = timing_now_us();
 	struct exec_options opts;
 	struct host_facts facts = {0};
 	struct capsula_image image = {.fd = -1};
 	struct squashfs_info info;
+	struct image_run run = {0};
 	struct capsula_plan plan = {.image.fd = -1};
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
 	int status = EXIT_CAPSULA_FAILED;
@@ -36,13 +45,14 @@ static int exec_main(int argc, char **argv)
 	if (exec_options_parse(argc, argv, &opts, &err) < 0)
 		goto out;
 	if (opts.help) {
-		fputs(exec_usage, stdout);
+		fputs(exec_usage(opts.mode), stdout);
 		status = 0;
 		goto out;
 	}
 	if (host_facts_gather(&facts, &err) < 0 ||
 	    image_open(opts.image, &image, &info, &err) < 0 ||
-	    plan_build(&opts, &facts, &image, &plan, &err) < 0)
+	    image_run_prepare(&image, opts.mode, opts.command, &run, &err) < 0 ||
+	    plan_build(&opts, &facts, &image, &run, &plan, &err) < 0)
 		goto out;
 	plan.start_us = start_us;
 	if (opts.dry_run) {
@@ -57,11 +67,42 @@ out:
 		error_print(&err);
 	status = status == 0 ? 0 : err.status;
 	plan_free(&plan);
+	image_run_free(&run);
+	if (image.fd >= 0)
+		close(image.fd);
 	free(image.path);
 	host_facts_free(&facts);
 	exec_options_free(&opts);
 	return status;
 }
+
+static int build_main(int argc, char **argv)
+{
+	struct build_options opts;
+	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+
+	if (build_options_parse(argc, argv, &opts, &err) < 0)
+		goto failed;
+	if (opts.help) {
+		fputs(build_usage, stdout);
+		return 0;
+	}
+	if (build_image(&opts, &err) == 0)
+		return 0;
+failed:
+	error_print(&err);
+	return err.status;
+}
+
+static const struct {
+	const char *name;
+	int (*main)(int argc, char **argv);
+} commands[] = {
+	{"exec", launch_main},
+	{"run", launch_main},
+	{"shell", launch_main},
+	{"build", build_main},
+};
 
 int main(int argc, char **argv)
 {
@@ -79,8 +120,9 @@ int main(int argc, char **argv)
 		fputs(usage, stdout);
 		return 0;
 	}
-	if (strcmp(argv[1], "exec") == 0)
-		return exec_main(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].main(argc - 1, argv + 1);
 	fail(&err, 0, "see 'capsula --help'", "unknown command '%s'", argv[1]);
 	error_print(&err);
 	return EXIT_CAPSULA_FAILED;

@@ -7,28 +7,54 @@
 
 #include "runtime/options.h"
 
-const char exec_usage[] =
-	"Usage: capsula exec [OPTIONS] IMAGE COMMAND [ARG...]\n"
-	"Run COMMAND inside the squashfs IMAGE as yourself, unprivileged.\n"
-	"\n"
-	"  -B, --bind SRC[:DST[:ro|rw]]  bind a host path (repeatable, comma lists)\n"
-	"      --home SRC[:DST]      bind SRC as the home directory (default: $HOME)\n"
-	"      --no-home             do not bind a home directory\n"
-	"      --pwd DIR             start in DIR inside the container\n"
-	"      --env K=V             set a variable (repeatable; may set PATH)\n"
-	"      --env-file FILE       set variables from FILE (K=V lines)\n"
-	"  -e, --cleanenv            do not pass the host environment\n"
-	"      --dev minimal|host    a minimal /dev (default) or the host's\n"
-	"      --join auto|never     share one container per job and node (default\n"
-	"                            auto: when started by mpirun or srun)\n"
-	"  -v, --verbose             say more (repeatable)\n"
-	"  -q, --quiet               only errors\n"
-	"      --dry-run             print the launch plan and do nothing\n"
-	"      --timing              print how long each launch phase took (us)\n"
+#define COMMON_OPTIONS \
+	"  -B, --bind SRC[:DST[:ro|rw]]  bind a host path (repeatable, comma lists)\n" \
+	"      --home SRC[:DST]      bind SRC as the home directory (default: $HOME)\n" \
+	"      --no-home             do not bind a home directory\n" \
+	"      --pwd DIR             start in DIR inside the container\n" \
+	"      --env K=V             set a variable (repeatable; may set PATH)\n" \
+	"      --env-file FILE       set variables from FILE (K=V lines)\n" \
+	"  -e, --cleanenv            do not pass the host environment\n" \
+	"      --dev minimal|host    a minimal /dev (default) or the host's\n" \
+	"      --join auto|never     share one container per job and node (default\n" \
+	"                            auto: when started by mpirun or srun)\n" \
+	"  -v, --verbose             say more (repeatable)\n" \
+	"  -q, --quiet               only errors\n" \
+	"      --dry-run             print the launch plan and do nothing\n" \
+	"      --timing              print how long each launch phase took (us)\n" \
 	"  -h, --help                this text\n"
-	"\n"
-	"Exit status: the command's own; 128+N if it died of signal N; 125 if\n"
-	"capsula failed; 126 if the command cannot be run; 127 if not found.\n";
+
+#define EXIT_STATUS_TEXT \
+	"\n" \
+	"Exit status: the command's own; 128+N if it died of signal N; 125 if\n" \
+	"capsula failed; 126 if the command cannot be run; 127 if not found.\n"
+
+const char *exec_usage(enum run_mode mode)
+{
+	static const char *const texts[] = {
+		[RUN_EXEC] =
+		"Usage: capsula exec [OPTIONS] IMAGE COMMAND [ARG...]\n"
+		"Run COMMAND inside the squashfs IMAGE as yourself, unprivileged.\n"
+		"IMAGE may be a .sqfs or .sif file, or instance://NAME.\n"
+		"\n" COMMON_OPTIONS EXIT_STATUS_TEXT,
+		[RUN_RUN] =
+		"Usage: capsula run [OPTIONS] IMAGE [ARG...]\n"
+		"Run the image's own command: its Apptainer runscript, or its Entrypoint\n"
+		"with ARGs (or its Cmd), starting in its WorkingDir unless --pwd is given.\n"
+		"\n" COMMON_OPTIONS EXIT_STATUS_TEXT,
+		[RUN_SHELL] =
+		"Usage: capsula shell [OPTIONS] IMAGE [SHELL-ARG...]\n"
+		"Start the image's shell (bash, else sh) with a prompt naming the image.\n"
+		"\n" COMMON_OPTIONS EXIT_STATUS_TEXT,
+		[RUN_INSTANCE] =
+		"Usage: capsula instance start [OPTIONS] IMAGE NAME\n"
+		"Start a named, persistent container of IMAGE; run commands in it with\n"
+		"'capsula exec instance://NAME COMMAND' and end it with\n"
+		"'capsula instance stop NAME'.\n"
+		"\n" COMMON_OPTIONS,
+	};
+	return texts[mode];
+}
 
 enum {
 	OPT_HOME = 256, OPT_NO_HOME, OPT_PWD, OPT_ENV, OPT_ENV_FILE, OPT_DEV,
@@ -53,7 +79,9 @@ static const struct option long_options[] = {
 	{NULL, 0, NULL, 0},
 };
 
-#define USAGE_HINT "see 'capsula exec --help'"
+/* Set by the parser for the subcommand at hand. */
+static const char *usage_hint = "see 'capsula exec --help'";
+#define USAGE_HINT usage_hint
 
 static int parse_choice(const char *option, const char *value,
                         const char *const *choices, int *out, capsula_error *err)
@@ -138,6 +166,17 @@ static int handle_option(int c, struct exec_options *opts, capsula_error *err)
 	}
 }
 
+static enum run_mode mode_of(const char *subcommand)
+{
+	if (strcmp(subcommand, "run") == 0)
+		return RUN_RUN;
+	if (strcmp(subcommand, "shell") == 0)
+		return RUN_SHELL;
+	if (strcmp(subcommand, "start") == 0)
+		return RUN_INSTANCE;
+	return RUN_EXEC;
+}
+
 int exec_options_parse(int argc, char **argv, struct exec_options *opts,
                        capsula_error *err)
 {
@@ -146,6 +185,13 @@ int exec_options_parse(int argc, char **argv, struct exec_options *opts,
 	memset(opts, 0, sizeof *opts);
 	opts->dev_mode = DEV_MINIMAL;
 	opts->join = JOIN_AUTO;
+	opts->mode = mode_of(argv[0]);
+	usage_hint = (const char *const[]){
+		[RUN_EXEC] = "see 'capsula exec --help'",
+		[RUN_RUN] = "see 'capsula run --help'",
+		[RUN_SHELL] = "see 'capsula shell --help'",
+		[RUN_INSTANCE] = "see 'capsula instance start --help'",
+	}[opts->mode];
 
 	/* '+' stops at IMAGE so the command's own options are left alone; ':'
 	 * lets us word the message for a missing argument ourselves. */
@@ -170,7 +216,14 @@ int exec_options_parse(int argc, char **argv, struct exec_options *opts,
 	if (optind >= argc)
 		return fail(err, 0, USAGE_HINT, "no image given");
 	opts->image = argv[optind++];
-	if (optind >= argc)
+	if (opts->mode == RUN_INSTANCE) {
+		if (argc - optind != 1)
+			return fail(err, 0, USAGE_HINT, "give an IMAGE and an instance NAME");
+		opts->instance_name = argv[optind];
+		opts->command = &argv[argc];
+		return 0;
+	}
+	if (optind >= argc && opts->mode == RUN_EXEC)
 		return fail(err, 0, USAGE_HINT, "no command given after the image");
 	opts->command = &argv[optind];
 	return 0;

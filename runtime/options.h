@@ -11,6 +11,10 @@
 
 enum join_mode { JOIN_AUTO, JOIN_NEVER };
 
+/* exec runs a command, run the image's own, shell its shell; start makes
+ * a named instance (capsula instance start IMAGE NAME). */
+enum run_mode { RUN_EXEC, RUN_RUN, RUN_SHELL, RUN_INSTANCE };
+
 struct exec_options {
 	struct bind_list binds;    /* -B, in the order given */
 	char *home;                /* --home SRC[:DST] */
@@ -26,17 +30,21 @@ struct exec_options {
 	bool timing;
 	bool help;
 
+	enum run_mode mode;
 	const char *image;
-	char **command;            /* points into argv */
+	char **command;            /* points into argv; may be empty for run/shell */
+	const char *instance_name; /* for instance start */
 };
 
 /* Parse "exec [OPTIONS] IMAGE COMMAND [ARG...]" where argv[0] is the
- * subcommand name. Returns 0, or -1 with err set (status 125). With --help,
- * returns 0 with help set and nothing else required. */
+ * subcommand name (exec, run, shell or start), which also sets the mode.
+ * Returns 0, or -1 with err set (status 125). With --help, returns 0 with
+ * help set and nothing else required. */
 int exec_options_parse(int argc, char **argv, struct exec_options *opts,
                        capsula_error *err);
 void exec_options_free(struct exec_options *opts);
 
-extern const char exec_usage[];
+/* The --help text of a mode. */
+const char *exec_usage(enum run_mode mode);
 
 #endif

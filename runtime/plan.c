@@ -9,6 +9,7 @@
 
 #include "runtime/bindspec.h"
 #include "runtime/env.h"
+#include "runtime/image_run.h"
 #include "runtime/joinkey.h"
 #include "runtime/paths.h"
 #include "runtime/plan.h"
@@ -179,14 +180,15 @@ static bool covered_by_bind(const struct bind_list *binds, const char *path)
 /* Start where the user is: bind the current directory unless a bind already
  * brings it, or it is one of the image's system directories. */
 static int choose_cwd(struct bind_list *binds, const struct exec_options *opts,
-                      const struct host_facts *facts, char **cwd_out, capsula_error *err)
+                      const struct host_facts *facts, const char *image_workdir,
+                      char **cwd_out, capsula_error *err)
 {
-	const char *cwd = opts->pwd ? opts->pwd : facts->cwd;
+	const char *cwd = opts->pwd ? opts->pwd : image_workdir ? image_workdir : facts->cwd;
 
 	*cwd_out = strdup(cwd);
 	if (*cwd_out == NULL)
 		return fail(err, errno, NULL, "current directory");
-	if (opts->pwd != NULL || covered_by_bind(binds, cwd) || path_is_system(cwd))
+	if (cwd != facts->cwd || covered_by_bind(binds, cwd) || path_is_system(cwd))
 		return 0;
 	if (bind_list_add(binds, facts->cwd_real, cwd, 0) < 0)
 		return fail(err, errno, NULL, "current directory");
@@ -213,7 +215,8 @@ static int add_user_binds(struct bind_list *binds, const struct exec_options *op
 }
 
 static int make_environment(const struct exec_options *opts, const struct host_facts *facts,
-                            struct capsula_plan *plan, capsula_error *err)
+                            char *const *image_env, struct capsula_plan *plan,
+                            capsula_error *err)
 {
 	struct strvec env = {0};
 	struct env_request req = {
@@ -221,6 +224,7 @@ static int make_environment(const struct exec_options *opts, const struct host_f
 		.cleanenv = opts->cleanenv,
 		.home = plan->home,
 		.image_path = plan->image.path,
+		.image_env = image_env,
 		.env_files = opts->env_files.items,
 		.assignments = opts->env.items,
 	};
@@ -233,16 +237,18 @@ static int make_environment(const struct exec_options *opts, const struct host_f
 	return 0;
 }
 
-static int copy_argv(char **command, struct capsula_plan *plan, capsula_error *err)
+static int copy_argv(char *const *command, struct capsula_plan *plan, capsula_error *err)
 {
 	struct strvec argv = {0};
 
-	for (char **a = command; *a != NULL; a++) {
+	for (char *const *a = command; a != NULL && *a != NULL; a++) {
 		if (strvec_push(&argv, *a) < 0) {
 			strvec_free(&argv);
 			return fail(err, errno, NULL, "command line");
 		}
 	}
+	if (argv.count == 0)
+		return fail(err, 0, "give a command after the image", "no command to run");
 	plan->argv = argv.items;
 	return 0;
 }
@@ -289,8 +295,8 @@ static int choose_server_tuning(const struct host_facts *facts, struct capsula_p
 }
 
 int plan_build(const struct exec_options *opts, const struct host_facts *facts,
-               struct capsula_image *image, struct capsula_plan *plan,
-               capsula_error *err)
+               struct capsula_image *image, const struct image_run *run,
+               struct capsula_plan *plan, capsula_error *err)
 {
 	struct bind_list binds = {0};
 	char job_buf[256];
@@ -308,7 +314,8 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 
 	if (add_system_binds(&binds, opts, facts, err) < 0 ||
 	    add_home(&binds, opts, facts, &plan->home, err) < 0 ||
-	    choose_cwd(&binds, opts, facts, &plan->cwd, err) < 0 ||
+	    choose_cwd(&binds, opts, facts, run && opts->mode == RUN_RUN ? run->workdir : NULL,
+	               &plan->cwd, err) < 0 ||
 	    add_user_binds(&binds, opts, facts, err) < 0) {
 		plan->binds = binds.items;
 		plan->bind_count = binds.count;
@@ -317,8 +324,8 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 	plan->binds = binds.items;
 	plan->bind_count = binds.count;
 
-	if (make_environment(opts, facts, plan, err) < 0 ||
-	    copy_argv(opts->command, plan, err) < 0 ||
+	if (make_environment(opts, facts, run ? run->env.items : NULL, plan, err) < 0 ||
+	    copy_argv(run ? run->argv.items : opts->command, plan, err) < 0 ||
 	    choose_server_tuning(facts, plan, err) < 0)
 		return -1;
 

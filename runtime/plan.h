@@ -26,10 +26,13 @@ struct host_facts {
 int host_facts_gather(struct host_facts *facts, capsula_error *err);
 void host_facts_free(struct host_facts *facts);
 
+/* What the image contributes (runtime/image_run.c); NULL for nothing. */
+struct image_run;
+
 /* The image must already be open; plan takes ownership of it. */
 int plan_build(const struct exec_options *opts, const struct host_facts *facts,
-               struct capsula_image *image, struct capsula_plan *plan,
-               capsula_error *err);
+               struct capsula_image *image, const struct image_run *run,
+               struct capsula_plan *plan, capsula_error *err);
 
 void plan_print(const struct capsula_plan *plan, FILE *out);
 

@@ -46,7 +46,7 @@ static int build(int argc, char **argv, const struct host_facts *f,
 	memset(err, 0, sizeof *err);
 	if (exec_options_parse(argc, argv, &opts, err) < 0)
 		return -1;
-	ret = plan_build(&opts, f, &image, plan, err);
+	ret = plan_build(&opts, f, &image, NULL, plan, err);
 	exec_options_free(&opts);
 	free(image.path);
 	return ret;

@@ -1,0 +1,26 @@
+/* capsula build: a squashfs image from a directory, a tarball, a docker
+ * save archive or an OCI layout, unprivileged, written atomically. */
+#ifndef CAPSULA_BUILD_H
+#define CAPSULA_BUILD_H
+
+#include <stdbool.h>
+
+#include "common/error.h"
+
+struct build_options {
+	const char *output;
+	const char *source;
+	const char *compression;   /* zstd (default), gzip, xz, lz4 */
+	unsigned block_size;       /* bytes, a power of two from 4 KiB to 1 MiB */
+	bool force;
+	bool quiet;
+	bool help;
+};
+
+extern const char build_usage[];
+
+int build_options_parse(int argc, char **argv, struct build_options *opts,
+                        capsula_error *err);
+int build_image(const struct build_options *opts, capsula_error *err);
+
+#endif

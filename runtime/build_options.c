@@ -1,0 +1,100 @@
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/build.h"
+
+const char build_usage[] =
+	"Usage: capsula build [OPTIONS] OUTPUT.sqfs SOURCE\n"
+	"Make a squashfs image from SOURCE, unprivileged: a directory, a tarball\n"
+	"(.tar, .tar.gz, .tar.zst, .tar.xz), a 'docker save' archive, or an OCI\n"
+	"image layout (directory or archive). Files are owned by root in the image.\n"
+	"\n"
+	"  -f, --force               replace OUTPUT if it exists\n"
+	"  -c, --compression ALGO    zstd (default), gzip, xz or lz4\n"
+	"  -b, --block-size SIZE     4K to 1M, a power of two (default 128K)\n"
+	"  -q, --quiet               no progress, only warnings and errors\n"
+	"  -h, --help                this text\n";
+
+#define USAGE_HINT "see 'capsula build --help'"
+#define DEFAULT_BLOCK_SIZE (128u << 10)
+
+static const struct option long_options[] = {
+	{"force", no_argument, NULL, 'f'},
+	{"compression", required_argument, NULL, 'c'},
+	{"block-size", required_argument, NULL, 'b'},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static int parse_block_size(const char *text, unsigned *out, capsula_error *err)
+{
+	char *end;
+	unsigned long value;
+
+	errno = 0;
+	value = strtoul(text, &end, 10);
+	if (*end == 'K' || *end == 'k')
+		value <<= 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		value <<= 20, end++;
+	if (errno != 0 || *end != '\0' || text[0] == '-' || value < 4096 || value > (1u << 20) ||
+	    (value & (value - 1)) != 0)
+		return fail(err, 0, "give a power of two from 4K to 1M, such as 128K",
+		            "--block-size %s", text);
+	*out = (unsigned)value;
+	return 0;
+}
+
+int build_options_parse(int argc, char **argv, struct build_options *opts,
+                        capsula_error *err)
+{
+	static const char *const algorithms[] = {"zstd", "gzip", "xz", "lz4", NULL};
+	int c;
+
+	memset(opts, 0, sizeof *opts);
+	opts->compression = algorithms[0];
+	opts->block_size = DEFAULT_BLOCK_SIZE;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:fc:b:qh", long_options, NULL)) != -1) {
+		size_t i;
+
+		switch (c) {
+		case 'f':
+			opts->force = true;
+			break;
+		case 'c':
+			for (i = 0; algorithms[i] != NULL && strcmp(algorithms[i], optarg) != 0; i++)
+				;
+			if (algorithms[i] == NULL)
+				return fail(err, 0, "use zstd, gzip, xz or lz4",
+				            "--compression: unknown algorithm '%s'", optarg);
+			opts->compression = algorithms[i];
+			break;
+		case 'b':
+			if (parse_block_size(optarg, &opts->block_size, err) < 0)
+				return -1;
+			break;
+		case 'q':
+			opts->quiet = true;
+			break;
+		case 'h':
+			opts->help = true;
+			return 0;
+		case ':':
+			return fail(err, 0, USAGE_HINT, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return fail(err, 0, USAGE_HINT, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 2)
+		return fail(err, 0, USAGE_HINT, "give an OUTPUT image and a SOURCE");
+	opts->output = argv[optind];
+	opts->source = argv[optind + 1];
+	return 0;
+}

@@ -1,0 +1,38 @@
+/* What an image says about how to run it: the OCI/docker image config's
+ * Env, Entrypoint, Cmd, WorkingDir and Labels. capsula build keeps them in
+ * the image at IMAGE_CONFIG_PATH in the same JSON shape, so one reader
+ * serves both. */
+#ifndef CAPSULA_IMAGE_CONFIG_H
+#define CAPSULA_IMAGE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "runtime/json.h"
+#include "runtime/strvec.h"
+
+#define IMAGE_METADATA_DIR "/.capsula"
+#define IMAGE_CONFIG_PATH IMAGE_METADATA_DIR "/config.json"
+
+struct image_config {
+	struct strvec env;          /* K=V */
+	struct strvec entrypoint;
+	struct strvec cmd;
+	char *workdir;              /* NULL when unset */
+	struct strvec label_keys;   /* parallel to label_values */
+	struct strvec label_values;
+};
+
+/* From a parsed config document ({"config": {...}}); absent or null
+ * members leave their field empty. Returns -1 with why for wrong types. */
+int image_config_from_json(const struct json *document, struct image_config *config,
+                           char *why, size_t why_size);
+int image_config_parse(const char *text, size_t length, struct image_config *config,
+                       char *why, size_t why_size);
+void image_config_write(const struct image_config *config, FILE *out);
+void image_config_free(struct image_config *config);
+
+/* JSON output helpers shared by the --json writers. */
+void json_write_strings(FILE *out, char *const *items, size_t count);
+
+#endif

@@ -1,0 +1,35 @@
+/* What the image adds to a launch: its environment (capsula metadata, or
+ * Apptainer's env scripts), and for run and shell the command itself. */
+#ifndef CAPSULA_IMAGE_RUN_H
+#define CAPSULA_IMAGE_RUN_H
+
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "common/plan.h"
+#include "runtime/image_config.h"
+#include "runtime/options.h"
+#include "runtime/strvec.h"
+
+#define APPTAINER_DIR "/.singularity.d"
+
+struct image_run {
+	struct image_config config;  /* empty unless the image has capsula metadata */
+	bool apptainer;              /* the image has Apptainer's env scripts */
+	bool runscript;              /* ... or its runscript */
+	const char *shell;           /* /bin/bash or /bin/sh */
+	struct strvec env;           /* K=V the image contributes */
+	struct strvec argv;          /* the command to run */
+	const char *workdir;         /* for run: the image's WorkingDir */
+};
+
+/* args: for exec the command, for run the arguments, for shell the shell's. */
+int image_run_prepare(const struct capsula_image *image, enum run_mode mode,
+                      char *const *args, struct image_run *run, capsula_error *err);
+void image_run_free(struct image_run *run);
+
+/* "capsula:NAME" for a prompt: the image file name without its suffix,
+ * with only [A-Za-z0-9._-] kept. */
+void image_prompt_name(const char *image_path, char *out, size_t size);
+
+#endif
