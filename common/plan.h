@@ -54,6 +54,7 @@ struct capsula_plan {
 	/* Ranks whose plans carry the same join key share one container. */
 	char join_key[64];
 	bool join_shared;        /* the key came from a launcher */
+	bool join_existing;      /* an instance: join its holder, never start one */
 	unsigned grace_ms;       /* how long an idle holder waits for late ranks */
 
 	unsigned fuse_threads;   /* FUSE worker threads of the holder */
@@ -64,6 +65,9 @@ struct capsula_plan {
 	bool timing;             /* report each launch phase (--timing, -v) */
 	uint64_t start_us;       /* when capsula started, for the timings */
 };
+
+/* grace_ms of an instance's holder: it stays until stopped. */
+#define GRACE_FOREVER UINT32_MAX
 
 void plan_free(struct capsula_plan *plan);
 

@@ -115,3 +115,19 @@ unsigned long image_files_inode_count(const struct image_files *files)
 {
 	return files->fs.sb.inodes;
 }
+
+static int read_for_access(void *context, const char *path, size_t max, char **data,
+                           size_t *length)
+{
+	return image_files_read(context, path, max, data, length);
+}
+
+static int list_for_access(void *context, const char *dir, struct strvec *names)
+{
+	return image_files_list(context, dir, names);
+}
+
+struct file_access image_files_access(struct image_files *files)
+{
+	return (struct file_access){read_for_access, list_for_access, files};
+}

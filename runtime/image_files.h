@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/plan.h"
+#include "runtime/file_access.h"
 #include "runtime/strvec.h"
 
 struct image_files {
@@ -31,6 +32,8 @@ int image_files_read(struct image_files *files, const char *path, size_t max,
 int image_files_list(struct image_files *files, const char *dir, struct strvec *names);
 /* Is there something at path (symlinks followed), and of what type? */
 bool image_files_exists(struct image_files *files, const char *path, mode_t *mode);
+/* The image as a file_access for code that also reads the host. */
+struct file_access image_files_access(struct image_files *files);
 /* Count of inodes in the image. */
 unsigned long image_files_inode_count(const struct image_files *files);
 

@@ -10,6 +10,8 @@
 #include "runtime/build.h"
 #include "runtime/image.h"
 #include "runtime/image_run.h"
+#include "runtime/inspect.h"
+#include "runtime/instance.h"
 #include "runtime/options.h"
 #include "runtime/plan.h"
 #include "starter/starter.h"
@@ -24,6 +26,8 @@ static const char usage[] =
 	"  shell IMAGE                   an interactive shell inside IMAGE\n"
 	"  build OUTPUT.sqfs SOURCE      make an image from a directory, tarball,\n"
 	"                                docker save archive or OCI layout\n"
+	"  inspect IMAGE                 what an image is and carries\n"
+	"  instance start|list|stop      named containers that stay until stopped\n"
 	"\n"
 	"Options:\n"
 	"  --version   print the version\n"
@@ -39,8 +43,10 @@ static int launch_main(int argc, char **argv)
 	struct squashfs_info info;
 	struct image_run run = {0};
 	struct capsula_plan plan = {.image.fd = -1};
+	struct instance_record instance;
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
 	int status = EXIT_CAPSULA_FAILED;
+	bool joining;
 
 	if (exec_options_parse(argc, argv, &opts, &err) < 0)
 		goto out;
@@ -49,11 +55,18 @@ static int launch_main(int argc, char **argv)
 		status = 0;
 		goto out;
 	}
+	joining = strncmp(opts.image, INSTANCE_PREFIX, strlen(INSTANCE_PREFIX)) == 0;
+	if (joining && instance_lookup(opts.image + strlen(INSTANCE_PREFIX), &instance, &err) < 0)
+		goto out;
 	if (host_facts_gather(&facts, &err) < 0 ||
-	    image_open(opts.image, &image, &info, &err) < 0 ||
+	    image_open(joining ? instance.image : opts.image, &image, &info, &err) < 0 ||
 	    image_run_prepare(&image, opts.mode, opts.command, &run, &err) < 0 ||
 	    plan_build(&opts, &facts, &image, &run, &plan, &err) < 0)
 		goto out;
+	if (joining) {
+		snprintf(plan.join_key, sizeof plan.join_key, "%s", instance.key);
+		plan.join_existing = true;
+	}
 	plan.start_us = start_us;
 	if (opts.dry_run) {
 		plan_print(&plan, stdout);
@@ -102,6 +115,8 @@ static const struct {
 	{"run", launch_main},
 	{"shell", launch_main},
 	{"build", build_main},
+	{"inspect", inspect_main},
+	{"instance", instance_main},
 };
 
 int main(int argc, char **argv)

@@ -325,7 +325,8 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 	plan->bind_count = binds.count;
 
 	if (make_environment(opts, facts, run ? run->env.items : NULL, plan, err) < 0 ||
-	    copy_argv(run ? run->argv.items : opts->command, plan, err) < 0 ||
+	    (opts->mode != RUN_INSTANCE &&
+	     copy_argv(run ? run->argv.items : opts->command, plan, err) < 0) ||
 	    choose_server_tuning(facts, plan, err) < 0)
 		return -1;
 
@@ -334,5 +335,7 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 	if (join_key_make(plan, job_id) < 0)
 		return fail(err, errno, NULL, "join key");
 	plan->grace_ms = plan->join_shared ? SHARED_GRACE_MS : 0;
+	if (opts->mode == RUN_INSTANCE)
+		plan->prefetch = false;  /* no command to warm the cache for */
 	return 0;
 }

@@ -14,6 +14,7 @@
 /* The holder's reply to a rank, or its report to the rank that spawned it. */
 struct holder_reply {
 	int status;          /* 0 ready; otherwise the exit status to use */
+	pid_t holder;        /* the holder's pid */
 	char message[1024];  /* the holder's error, as capsula_error.message */
 };
 

@@ -29,7 +29,7 @@ enum { HOLDER_READY = 0 };
 
 static void report(int fd, int status, const char *message)
 {
-	struct holder_reply reply = {.status = status};
+	struct holder_reply reply = {.status = status, .holder = getpid()};
 	ssize_t ignored;
 
 	snprintf(reply.message, sizeof reply.message, "%s", message ? message : "");
@@ -111,6 +111,7 @@ static void serve_ranks(int listen_fd, const struct capsula_plan *plan,
 	struct pollfd *fds = NULL;
 	size_t nranks = 0;
 	uint64_t idle_deadline = timing_now_us() + FIRST_RANK_TIMEOUT_MS * 1000ULL;
+	bool forever = plan->grace_ms == GRACE_FOREVER;
 
 	for (;;) {
 		struct pollfd *grown = realloc(fds, (nranks + 1) * sizeof *fds);
@@ -121,7 +122,7 @@ static void serve_ranks(int listen_fd, const struct capsula_plan *plan,
 			break;
 		fds = grown;
 		fds[0] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
-		if (nranks == 0) {
+		if (nranks == 0 && !forever) {
 			uint64_t now = timing_now_us();
 
 			if (now >= idle_deadline)
@@ -207,7 +208,8 @@ static __attribute__((noreturn)) void holder_main(const struct capsula_plan *pla
 	_exit(0);
 }
 
-int holder_spawn(const struct capsula_plan *plan, int listen_fd, capsula_error *err)
+int holder_spawn(const struct capsula_plan *plan, int listen_fd, pid_t *holder,
+                 capsula_error *err)
 {
 	struct holder_reply reply;
 	int pipefd[2];
@@ -251,8 +253,11 @@ int holder_spawn(const struct capsula_plan *plan, int listen_fd, capsula_error *
 	if (got != (ssize_t)sizeof reply)
 		return fail(err, got < 0 ? errno : 0, "run again with -vv and report it",
 		            "the container holder exited during setup");
-	if (reply.status == HOLDER_READY)
+	if (reply.status == HOLDER_READY) {
+		if (holder != NULL)
+			*holder = reply.holder;
 		return 0;
+	}
 	reply.message[sizeof reply.message - 1] = '\0';
 	return fail_status(err, reply.status, 0, NULL, "%s", reply.message);
 }

@@ -10,7 +10,9 @@
 /* Start a holder for plan that serves the ranks connecting to listen_fd
  * (already bound and listening: the key is claimed before the fork, so of
  * ranks arriving together exactly one starts a holder). Returns 0 once it
- * is ready, -1 with the holder's own error otherwise. */
-int holder_spawn(const struct capsula_plan *plan, int listen_fd, capsula_error *err);
+ * is ready (with its pid in *holder unless NULL), -1 with the holder's own
+ * error otherwise. */
+int holder_spawn(const struct capsula_plan *plan, int listen_fd, pid_t *holder,
+                 capsula_error *err);
 
 #endif

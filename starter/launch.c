@@ -63,13 +63,16 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err)
 
 			if (errno != ECONNREFUSED && errno != ENOENT)
 				return -1;
+			if (plan->join_existing)
+				return fail(err, 0, "start it with capsula instance start IMAGE NAME",
+				            "the instance is not running");
 			if (channel_listen(key, &listen_fd, err) < 0) {
 				if (errno != EADDRINUSE)
 					return -1;
 				usleep(JOIN_RETRY_US);  /* another rank claimed it just now */
 				continue;
 			}
-			result = holder_spawn(plan, listen_fd, err);
+			result = holder_spawn(plan, listen_fd, NULL, err);
 			close(listen_fd);
 			if (result < 0)
 				return -1;

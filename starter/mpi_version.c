@@ -12,8 +12,7 @@
 
 #define LAUNCHER_DEPTH 6
 
-/* Look for "\0vX.Y.Z\0" in buf; copy "X.Y.Z" to out. */
-static int find_version(const char *buf, size_t len, char *out, size_t size)
+int mpi_version_find(const char *buf, size_t len, char *out, size_t size)
 {
 	for (size_t i = 1; i + 6 < len; i++) {
 		size_t j = i + 1;
@@ -50,7 +49,7 @@ int mpi_version_of_library(const char *path, char *out, size_t size)
 	while (ret < 0 && (got = read(fd, buf + kept, CHUNK)) > 0) {
 		size_t len = kept + (size_t)got;
 
-		ret = find_version(buf, len, out, size);
+		ret = mpi_version_find(buf, len, out, size);
 		/* Keep the tail: a version string may straddle two reads. */
 		kept = len < OVERLAP ? len : OVERLAP;
 		memmove(buf, buf + len - kept, kept);

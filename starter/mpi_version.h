@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* Look for "\0vX.Y.Z\0" in buf; copy "X.Y.Z" to out. */
+int mpi_version_find(const char *buf, size_t len, char *out, size_t size);
+
 /* The version string of the Open MPI library at path ("4.1.4"), or -1. */
 int mpi_version_of_library(const char *path, char *out, size_t size);
 

@@ -283,7 +283,7 @@ void prefetch_start(struct image_fs *ifs, const struct capsula_plan *plan)
 	struct prefetch *p;
 	pthread_t thread;
 
-	if (!plan->prefetch)
+	if (!plan->prefetch || plan->argv == NULL)
 		return;
 	p = calloc(1, sizeof *p);
 	if (p == NULL)

@@ -5,8 +5,22 @@
 #include "common/error.h"
 #include "common/plan.h"
 
+#include <stdbool.h>
+#include <sys/types.h>
+
 /* Join (or start) the holder for plan->join_key, enter its namespaces and
  * exec the command. Returns only on failure, with err set. */
 int starter_run(const struct capsula_plan *plan, capsula_error *err);
+
+/* Start an instance's holder (plan->join_key names it, plan->grace_ms is
+ * GRACE_FOREVER) and leave it running; *holder is its pid. */
+int starter_start_instance(const struct capsula_plan *plan, pid_t *holder, capsula_error *err);
+
+/* Does a holder listen under key? */
+bool starter_instance_running(const char *key);
+
+/* End the instance's holder (SIGTERM, SIGKILL after 5 s) and wait until it
+ * is gone. */
+int starter_stop_instance(const char *key, pid_t holder, capsula_error *err);
 
 #endif

@@ -1,0 +1,346 @@
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "common/timing.h"
+#include "runtime/image.h"
+#include "runtime/image_run.h"
+#include "runtime/image_source.h"
+#include "runtime/instance.h"
+#include "runtime/json.h"
+#include "runtime/options.h"
+#include "runtime/plan.h"
+#include "starter/starter.h"
+
+static const char instance_usage[] =
+	"Usage: capsula instance start [OPTIONS] IMAGE NAME\n"
+	"       capsula instance list [--json]\n"
+	"       capsula instance stop NAME\n"
+	"A named container that stays until stopped; run commands in it with\n"
+	"'capsula exec instance://NAME COMMAND'. Instances are per user.\n"
+	"'capsula instance start --help' lists the options of start.\n";
+
+#define MAX_RECORD_SIZE 16384
+
+bool instance_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n <= 64 && name[0] != '.' && name[0] != '-' &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/* $XDG_RUNTIME_DIR/capsula/instances, else /tmp/capsula-UID/instances; a
+ * directory someone else made (or a symlink) is refused. */
+static int mkdir_private(const char *path, capsula_error *err)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return fail(err, errno, NULL, "instance directory %s", path);
+	if (lstat(path, &st) < 0)
+		return fail(err, errno, NULL, "instance directory %s", path);
+	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 0077) != 0)
+		return fail(err, 0, "remove it, or set XDG_RUNTIME_DIR to a directory of yours",
+		            "instance directory %s is not a private directory of yours", path);
+	return 0;
+}
+
+static int records_dir(char *out, size_t size, capsula_error *err)
+{
+	const char *runtime = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+	char base[4096];
+
+	if (runtime != NULL && runtime[0] == '/' && stat(runtime, &st) == 0 &&
+	    S_ISDIR(st.st_mode) && st.st_uid == getuid())
+		snprintf(base, sizeof base, "%s/capsula", runtime);
+	else
+		snprintf(base, sizeof base, "/tmp/capsula-%u", (unsigned)getuid());
+	if (mkdir_private(base, err) < 0)
+		return -1;
+	if ((size_t)snprintf(out, size, "%s/instances", base) >= size)
+		return fail(err, ENAMETOOLONG, NULL, "%s", base);
+	return mkdir_private(out, err);
+}
+
+static int record_path(const char *name, char *out, size_t size, capsula_error *err)
+{
+	char dir[4096];
+
+	if (!instance_name_valid(name))
+		return fail(err, 0, "use 1 to 64 letters, digits, '.', '_' or '-'",
+		            "'%s' is not a valid instance name", name);
+	if (records_dir(dir, sizeof dir, err) < 0)
+		return -1;
+	if ((size_t)snprintf(out, size, "%s/%s.json", dir, name) >= size)
+		return fail(err, ENAMETOOLONG, NULL, "%s", dir);
+	return 0;
+}
+
+static int read_record(const char *path, struct instance_record *r, capsula_error *err)
+{
+	struct json doc;
+	char *text, why[128];
+	size_t length;
+	const struct json *pid, *started;
+	const char *fields[4];
+
+	if (read_small_file(path, MAX_RECORD_SIZE, &text, &length, err) < 0)
+		return -1;
+	if (json_parse(text, length, &doc, why, sizeof why) < 0) {
+		free(text);
+		return fail(err, 0, "remove it", "instance record %s: %s", path, why);
+	}
+	free(text);
+	fields[0] = json_string(json_get(&doc, "name"));
+	fields[1] = json_string(json_get(&doc, "id"));
+	fields[2] = json_string(json_get(&doc, "image"));
+	fields[3] = json_string(json_get(&doc, "key"));
+	pid = json_get(&doc, "holder");
+	started = json_get(&doc, "started");
+	if (fields[0] == NULL || fields[1] == NULL || fields[2] == NULL || fields[3] == NULL ||
+	    pid == NULL || pid->type != JSON_NUMBER || started == NULL ||
+	    started->type != JSON_NUMBER) {
+		json_free(&doc);
+		return fail(err, 0, "remove it", "instance record %s is incomplete", path);
+	}
+	snprintf(r->name, sizeof r->name, "%s", fields[0]);
+	snprintf(r->id, sizeof r->id, "%s", fields[1]);
+	snprintf(r->image, sizeof r->image, "%s", fields[2]);
+	snprintf(r->key, sizeof r->key, "%s", fields[3]);
+	r->holder = (pid_t)pid->number;
+	r->started = (long long)started->number;
+	json_free(&doc);
+	return 0;
+}
+
+static void write_record_json(FILE *f, const struct instance_record *r)
+{
+	fputs("{\"name\": ", f);
+	json_write_string(f, r->name);
+	fputs(", \"id\": ", f);
+	json_write_string(f, r->id);
+	fputs(", \"image\": ", f);
+	json_write_string(f, r->image);
+	fputs(", \"key\": ", f);
+	json_write_string(f, r->key);
+	fprintf(f, ", \"holder\": %d, \"started\": %lld}", (int)r->holder, r->started);
+}
+
+/* Written beside its final name and renamed: never seen half written. */
+static int write_record(const char *path, const struct instance_record *r, capsula_error *err)
+{
+	char partial[4200];
+	FILE *f;
+
+	snprintf(partial, sizeof partial, "%s.partial", path);
+	f = fopen(partial, "we");
+	if (f == NULL)
+		return fail(err, errno, NULL, "instance record %s", partial);
+	write_record_json(f, r);
+	putc('\n', f);
+	if (fclose(f) != 0 || rename(partial, path) < 0) {
+		int saved = errno;
+
+		unlink(partial);
+		return fail(err, saved, NULL, "instance record %s", path);
+	}
+	return 0;
+}
+
+int instance_lookup(const char *name, struct instance_record *record, capsula_error *err)
+{
+	char path[4096];
+
+	if (record_path(name, path, sizeof path, err) < 0)
+		return -1;
+	if (access(path, F_OK) < 0)
+		return fail(err, 0, "see capsula instance list", "no instance named '%s'", name);
+	if (read_record(path, record, err) < 0)
+		return -1;
+	if (!starter_instance_running(record->key)) {
+		unlink(path);
+		return fail(err, 0, "start it again with capsula instance start",
+		            "instance '%s' is no longer running", name);
+	}
+	return 0;
+}
+
+static int start_main(int argc, char **argv)
+{
+	struct exec_options opts;
+	struct host_facts facts = {0};
+	struct capsula_image image = {.fd = -1};
+	struct squashfs_info info;
+	struct image_run run = {0};
+	struct capsula_plan plan = {.image.fd = -1};
+	struct instance_record record = {0};
+	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+	char path[4096];
+	uuid_t uuid;
+	int status = EXIT_CAPSULA_FAILED;
+
+	if (exec_options_parse(argc, argv, &opts, &err) < 0)
+		goto out;
+	if (opts.help) {
+		fputs(exec_usage(RUN_INSTANCE), stdout);
+		status = 0;
+		goto out;
+	}
+	if (record_path(opts.instance_name, path, sizeof path, &err) < 0)
+		goto out;
+	if (access(path, F_OK) == 0 && read_record(path, &record, &err) == 0 &&
+	    starter_instance_running(record.key)) {
+		fail(&err, 0, "stop it first, or pick another name", "instance '%s' already runs",
+		     opts.instance_name);
+		goto out;
+	}
+	if (host_facts_gather(&facts, &err) < 0 ||
+	    image_open(opts.image, &image, &info, &err) < 0 ||
+	    image_run_prepare(&image, RUN_EXEC, NULL, &run, &err) < 0 ||
+	    plan_build(&opts, &facts, &image, &run, &plan, &err) < 0)
+		goto out;
+	uuid_generate(uuid);
+	memset(&record, 0, sizeof record);
+	uuid_unparse_lower(uuid, record.id);
+	snprintf(record.name, sizeof record.name, "%s", opts.instance_name);
+	if (realpath(opts.image, record.image) == NULL)
+		snprintf(record.image, sizeof record.image, "%s", opts.image);
+	snprintf(record.key, sizeof record.key, "capsula-%u-%s", (unsigned)facts.uid, record.id);
+	snprintf(plan.join_key, sizeof plan.join_key, "%s", record.key);
+	plan.grace_ms = GRACE_FOREVER;
+	plan.start_us = timing_now_us();
+	if (starter_start_instance(&plan, &record.holder, &err) < 0)
+		goto out;
+	record.started = (long long)time(NULL);
+	if (write_record(path, &record, &err) < 0) {
+		capsula_error ignored;
+
+		starter_stop_instance(record.key, record.holder, &ignored);
+		goto out;
+	}
+	if (opts.verbosity >= 0)
+		fprintf(stderr, "capsula: instance %s started (id %s)\n", record.name, record.id);
+	status = 0;
+out:
+	if (status != 0)
+		error_print(&err);
+	status = status == 0 ? 0 : err.status;
+	plan_free(&plan);
+	image_run_free(&run);
+	if (image.fd >= 0)
+		close(image.fd);
+	free(image.path);
+	host_facts_free(&facts);
+	exec_options_free(&opts);
+	return status;
+}
+
+static int list_main(int argc, char **argv)
+{
+	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+	bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
+	char dir[4096];
+	struct dirent *d;
+	DIR *listing;
+	size_t shown = 0;
+
+	if (argc > 2 || (argc == 2 && !json)) {
+		fail(&err, 0, "see 'capsula instance --help'", "unexpected argument '%s'", argv[1]);
+		error_print(&err);
+		return err.status;
+	}
+	if (records_dir(dir, sizeof dir, &err) < 0 || (listing = opendir(dir)) == NULL) {
+		if (err.message[0] == '\0')
+			fail(&err, errno, NULL, "%s", dir);
+		error_print(&err);
+		return err.status;
+	}
+	if (json)
+		putchar('[');
+	else
+		printf("%-20s %-36s %-8s %s\n", "NAME", "ID", "PID", "IMAGE");
+	while ((d = readdir(listing)) != NULL) {
+		struct instance_record r;
+		char path[8192];
+		size_t n = strlen(d->d_name);
+
+		if (n < 6 || strcmp(d->d_name + n - 5, ".json") != 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, d->d_name);
+		if (read_record(path, &r, &err) < 0)
+			continue;
+		if (!starter_instance_running(r.key)) {
+			unlink(path);  /* its holder died: the record is stale */
+			continue;
+		}
+		if (json) {
+			fputs(shown ? ",\n " : "", stdout);
+			write_record_json(stdout, &r);
+		} else {
+			printf("%-20s %-36s %-8d %s\n", r.name, r.id, (int)r.holder, r.image);
+		}
+		shown++;
+	}
+	closedir(listing);
+	if (json)
+		puts("]");
+	return 0;
+}
+
+static int stop_main(int argc, char **argv)
+{
+	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+	struct instance_record r;
+	char path[4096];
+
+	if (argc != 2) {
+		fail(&err, 0, "see 'capsula instance --help'", "give the NAME of one instance");
+		goto failed;
+	}
+	if (record_path(argv[1], path, sizeof path, &err) < 0)
+		goto failed;
+	if (access(path, F_OK) < 0) {
+		fail(&err, 0, "see capsula instance list", "no instance named '%s'", argv[1]);
+		goto failed;
+	}
+	if (read_record(path, &r, &err) < 0 || starter_stop_instance(r.key, r.holder, &err) < 0)
+		goto failed;
+	if (unlink(path) < 0) {
+		fail(&err, errno, NULL, "instance record %s", path);
+		goto failed;
+	}
+	return 0;
+failed:
+	error_print(&err);
+	return err.status;
+}
+
+int instance_main(int argc, char **argv)
+{
+	capsula_error err;
+
+	if (argc >= 2 && strcmp(argv[1], "start") == 0)
+		return start_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "list") == 0)
+		return list_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "stop") == 0)
+		return stop_main(argc - 1, argv + 1);
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(instance_usage, stdout);
+		return 0;
+	}
+	fail(&err, 0, "see 'capsula instance --help'", "instance needs start, list or stop");
+	error_print(&err);
+	return EXIT_CAPSULA_FAILED;
+}

@@ -1,0 +1,241 @@
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/image_config.h"
+#include "runtime/image_source.h"
+#include "runtime/json.h"
+#include "runtime/mpi_stack.h"
+#include "starter/mpi_version.h"
+
+#define DPKG_STATUS "/var/lib/dpkg/status"
+#define MAX_STATUS_SIZE (64u << 20)
+#define MAX_LIBRARY_SIZE (32u << 20)
+
+static int read_host_file(void *context, const char *path, size_t max, char **data,
+                          size_t *length)
+{
+	capsula_error ignored;
+
+	(void)context;
+	return read_small_file(path, max, data, length, &ignored);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int list_host_dir(void *context, const char *path, struct strvec *names)
+{
+	DIR *dir = opendir(path);
+	struct dirent *d;
+
+	(void)context;
+	if (dir == NULL)
+		return -1;
+	while ((d = readdir(dir)) != NULL)
+		if (d->d_name[0] != '.' && strvec_push(names, d->d_name) < 0)
+			break;
+	closedir(dir);
+	if (names->count > 1)
+		qsort(names->items, names->count, sizeof names->items[0], compare_names);
+	return 0;
+}
+
+const struct file_access host_files = {read_host_file, list_host_dir, NULL};
+
+/* Is the stanza at s (up to its blank line) for package, and installed? */
+static bool stanza_is(const char *s, const char *end, const char *package)
+{
+	size_t n = strlen(package);
+	bool named = false, installed = false;
+
+	for (const char *line = s; line < end; line = strchr(line, '\n') + 1) {
+		if (strncmp(line, "Package: ", 9) == 0)
+			named = strncmp(line + 9, package, n) == 0 && (line[9 + n] == '\n' || line[9 + n] == '\0');
+		else if (strncmp(line, "Status: ", 8) == 0)
+			installed = strncmp(line + 8, "install ok installed", 20) == 0;
+		if (strchr(line, '\n') == NULL || strchr(line, '\n') >= end)
+			break;
+	}
+	return named && installed;
+}
+
+int dpkg_version(const char *status, const char *package, char *out, size_t size)
+{
+	const char *s = status;
+
+	while (*s != '\0') {
+		const char *end = strstr(s, "\n\n");
+		const char *version;
+
+		end = end ? end + 1 : s + strlen(s);
+		if (stanza_is(s, end, package)) {
+			version = s;
+			while (version < end && strncmp(version, "Version: ", 9) != 0) {
+				version = strchr(version, '\n');
+				if (version == NULL || version >= end)
+					return -1;
+				version++;
+			}
+			if (version >= end)
+				return -1;
+			version += 9;
+			/* Drop the epoch ("1:") and the Debian revision ("-3+b1"). */
+			const char *colon = strchr(version, ':');
+			const char *stop = version + strcspn(version, "\n");
+			if (colon != NULL && colon < stop)
+				version = colon + 1;
+			const char *dash = memrchr(version, '-', (size_t)(stop - version));
+			if (dash != NULL)
+				stop = dash;
+			snprintf(out, size, "%.*s", (int)(stop - version), version);
+			return 0;
+		}
+		s = end[0] == '\n' ? end + 1 : end;
+	}
+	return -1;
+}
+
+/* The first of several package names (they change across releases). */
+static void version_from_dpkg(const char *status, const char *const *packages, char *out)
+{
+	for (size_t i = 0; packages[i] != NULL; i++)
+		if (dpkg_version(status, packages[i], out, STACK_VERSION_SIZE) == 0)
+			return;
+}
+
+/* Library directories of Debian (multiarch) and of RPM distributions. */
+static void library_dirs(const struct file_access *files, struct strvec *dirs)
+{
+	struct strvec names = {0};
+
+	if (files->list(files->context, "/usr/lib", &names) == 0) {
+		for (size_t i = 0; i < names.count; i++) {
+			char *dir;
+
+			if (strstr(names.items[i], "-linux-gnu") == NULL)
+				continue;
+			if (asprintf(&dir, "/usr/lib/%s", names.items[i]) >= 0)
+				strvec_push_owned(dirs, dir);
+		}
+	}
+	strvec_free(&names);
+	strvec_push(dirs, "/usr/lib64");
+	strvec_push(dirs, "/usr/lib");
+}
+
+static void openmpi_from_library(const struct file_access *files, const struct strvec *dirs,
+                                 char *out)
+{
+	for (size_t i = 0; i < dirs->count && out[0] == '\0'; i++) {
+		struct strvec names = {0};
+
+		if (files->list(files->context, dirs->items[i], &names) < 0)
+			continue;
+		for (size_t j = 0; j < names.count && out[0] == '\0'; j++) {
+			char path[4096];
+			char *data;
+			size_t length;
+
+			if (strncmp(names.items[j], "libopen-pal.so.", 15) != 0)
+				continue;
+			snprintf(path, sizeof path, "%s/%s", dirs->items[i], names.items[j]);
+			if (files->read(files->context, path, MAX_LIBRARY_SIZE, &data, &length) < 0)
+				continue;
+			if (mpi_version_find(data, length, out, STACK_VERSION_SIZE) < 0)
+				out[0] = '\0';
+			free(data);
+		}
+		strvec_free(&names);
+	}
+}
+
+/* rdma-core's providers: DIR/libibverbs/libNAME-rdmavN.so */
+static void verbs_providers(const struct file_access *files, const struct strvec *dirs,
+                            struct strvec *providers)
+{
+	for (size_t i = 0; i < dirs->count; i++) {
+		struct strvec names = {0};
+		char dir[4096];
+
+		snprintf(dir, sizeof dir, "%s/libibverbs", dirs->items[i]);
+		if (files->list(files->context, dir, &names) < 0)
+			continue;
+		for (size_t j = 0; j < names.count; j++) {
+			const char *name = names.items[j];
+			const char *dash = strstr(name, "-rdmav");
+
+			if (strncmp(name, "lib", 3) != 0 || dash == NULL)
+				continue;
+			char *provider = strndup(name + 3, (size_t)(dash - name - 3));
+			bool seen = false;
+
+			for (size_t k = 0; provider != NULL && k < providers->count; k++)
+				seen = seen || strcmp(providers->items[k], provider) == 0;
+			if (provider != NULL && !seen)
+				strvec_push_owned(providers, provider);
+			else
+				free(provider);
+		}
+		strvec_free(&names);
+	}
+}
+
+void mpi_stack_detect(const struct file_access *files, struct mpi_stack *stack)
+{
+	static const char *const openmpi[] = {"libopenmpi3", "libopenmpi3t64", "libopenmpi40", NULL};
+	static const char *const pmix[] = {"libpmix2", "libpmix2t64", NULL};
+	static const char *const libfabric[] = {"libfabric1", NULL};
+	static const char *const rdma[] = {"rdma-core", "ibverbs-providers", "libibverbs1", NULL};
+	struct strvec dirs = {0};
+	char *status;
+	size_t length;
+
+	memset(stack, 0, sizeof *stack);
+	if (files->read(files->context, DPKG_STATUS, MAX_STATUS_SIZE, &status, &length) == 0) {
+		version_from_dpkg(status, openmpi, stack->openmpi);
+		version_from_dpkg(status, pmix, stack->pmix);
+		version_from_dpkg(status, libfabric, stack->libfabric);
+		version_from_dpkg(status, rdma, stack->rdma_core);
+		free(status);
+	}
+	library_dirs(files, &dirs);
+	if (stack->openmpi[0] == '\0')
+		openmpi_from_library(files, &dirs, stack->openmpi);
+	verbs_providers(files, &dirs, &stack->verbs_providers);
+	strvec_free(&dirs);
+}
+
+void mpi_stack_free(struct mpi_stack *stack)
+{
+	strvec_free(&stack->verbs_providers);
+}
+
+static void write_version(FILE *out, const char *key, const char *version, bool last)
+{
+	fprintf(out, "\"%s\": ", key);
+	if (version[0] == '\0')
+		fputs("null", out);
+	else
+		json_write_string(out, version);
+	fputs(last ? "" : ", ", out);
+}
+
+void mpi_stack_write_json(const struct mpi_stack *stack, FILE *out)
+{
+	putc('{', out);
+	write_version(out, "openmpi", stack->openmpi, false);
+	write_version(out, "pmix", stack->pmix, false);
+	write_version(out, "libfabric", stack->libfabric, false);
+	write_version(out, "rdma_core", stack->rdma_core, false);
+	fputs("\"verbs_providers\": ", out);
+	json_write_strings(out, stack->verbs_providers.items, stack->verbs_providers.count);
+	putc('}', out);
+}
