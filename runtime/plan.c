@@ -7,15 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/environ.h"
 #include "runtime/bindspec.h"
 #include "runtime/env.h"
 #include "runtime/image_run.h"
 #include "runtime/joinkey.h"
 #include "runtime/paths.h"
 #include "runtime/plan.h"
-
-/* Grace for late ranks of a launcher job; a private container has none. */
-#define SHARED_GRACE_MS 1500
 
 /* FUSE workers: one per processor, at least two so that a rank's page
  * faults and the readahead behind them are served side by side. */
@@ -35,6 +33,7 @@ int host_facts_gather(struct host_facts *facts, capsula_error *err)
 	extern char **environ;
 	const char *pwd = getenv("PWD");
 	char *real = getcwd(NULL, 0);
+	struct capsula_config *config;
 	struct stat a, b;
 
 	memset(facts, 0, sizeof *facts);
@@ -52,13 +51,32 @@ int host_facts_gather(struct host_facts *facts, capsula_error *err)
 	facts->gid = getgid();
 	facts->cpus = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	facts->resolve = host_resolve;
-	return 0;
+	config = malloc(sizeof *config);
+	if (config == NULL)
+		return fail(err, errno, NULL, "configuration");
+	facts->config = config;
+	return config_load(CAPSULA_CONFIG_FILE, config, err);
 }
 
 void host_facts_free(struct host_facts *facts)
 {
 	free((char *)facts->cwd_real);
 	facts->cwd_real = facts->cwd = NULL;
+	if (facts->config != NULL) {
+		config_free((struct capsula_config *)facts->config);
+		free((struct capsula_config *)facts->config);
+		facts->config = NULL;
+	}
+}
+
+static const struct capsula_config *config_of(const struct host_facts *facts)
+{
+	static struct capsula_config defaults;
+
+	if (facts->config != NULL)
+		return facts->config;
+	config_defaults(&defaults);
+	return &defaults;
 }
 
 /* Host devices a minimal /dev gets, and the host paths every container has. */
@@ -87,6 +105,59 @@ static int add_host_path(struct bind_list *binds, const struct host_facts *facts
 	free(source);
 	if (ret < 0)
 		return fail(err, errno, NULL, "bind %s", path);
+	return 0;
+}
+
+/* What the administrator adds to every container. */
+static int add_site_binds(struct bind_list *binds, const struct exec_options *opts,
+                          const struct host_facts *facts, capsula_error *err)
+{
+	const struct capsula_config *config = config_of(facts);
+
+	for (size_t i = 0; opts->dev_mode == DEV_MINIMAL && i < config->devices.count; i++)
+		if (add_host_path(binds, facts, config->devices.items[i], 0, err) < 0)
+			return -1;
+	for (size_t i = 0; i < config->binds.count; i++) {
+		const struct capsula_bind *b = &config->binds.items[i];
+		char *source = facts->resolve(b->source);
+		int ret;
+
+		if (source == NULL)
+			return fail(err, errno, "ask the administrator to fix it",
+			            "bind source %s from %s", b->source, config->path);
+		ret = bind_list_add(binds, source, b->destination, b->flags);
+		free(source);
+		if (ret < 0)
+			return fail(err, errno, NULL, "bind %s", b->source);
+	}
+	return 0;
+}
+
+/* The administrator's limits on what this launch asks for. */
+static int check_limits(const struct exec_options *opts, const struct host_facts *facts,
+                        const struct bind_list *user_binds, const char *image,
+                        capsula_error *err)
+{
+	const struct capsula_config *config = config_of(facts);
+	char *real;
+	bool allowed;
+
+	if (!config->user_binds && user_binds->count > 0)
+		return fail(err, 0, "remove -B and CAPSULA_BIND, or ask the administrator",
+		            "binds of your own are not allowed here (%s: allow user binds = no)",
+		            config->path);
+	if (!config->dev_host && opts->dev_mode == DEV_HOST)
+		return fail(err, 0, "leave out --dev host, or ask the administrator",
+		            "--dev host is not allowed here (%s: allow dev host = no)", config->path);
+	if (config->image_dirs.count == 0)
+		return 0;
+	real = facts->resolve(image);
+	allowed = real != NULL && config_allows_image(config, real);
+	free(real);
+	if (!allowed)
+		return fail(err, 0, "copy the image into one of them, or ask the administrator",
+		            "image %s is not in a directory the administrator allows (%s: image "
+		            "directory)", image, config->path);
 	return 0;
 }
 
@@ -195,11 +266,31 @@ static int choose_cwd(struct bind_list *binds, const struct exec_options *opts,
 	return 0;
 }
 
-static int add_user_binds(struct bind_list *binds, const struct exec_options *opts,
-                          const struct host_facts *facts, capsula_error *err)
+/* CAPSULA_BIND (the user's defaults), then -B, in order. */
+static int collect_user_binds(const struct exec_options *opts, const struct host_facts *facts,
+                              struct bind_list *out, capsula_error *err)
 {
+	const char *defaults = env_get(facts->environ, "CAPSULA_BIND");
+
+	if (defaults != NULL && defaults[0] != '\0' && bindspec_parse(defaults, out, err) < 0) {
+		snprintf(err->message + strlen(err->message),
+		         sizeof err->message - strlen(err->message), " (in CAPSULA_BIND)");
+		return -1;
+	}
 	for (size_t i = 0; i < opts->binds.count; i++) {
 		const struct capsula_bind *b = &opts->binds.items[i];
+
+		if (bind_list_add(out, b->source, b->destination, b->flags) < 0)
+			return fail(err, errno, NULL, "bind %s", b->source);
+	}
+	return 0;
+}
+
+static int add_user_binds(struct bind_list *binds, const struct bind_list *user_binds,
+                          const struct host_facts *facts, capsula_error *err)
+{
+	for (size_t i = 0; i < user_binds->count; i++) {
+		const struct capsula_bind *b = &user_binds->items[i];
 		char *source = facts->resolve(b->source);
 		int ret;
 
@@ -299,6 +390,7 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
                struct capsula_plan *plan, capsula_error *err)
 {
 	struct bind_list binds = {0};
+	struct bind_list user_binds = {0};
 	char job_buf[256];
 	const char *job_id = NULL;
 
@@ -312,15 +404,20 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 	plan->verbosity = opts->verbosity;
 	plan->timing = opts->timing || opts->verbosity > 0;
 
-	if (add_system_binds(&binds, opts, facts, err) < 0 ||
+	if (collect_user_binds(opts, facts, &user_binds, err) < 0 ||
+	    check_limits(opts, facts, &user_binds, plan->image.path, err) < 0 ||
+	    add_system_binds(&binds, opts, facts, err) < 0 ||
+	    add_site_binds(&binds, opts, facts, err) < 0 ||
 	    add_home(&binds, opts, facts, &plan->home, err) < 0 ||
 	    choose_cwd(&binds, opts, facts, run && opts->mode == RUN_RUN ? run->workdir : NULL,
 	               &plan->cwd, err) < 0 ||
-	    add_user_binds(&binds, opts, facts, err) < 0) {
+	    add_user_binds(&binds, &user_binds, facts, err) < 0) {
 		plan->binds = binds.items;
 		plan->bind_count = binds.count;
+		bind_list_free(&user_binds);
 		return -1;
 	}
+	bind_list_free(&user_binds);
 	plan->binds = binds.items;
 	plan->bind_count = binds.count;
 
@@ -334,7 +431,7 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 		job_id = launcher_job_id(facts->environ, job_buf, sizeof job_buf);
 	if (join_key_make(plan, job_id) < 0)
 		return fail(err, errno, NULL, "join key");
-	plan->grace_ms = plan->join_shared ? SHARED_GRACE_MS : 0;
+	plan->grace_ms = plan->join_shared ? config_of(facts)->grace_ms : 0;
 	if (opts->mode == RUN_INSTANCE)
 		plan->prefetch = false;  /* no command to warm the cache for */
 	return 0;

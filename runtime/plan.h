@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/plan.h"
+#include "runtime/site_config.h"
 #include "runtime/options.h"
 
 /* What plan_build reads from the host, gathered in one place so unit tests
@@ -18,6 +19,8 @@ struct host_facts {
 	uid_t uid;
 	gid_t gid;
 	unsigned cpus;         /* online processors */
+	/* The administrator's limits; NULL means the defaults. */
+	const struct capsula_config *config;
 	/* Resolve a host path to an absolute canonical one, NULL with errno
 	 * when it does not exist (realpath; unit tests supply their own). */
 	char *(*resolve)(const char *path);
