@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/timing.h"
 #include "runtime/build.h"
+#include "runtime/doctor.h"
 #include "runtime/image.h"
 #include "runtime/image_run.h"
 #include "runtime/inspect.h"
@@ -28,6 +29,7 @@ static const char usage[] =
 	"                                docker save archive or OCI layout\n"
 	"  inspect IMAGE                 what an image is and carries\n"
 	"  instance start|list|stop      named containers that stay until stopped\n"
+	"  doctor                        can this node run containers, MPI, verbs?\n"
 	"\n"
 	"Options:\n"
 	"  --version   print the version\n"
@@ -117,6 +119,7 @@ static const struct {
 	{"build", build_main},
 	{"inspect", inspect_main},
 	{"instance", instance_main},
+	{"doctor", doctor_main},
 };
 
 int main(int argc, char **argv)

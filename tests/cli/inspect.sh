@@ -11,7 +11,7 @@ like "$out" "^Files: +[0-9]+$" "text: the file count"
 
 json=$(as_user "$CAPSULA" inspect --json "$IMAGE"); rc=$?
 is "$rc" 0 "inspect --json exits 0"
-ok "inspect --json prints valid JSON" sh -c "printf '%s' '$json' | jq -e . >/dev/null"
+is_json "$json" "inspect --json prints valid JSON"
 is "$(printf '%s' "$json" | jq -r .size)" "$(stat -c %s "$IMAGE")" "JSON: the size is the file's"
 is "$(printf '%s' "$json" | jq -r .block_size)" \
 	"$(unsquashfs -s "$IMAGE" | sed -n 's/^Block size \([0-9]*\)$/\1/p')" "JSON: the block size is the image's"

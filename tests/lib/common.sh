@@ -170,3 +170,13 @@ require_containers() {
 	as_user sh -c '[ -r /dev/fuse ] && [ -w /dev/fuse ]' ||
 		skip_all "/dev/fuse is not usable by $TEST_USER"
 }
+
+# Passes when TEXT is one valid JSON document (read by jq).
+is_json() {  # TEXT DESCRIPTION
+	if printf '%s' "$1" | jq -e . >/dev/null 2>&1; then
+		tap_result 1 "$2"
+	else
+		tap_result 0 "$2"
+		diag "not JSON: $1"
+	fi
+}
