@@ -136,9 +136,9 @@ blob() {  # FILE: store it as a blob, print its digest and size
 	cp "$1" "$oci/blobs/sha256/$sum"
 	printf 'sha256:%s %s' "$sum" "$(stat -c %s "$1")"
 }
-set -- $(blob "$WORK/layer1.tar"); l1_digest=$1 l1_size=$2
-set -- $(blob "$WORK/layer2.tar.gz"); l2_digest=$1 l2_size=$2
-set -- $(blob "$WORK/config.json"); cfg_digest=$1 cfg_size=$2
+l1=$(blob "$WORK/layer1.tar"); l1_digest=${l1% *} l1_size=${l1#* }
+l2=$(blob "$WORK/layer2.tar.gz"); l2_digest=${l2% *} l2_size=${l2#* }
+cfg=$(blob "$WORK/config.json"); cfg_digest=${cfg% *} cfg_size=${cfg#* }
 cat > "$WORK/manifest.oci.json" <<JSON
 {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
  "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "$cfg_digest", "size": $cfg_size},
@@ -146,7 +146,7 @@ cat > "$WORK/manifest.oci.json" <<JSON
   {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "$l1_digest", "size": $l1_size},
   {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "$l2_digest", "size": $l2_size}]}
 JSON
-set -- $(blob "$WORK/manifest.oci.json"); m_digest=$1 m_size=$2
+m=$(blob "$WORK/manifest.oci.json"); m_digest=${m% *} m_size=${m#* }
 echo '{"imageLayoutVersion": "1.0.0"}' > "$oci/oci-layout"
 cat > "$oci/index.json" <<JSON
 {"schemaVersion": 2, "manifests": [

@@ -6,7 +6,29 @@ dest=$WORK/install
 make -s -C "$abs_top_builddir" install DESTDIR="$dest" >/dev/null 2>&1
 ok "make install DESTDIR=... installs the capsula binary" \
 	[ -n "$(find "$dest" -name capsula -type f -perm -u+x)" ]
-ok "the man page is installed" [ -n "$(find "$dest" -name capsula.1 -type f)" ]
+man_page=$(find "$dest" -name capsula.1 -type f)
+ok "the man page is installed" [ -n "$man_page" ]
+if command -v man >/dev/null 2>&1; then
+	text=$(MANWIDTH=100 man -l "$man_page" 2>/dev/null); rc=$?
+	is "$rc" 0 "the man page renders with man -l"
+	for word in "capsula exec" "capsula run" "capsula shell" "capsula build" "capsula inspect" \
+	            "capsula doctor" "capsula instance start" "EXIT STATUS" "ENVIRONMENT" "FILES" \
+	            "CAPSULA_BIND" "image directory" "allow user binds"; do
+		like "$text" "$word" "the man page documents $word"
+	done
+else
+	skip "man is not installed"
+fi
+completion=$(find "$dest" -path '*/bash-completion/completions/capsula' -type f)
+ok "the bash completion is installed" [ -n "$completion" ]
+if command -v bash >/dev/null 2>&1; then
+	words=$(bash -c '_init_completion() { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }
+		_filedir() { :; }
+		. "$1"; COMP_WORDS=(capsula in); COMP_CWORD=1; _capsula; echo "${COMPREPLY[*]}"
+		COMP_WORDS=(capsula build --c); COMP_CWORD=2; _capsula; echo "${COMPREPLY[*]}"' sh "$completion")
+	is "$words" "inspect instance
+--compression" "the completion offers commands and options"
+fi
 is "$(find "$dest" -perm /6000 | wc -l)" 0 "no setuid or setgid file is installed"
 if command -v getcap >/dev/null 2>&1; then
 	is "$(find "$dest" -type f -exec getcap {} + 2>/dev/null | wc -l)" 0 "no file capability is installed"
