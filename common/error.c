@@ -6,43 +6,35 @@
 
 #include "common/error.h"
 
-static int vfail(capsula_error *err, int status, int errnum, const char *hint,
-                 const char *fmt, va_list ap)
+static void vfail(capsula_error *err, int status, int errnum, const char *hint,
+                  const char *fmt, va_list ap)
 {
-	size_t len;
+	char tail[512] = "";
+	size_t room, len;
 
 	err->status = status;
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	if (errnum != 0)
+		snprintf(tail, sizeof tail, ": %s", strerror(errnum));
+	if (hint != NULL)
+		snprintf(tail + strlen(tail), sizeof tail - strlen(tail), "; %s", hint);
+	/* Whatever the message says (a path may be very long), the cause and
+	 * the hint at its end must survive: cut the middle instead. */
+	room = sizeof err->message - strlen(tail);
+	vsnprintf(err->message, room, fmt, ap);
 	len = strlen(err->message);
-	if (errnum != 0 && len < sizeof err->message)
-		len += (size_t)snprintf(err->message + len, sizeof err->message - len,
-		                        ": %s", strerror(errnum));
-	if (hint != NULL && len < sizeof err->message)
-		snprintf(err->message + len, sizeof err->message - len, "; %s", hint);
-	return -1;
+	if (len == room - 1)
+		memcpy(err->message + len - 3, "...", 3);
+	memcpy(err->message + len, tail, strlen(tail) + 1);
 }
 
-int fail(capsula_error *err, int errnum, const char *hint, const char *fmt, ...)
+void error_set(capsula_error *err, int status, int errnum, const char *hint,
+               const char *fmt, ...)
 {
 	va_list ap;
-	int ret;
 
 	va_start(ap, fmt);
-	ret = vfail(err, EXIT_CAPSULA_FAILED, errnum, hint, fmt, ap);
+	vfail(err, status, errnum, hint, fmt, ap);
 	va_end(ap);
-	return ret;
-}
-
-int fail_status(capsula_error *err, int status, int errnum, const char *hint,
-                const char *fmt, ...)
-{
-	va_list ap;
-	int ret;
-
-	va_start(ap, fmt);
-	ret = vfail(err, status, errnum, hint, fmt, ap);
-	va_end(ap);
-	return ret;
 }
 
 void error_print(const capsula_error *err)

@@ -18,15 +18,18 @@ typedef struct capsula_error {
 	char message[1024];  /* "what: why; hint", without the prefix */
 } capsula_error;
 
+/* Record a failure with an exit status. */
+void error_set(capsula_error *err, int status, int errnum, const char *hint,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* Record a failure and return -1. errnum 0 means there is no errno text;
- * hint may be NULL. */
-int fail(capsula_error *err, int errnum, const char *hint, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+ * hint may be NULL. (Macros, so that callers and analyzers see the -1.) */
+#define fail(err, errnum, hint, ...) \
+	__extension__({ error_set((err), EXIT_CAPSULA_FAILED, (errnum), (hint), __VA_ARGS__); -1; })
 
 /* The same, with an exit status other than 125. */
-int fail_status(capsula_error *err, int status, int errnum, const char *hint,
-                const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+#define fail_status(err, status, errnum, hint, ...) \
+	__extension__({ error_set((err), (status), (errnum), (hint), __VA_ARGS__); -1; })
 
 /* Print the recorded failure on stderr as "capsula: MESSAGE". */
 void error_print(const capsula_error *err);

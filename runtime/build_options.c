@@ -59,7 +59,7 @@ int build_options_parse(int argc, char **argv, struct build_options *opts,
 	memset(opts, 0, sizeof *opts);
 	opts->compression = algorithms[0];
 	opts->block_size = DEFAULT_BLOCK_SIZE;
-	optind = 1;
+	optind = 0;  /* 0, not 1: glibc then also forgets a previous parse */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:fc:b:qh", long_options, NULL)) != -1) {
 		size_t i;

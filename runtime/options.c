@@ -79,6 +79,12 @@ static const struct option long_options[] = {
 	{NULL, 0, NULL, 0},
 };
 
+static const char *const usage_hints[] = {
+	[RUN_EXEC] = "see 'capsula exec --help'",
+	[RUN_RUN] = "see 'capsula run --help'",
+	[RUN_SHELL] = "see 'capsula shell --help'",
+	[RUN_INSTANCE] = "see 'capsula instance start --help'",
+};
 /* Set by the parser for the subcommand at hand. */
 static const char *usage_hint = "see 'capsula exec --help'";
 #define USAGE_HINT usage_hint
@@ -186,16 +192,11 @@ int exec_options_parse(int argc, char **argv, struct exec_options *opts,
 	opts->dev_mode = DEV_MINIMAL;
 	opts->join = JOIN_AUTO;
 	opts->mode = mode_of(argv[0]);
-	usage_hint = (const char *const[]){
-		[RUN_EXEC] = "see 'capsula exec --help'",
-		[RUN_RUN] = "see 'capsula run --help'",
-		[RUN_SHELL] = "see 'capsula shell --help'",
-		[RUN_INSTANCE] = "see 'capsula instance start --help'",
-	}[opts->mode];
+	usage_hint = usage_hints[opts->mode];
 
 	/* '+' stops at IMAGE so the command's own options are left alone; ':'
 	 * lets us word the message for a missing argument ourselves. */
-	optind = 1;
+	optind = 0;  /* 0, not 1: glibc then also forgets a previous parse */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:B:evqh", long_options, NULL)) != -1) {
 		if (c == '?') {

@@ -232,6 +232,8 @@ long image_fs_pread(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode, uint64_t 
 
 			if (spans[i].data) {
 				memcpy(to, spans[i].data, spans[i].length);
+			/* image_fs_spans filled spans[0..n). */
+			/* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage) */
 			} else if (pread(ifs->fd, to, spans[i].length,
 			                 (off_t)spans[i].image_position) != (ssize_t)spans[i].length) {
 				image_fs_release(ifs, spans, (size_t)n);

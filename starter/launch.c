@@ -100,7 +100,7 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err)
 		host_mpi[0] = '\0';
 	if (rank_enter(userns_fd, mntns_fd, err) < 0)
 		return -1;
-	t = timing_report(plan->timing, "setns", t);
+	timing_report(plan->timing, "setns", t);
 	if (check_mpi)
 		warn_if_mpi_mismatch(plan, host_mpi);
 	timing_report(plan->timing, "start to exec", plan->start_us);

@@ -198,6 +198,7 @@ static int replicate_entries(struct rootfs *rfs, int from_fd, int to_fd, capsula
 int rootfs_from_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
                       const char *root_dir, capsula_error *err)
 {
+	struct stat root_st;
 	int image_fd;
 	int mnt_fd;
 	int ret;
@@ -213,8 +214,10 @@ int rootfs_from_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
 	if (remember_scaffold(rfs, mnt_fd, err) < 0)
 		return -1;
 	rfs->root_fd = openat(stage_fd, root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rfs->root_fd < 0)
+	if (rfs->root_fd < 0 || fstat(rfs->root_fd, &root_st) < 0)
 		return fail(err, errno, NULL, "open the new root");
+	rfs->root_dev = root_st.st_dev;
+	rfs->root_ino = root_st.st_ino;
 	image_fd = openat(stage_fd, image_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (image_fd < 0)
 		return fail(err, errno, NULL, "open the mounted image");
@@ -338,12 +341,21 @@ static int mount_point(struct rootfs *rfs, const char *path, bool want_dir,
 		fd = open_beneath_root(rfs->root_fd, path, O_PATH);
 	}
 	if (fd < 0)
-		return fail(err, errno, NULL, "mount point %s in the container", path);
+		return fail(err, errno, errno == ELOOP ? "the image has a symlink there that leads out "
+		            "of it (through /proc) or in a loop; fix the image" : NULL,
+		            "mount point %s in the container", path);
 	if (fstat(fd, &st) < 0) {
 		int saved = errno;
 
 		close(fd);
 		return fail(err, saved, NULL, "stat mount point %s", path);
+	}
+	/* A symlink such as sys -> ../.. lands on the root: a mount there
+	 * would hide the whole image. */
+	if (strcmp(path, "/") != 0 && st.st_dev == rfs->root_dev && st.st_ino == rfs->root_ino) {
+		close(fd);
+		return fail(err, 0, "the image's symlink there points at its root; fix the image",
+		            "mount point %s in the container is the container's root", path);
 	}
 	if (S_ISDIR(st.st_mode) != want_dir) {
 		close(fd);

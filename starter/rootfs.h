@@ -14,6 +14,8 @@
 
 struct rootfs {
 	int root_fd;   /* the new root, a tmpfs */
+	dev_t root_dev;  /* and its identity */
+	ino_t root_ino;
 	int host_fd;   /* the host's root, while it is still reachable */
 	int scaffold_fds[ROOTFS_MAX_SCAFFOLDS];  /* tmpfs mounts to seal read-only */
 	size_t scaffold_count;

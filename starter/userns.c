@@ -40,7 +40,15 @@ int userns_create(uid_t uid, gid_t gid, capsula_error *err)
 	char map[64];
 
 	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
-		if (errno == EPERM || errno == ENOSPC || errno == EINVAL)
+		if (errno == ENOSPC)
+			return fail(err, errno, "end some of your containers (capsula instance list), or "
+			            "ask the admin to raise user.max_user_namespaces",
+			            "cannot create a user namespace: your user namespaces are "
+			            "exhausted");
+		if (errno == EUSERS)
+			return fail(err, errno, "run capsula from a less deeply nested container",
+			            "cannot create a user namespace: 32 levels are nested already");
+		if (errno == EPERM || errno == EINVAL)
 			return fail(err, errno, USERNS_HINT, "cannot create a user namespace");
 		return fail(err, errno, NULL, "cannot create a user namespace");
 	}

@@ -57,6 +57,42 @@ else
 	skip "cannot lower user.max_user_namespaces in a namespace here"
 fi
 
+# User namespaces exhausted: a limit of 1 in a namespace of our own, with
+# that one taken by a sleeping process.
+if as_user unshare --user --map-root-user sh -c 'echo 1 > /proc/sys/user/max_user_namespaces' 2>/dev/null; then
+	err=$(as_user unshare --user --map-root-user sh -c \
+		'echo 1 > /proc/sys/user/max_user_namespaces && { unshare --user sleep 5 & } && sleep 0.3 &&
+		 "$0" exec "$1" true; rc=$?; kill %1 2>/dev/null; exit $rc' \
+		"$CAPSULA" "$IMAGE" 2>&1 >/dev/null); rc=$?
+	is "$rc" 125 "user namespaces exhausted: exit status 125"
+	like "$err" '^capsula: cannot create a user namespace: your user namespaces are exhausted: No space left on device; .*raise user.max_user_namespaces' \
+		"user namespaces exhausted: the message says so and what to do"
+else
+	skip "cannot lower user.max_user_namespaces in a namespace here"
+	skip "cannot lower user.max_user_namespaces in a namespace here"
+fi
+
+# Bytes that are not UTF-8 and very long arguments pass through untouched.
+bad=$(printf 'caf\351 \377\376')
+is "$(capsula_exec -- echo "$bad")" "$bad" "an argument that is not UTF-8 reaches the command unchanged"
+is "$(as_user env "ODD=$bad" "$CAPSULA" exec "$IMAGE" sh -c 'printf "%s" "$ODD"')" "$bad" \
+	"so does such an environment variable"
+long=$(head -c 120000 /dev/zero | tr '\0' x)
+is "$(capsula_exec -- sh -c 'printf "%s" "$1" | wc -c' sh "$long" | tr -d ' ')" 120000 \
+	"a 120,000-byte argument reaches the command whole"
+is "$(as_user env "LONG=$long" "$CAPSULA" exec "$IMAGE" sh -c 'printf "%s" "$LONG" | wc -c' | tr -d ' ')" 120000 \
+	"so does a 120,000-byte environment variable"
+many=$(seq 1 20000 | tr '\n' ' ')
+# shellcheck disable=SC2086 # 20,000 words on purpose
+is "$(capsula_exec -- sh -c 'echo $#' sh $many)" 20000 "20,000 arguments reach the command"
+expect_failure "an image path longer than PATH_MAX" "cannot open image .*File name too long" \
+	exec "/tmp/$(head -c 5000 /dev/zero | tr '\0' a).sqfs" true
+expect_failure "an image name that is not UTF-8" "cannot open image /tmp/$bad: No such file" \
+	exec "/tmp/$bad" true
+expect_failure "a bind destination longer than PATH_MAX" "." \
+	exec -B "/tmp:/$(head -c 5000 /dev/zero | tr '\0' d)" "$IMAGE" true
+expect_failure "an empty image name" "cannot open image : No such file" exec "" true
+
 # /dev/fuse unusable: only root can take it away, and this test runs alone.
 if is_root && [ -c /dev/fuse ]; then
 	mode=$(stat -c %a /dev/fuse)

@@ -1,0 +1,78 @@
+#!/bin/sh
+# Load and soak on this small machine: 100 starts at once all succeed;
+# thousands of starts in a row leave the holder's descriptors and memory
+# where they were and nothing behind. Counts, never times.
+# It counts the test user's holders, so no other test may run meanwhile.
+export CAPSULA_TEST_EXCLUSIVE=1
+. "$abs_top_srcdir/tests/lib/common.sh"
+require_containers
+
+concurrent=${CAPSULA_LOAD_CONCURRENT:-100}
+soak=${CAPSULA_SOAK_STARTS:-5000}
+private_soak=${CAPSULA_PRIVATE_SOAK_STARTS:-300}
+
+leftovers() {
+	{
+		find /dev/shm /tmp /var/tmp -maxdepth 1 -user "$TEST_UID" 2>/dev/null |
+			grep -v -e "^$WORK\$" -e "^/tmp/capsula-$TEST_UID\$"
+		grep capsula /proc/self/mountinfo
+	} | sort
+}
+before=$(leftovers)
+is "$(holders_after_exit)" 0 "no holder of the test user before"
+
+# ---------------------------------------------------------------- at once
+as_user sh -c '
+	i=0
+	while [ "$i" -lt "$2" ]; do
+		{ "$0" exec "$1" cat /etc/capsula-test-image > "out.$i" 2>&1; echo $? > "rc.$i"; } &
+		i=$((i + 1))
+	done
+	wait' "$CAPSULA" "$IMAGE" "$concurrent"
+is "$(cat "$WORK"/rc.* | grep -c '^0$')" "$concurrent" "$concurrent concurrent starts all exit 0"
+is "$(cat "$WORK"/out.* | grep -c '^capsula busybox test image$')" "$concurrent" \
+	"and all of them read the image"
+is "$(holders_after_exit)" 0 "no holder is left after them"
+rm -f "$WORK"/rc.* "$WORK"/out.*
+
+# ---------------------------------------------------------------- in a row
+holder_of() {  # instance name -> holder pid
+	as_user "$CAPSULA" instance list | awk -v n="$1" '$1 == n { print $3 }'
+}
+fds_of() { find "/proc/$1/fd" -mindepth 1 2>/dev/null | wc -l; }
+rss_kib_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+as_user "$CAPSULA" instance start -q "$IMAGE" soak || bail_out "cannot start the soak instance"
+holder=$(holder_of soak)
+# Warm up first: worker threads and caches grow to their working size.
+as_user sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do "$0" exec instance://soak true; done' "$CAPSULA"
+fds_before=$(fds_of "$holder")
+rss_before=$(rss_kib_of "$holder")
+failures=$(as_user sh -c '
+	failed=0 i=0
+	while [ "$i" -lt "$1" ]; do
+		"$0" exec instance://soak true || failed=$((failed + 1))
+		i=$((i + 1))
+	done
+	echo "$failed"' "$CAPSULA" "$soak")
+is "$failures" 0 "$soak starts in a row into one holder all succeed"
+fds_after=$(fds_of "$holder")
+rss_after=$(rss_kib_of "$holder")
+is "$fds_after" "$fds_before" "the holder's open descriptors did not grow ($fds_before before, $fds_after after)"
+ok "the holder's memory did not grow (${rss_before} KiB before, ${rss_after} KiB after)" \
+	[ "$rss_after" -le $((rss_before + 2048)) ]
+as_user "$CAPSULA" instance stop soak
+
+failures=$(as_user sh -c '
+	failed=0 i=0
+	while [ "$i" -lt "$2" ]; do
+		"$0" exec "$1" true || failed=$((failed + 1))
+		i=$((i + 1))
+	done
+	echo "$failed"' "$CAPSULA" "$IMAGE" "$private_soak")
+is "$failures" 0 "$private_soak private containers in a row all succeed"
+
+is "$(holders_after_exit)" 0 "no holder is left"
+is "$(leftovers)" "$before" "no file, shm object or mount is left behind"
+
+done_testing
