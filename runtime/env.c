@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/text.h"
 #include "runtime/env.h"
 
 static size_t name_length(const char *assignment)
@@ -58,18 +59,6 @@ static bool owned_by_image(const char *assignment)
 	return has_name(assignment, "PATH") || has_name(assignment, "LD_LIBRARY_PATH");
 }
 
-static char *strip(char *s)
-{
-	char *end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
-}
-
 static bool valid_name(const char *s, size_t len)
 {
 	if (len == 0 || isdigit((unsigned char)s[0]))
@@ -91,7 +80,7 @@ int env_file_load(const char *path, struct strvec *env, capsula_error *err)
 	if (f == NULL)
 		return fail(err, errno, NULL, "--env-file %s", path);
 	while (ret == 0 && getline(&line, &cap, f) >= 0) {
-		char *s = strip(line);
+		char *s = trim_space(line);
 		char *eq;
 		size_t vlen;
 
@@ -99,7 +88,7 @@ int env_file_load(const char *path, struct strvec *env, capsula_error *err)
 		if (*s == '\0' || *s == '#')
 			continue;
 		if (strncmp(s, "export ", 7) == 0)
-			s = strip(s + 7);
+			s = trim_space(s + 7);
 		eq = strchr(s, '=');
 		if (eq == NULL || !valid_name(s, (size_t)(eq - s))) {
 			ret = fail(err, 0, "each line must be NAME=VALUE",

@@ -111,6 +111,18 @@ void json_write_strings(FILE *out, char *const *items, size_t count)
 	putc(']', out);
 }
 
+void json_write_labels(FILE *out, const struct image_config *config)
+{
+	putc('{', out);
+	for (size_t i = 0; i < config->label_keys.count; i++) {
+		fputs(i > 0 ? ", " : "", out);
+		json_write_string(out, config->label_keys.items[i]);
+		fputs(": ", out);
+		json_write_string(out, config->label_values.items[i]);
+	}
+	putc('}', out);
+}
+
 void image_config_write(const struct image_config *config, FILE *out)
 {
 	fputs("{\"config\": {\n  \"Env\": ", out);
@@ -121,14 +133,9 @@ void image_config_write(const struct image_config *config, FILE *out)
 	json_write_strings(out, config->cmd.items, config->cmd.count);
 	fputs(",\n  \"WorkingDir\": ", out);
 	json_write_string(out, config->workdir ? config->workdir : "");
-	fputs(",\n  \"Labels\": {", out);
-	for (size_t i = 0; i < config->label_keys.count; i++) {
-		fputs(i > 0 ? ", " : "", out);
-		json_write_string(out, config->label_keys.items[i]);
-		fputs(": ", out);
-		json_write_string(out, config->label_values.items[i]);
-	}
-	fputs("}\n}}\n", out);
+	fputs(",\n  \"Labels\": ", out);
+	json_write_labels(out, config);
+	fputs("\n}}\n", out);
 }
 
 void image_config_free(struct image_config *config)

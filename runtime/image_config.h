@@ -34,5 +34,7 @@ void image_config_free(struct image_config *config);
 
 /* JSON output helpers shared by the --json writers. */
 void json_write_strings(FILE *out, char *const *items, size_t count);
+/* The labels as one JSON object. */
+void json_write_labels(FILE *out, const struct image_config *config);
 
 #endif

@@ -114,17 +114,12 @@ static void print_json(const struct inspection *in)
 	fputs("{\"image\": ", stdout);
 	json_write_string(stdout, in->image.path);
 	printf(", \"format\": \"%s\", \"offset\": %llu, \"size\": %lld, \"compression\": \"%s\", "
-	       "\"block_size\": %u, \"files\": %u,\n \"labels\": {",
+	       "\"block_size\": %u, \"files\": %u,\n \"labels\": ",
 	       in->image.offset ? "sif" : "squashfs", (unsigned long long)in->image.offset,
 	       (long long)in->image.size, squashfs_compression_name(in->info.compression),
 	       in->info.block_size, in->info.inodes);
-	for (size_t i = 0; i < c->label_keys.count; i++) {
-		fputs(i ? ", " : "", stdout);
-		json_write_string(stdout, c->label_keys.items[i]);
-		fputs(": ", stdout);
-		json_write_string(stdout, c->label_values.items[i]);
-	}
-	fputs("},\n \"env\": ", stdout);
+	json_write_labels(stdout, c);
+	fputs(",\n \"env\": ", stdout);
 	json_write_strings(stdout, c->env.items, c->env.count);
 	fputs(", \"entrypoint\": ", stdout);
 	json_write_strings(stdout, c->entrypoint.items, c->entrypoint.count);

@@ -12,13 +12,10 @@
 #include <uuid/uuid.h>
 
 #include "common/timing.h"
-#include "runtime/image.h"
-#include "runtime/image_run.h"
 #include "runtime/image_source.h"
 #include "runtime/instance.h"
 #include "runtime/json.h"
-#include "runtime/options.h"
-#include "runtime/plan.h"
+#include "runtime/launch.h"
 #include "starter/starter.h"
 
 static const char instance_usage[] =
@@ -178,49 +175,41 @@ int instance_lookup(const char *name, struct instance_record *record, capsula_er
 
 static int start_main(int argc, char **argv)
 {
-	struct exec_options opts;
-	struct host_facts facts = {0};
-	struct capsula_image image = {.fd = -1};
-	struct squashfs_info info;
-	struct image_run run = {0};
-	struct capsula_plan plan = {.image.fd = -1};
+	struct launch l;
 	struct instance_record record = {0};
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
 	char path[4096];
 	uuid_t uuid;
 	int status = EXIT_CAPSULA_FAILED;
 
-	if (exec_options_parse(argc, argv, &opts, &err) < 0)
+	if (launch_parse(&l, argc, argv, &err) < 0)
 		goto out;
-	if (opts.help) {
+	if (l.opts.help) {
 		fputs(exec_usage(RUN_INSTANCE), stdout);
 		status = 0;
 		goto out;
 	}
-	if (record_path(opts.instance_name, path, sizeof path, &err) < 0)
+	if (record_path(l.opts.instance_name, path, sizeof path, &err) < 0)
 		goto out;
 	if (access(path, F_OK) == 0 && read_record(path, &record, &err) == 0 &&
 	    starter_instance_running(record.key)) {
 		fail(&err, 0, "stop it first, or pick another name", "instance '%s' already runs",
-		     opts.instance_name);
+		     l.opts.instance_name);
 		goto out;
 	}
-	if (host_facts_gather(&facts, &err) < 0 ||
-	    image_open(opts.image, &image, &info, &err) < 0 ||
-	    image_run_prepare(&image, RUN_EXEC, NULL, &run, &err) < 0 ||
-	    plan_build(&opts, &facts, &image, &run, &plan, &err) < 0)
+	if (launch_plan(&l, l.opts.image, &err) < 0)
 		goto out;
 	uuid_generate(uuid);
 	memset(&record, 0, sizeof record);
 	uuid_unparse_lower(uuid, record.id);
-	snprintf(record.name, sizeof record.name, "%s", opts.instance_name);
-	if (realpath(opts.image, record.image) == NULL)
-		snprintf(record.image, sizeof record.image, "%s", opts.image);
-	snprintf(record.key, sizeof record.key, "capsula-%u-%s", (unsigned)facts.uid, record.id);
-	snprintf(plan.join_key, sizeof plan.join_key, "%s", record.key);
-	plan.grace_ms = GRACE_FOREVER;
-	plan.start_us = timing_now_us();
-	if (starter_start_instance(&plan, &record.holder, &err) < 0)
+	snprintf(record.name, sizeof record.name, "%s", l.opts.instance_name);
+	if (realpath(l.opts.image, record.image) == NULL)
+		snprintf(record.image, sizeof record.image, "%s", l.opts.image);
+	snprintf(record.key, sizeof record.key, "capsula-%u-%s", (unsigned)l.facts.uid, record.id);
+	snprintf(l.plan.join_key, sizeof l.plan.join_key, "%s", record.key);
+	l.plan.grace_ms = GRACE_FOREVER;
+	l.plan.start_us = timing_now_us();
+	if (starter_start_instance(&l.plan, &record.holder, &err) < 0)
 		goto out;
 	record.started = (long long)time(NULL);
 	if (write_record(path, &record, &err) < 0) {
@@ -229,21 +218,14 @@ static int start_main(int argc, char **argv)
 		starter_stop_instance(record.key, record.holder, &ignored);
 		goto out;
 	}
-	if (opts.verbosity >= 0)
+	if (l.opts.verbosity >= 0)
 		fprintf(stderr, "capsula: instance %s started (id %s)\n", record.name, record.id);
 	status = 0;
 out:
 	if (status != 0)
 		error_print(&err);
-	status = status == 0 ? 0 : err.status;
-	plan_free(&plan);
-	image_run_free(&run);
-	if (image.fd >= 0)
-		close(image.fd);
-	free(image.path);
-	host_facts_free(&facts);
-	exec_options_free(&opts);
-	return status;
+	launch_release(&l);
+	return status == 0 ? 0 : err.status;
 }
 
 static int list_main(int argc, char **argv)

@@ -3,18 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/error.h"
 #include "common/timing.h"
 #include "runtime/build.h"
 #include "runtime/doctor.h"
-#include "runtime/image.h"
-#include "runtime/image_run.h"
 #include "runtime/inspect.h"
 #include "runtime/instance.h"
-#include "runtime/options.h"
-#include "runtime/plan.h"
+#include "runtime/launch.h"
 #include "starter/starter.h"
 
 static const char usage[] =
@@ -39,56 +35,41 @@ static const char usage[] =
 static int launch_main(int argc, char **argv)
 {
 	uint64_t start_us = timing_now_us();
-	struct exec_options opts;
-	struct host_facts facts = {0};
-	struct capsula_image image = {.fd = -1};
-	struct squashfs_info info;
-	struct image_run run = {0};
-	struct capsula_plan plan = {.image.fd = -1};
+	struct launch l;
 	struct instance_record instance;
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
 	int status = EXIT_CAPSULA_FAILED;
 	bool joining;
 
-	if (exec_options_parse(argc, argv, &opts, &err) < 0)
+	if (launch_parse(&l, argc, argv, &err) < 0)
 		goto out;
-	if (opts.help) {
-		fputs(exec_usage(opts.mode), stdout);
+	if (l.opts.help) {
+		fputs(exec_usage(l.opts.mode), stdout);
 		status = 0;
 		goto out;
 	}
-	joining = strncmp(opts.image, INSTANCE_PREFIX, strlen(INSTANCE_PREFIX)) == 0;
-	if (joining && instance_lookup(opts.image + strlen(INSTANCE_PREFIX), &instance, &err) < 0)
+	joining = strncmp(l.opts.image, INSTANCE_PREFIX, strlen(INSTANCE_PREFIX)) == 0;
+	if (joining && instance_lookup(l.opts.image + strlen(INSTANCE_PREFIX), &instance, &err) < 0)
 		goto out;
-	if (host_facts_gather(&facts, &err) < 0 ||
-	    image_open(joining ? instance.image : opts.image, &image, &info, &err) < 0 ||
-	    image_run_prepare(&image, opts.mode, opts.command, &run, &err) < 0 ||
-	    plan_build(&opts, &facts, &image, &run, &plan, &err) < 0)
+	if (launch_plan(&l, joining ? instance.image : l.opts.image, &err) < 0)
 		goto out;
 	if (joining) {
-		snprintf(plan.join_key, sizeof plan.join_key, "%s", instance.key);
-		plan.join_existing = true;
+		snprintf(l.plan.join_key, sizeof l.plan.join_key, "%s", instance.key);
+		l.plan.join_existing = true;
 	}
-	plan.start_us = start_us;
-	if (opts.dry_run) {
-		plan_print(&plan, stdout);
+	l.plan.start_us = start_us;
+	if (l.opts.dry_run) {
+		plan_print(&l.plan, stdout);
 		status = 0;
 		goto out;
 	}
 	fflush(NULL);
-	starter_run(&plan, &err);  /* returns only on failure */
+	starter_run(&l.plan, &err);  /* returns only on failure */
 out:
 	if (status != 0)
 		error_print(&err);
-	status = status == 0 ? 0 : err.status;
-	plan_free(&plan);
-	image_run_free(&run);
-	if (image.fd >= 0)
-		close(image.fd);
-	free(image.path);
-	host_facts_free(&facts);
-	exec_options_free(&opts);
-	return status;
+	launch_release(&l);
+	return status == 0 ? 0 : err.status;
 }
 
 static int build_main(int argc, char **argv)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/text.h"
 #include "runtime/site_config.h"
 #include "runtime/image_source.h"
 #include "runtime/paths.h"
@@ -20,18 +21,6 @@ void config_defaults(struct capsula_config *config)
 	config->user_binds = true;
 	config->dev_host = true;
 	config->grace_ms = DEFAULT_GRACE_MS;
-}
-
-static char *trim(char *s)
-{
-	char *end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
 }
 
 static int parse_yes_no(const char *value, bool *out)
@@ -104,7 +93,7 @@ int config_parse(const char *text, const char *name, struct capsula_config *conf
 		if (next != NULL)
 			*next++ = '\0';
 		number++;
-		line = trim(line);
+		line = trim_space(line);
 		if (line[0] == '\0' || line[0] == '#')
 			continue;
 		equals = strchr(line, '=');
@@ -114,8 +103,8 @@ int config_parse(const char *text, const char *name, struct capsula_config *conf
 			            "%s line %u: no '='", name, number);
 		}
 		*equals = '\0';
-		key = trim(line);
-		value = trim(equals + 1);
+		key = trim_space(line);
+		value = trim_space(equals + 1);
 		problem = apply(config, key, value, &inner);
 		if (problem != NULL) {
 			fail(err, 0, "see capsula(1), FILES", "%s line %u: %s: %s", name, number, key,

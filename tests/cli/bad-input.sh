@@ -43,34 +43,27 @@ expect_failure "unknown --dev" "--dev: unknown value 'everything'" exec --dev ev
 expect_failure "bind of a file onto a directory" "cannot bind a file onto /etc" \
 	exec -B "$IMAGE:/etc" "$IMAGE" true
 
-# User namespaces turned off: the limit is per user namespace, so setting
-# it to 0 inside a namespace of our own disables them for capsula only.
-if as_user unshare --user --map-root-user sh -c 'echo 0 > /proc/sys/user/max_user_namespaces' 2>/dev/null; then
+# The user namespace limit is per user namespace, so lowering it inside a
+# namespace of our own limits capsula only. Disabled (0), and exhausted (1,
+# with that one taken by a sleeping process).
+# userns_limited LIMIT TAKEN DESCRIPTION REGEX
+userns_limited() {
+	if ! as_user unshare --user --map-root-user sh -c "echo $1 > /proc/sys/user/max_user_namespaces" 2>/dev/null; then
+		skip "cannot lower user.max_user_namespaces in a namespace here"
+		skip "cannot lower user.max_user_namespaces in a namespace here"
+		return
+	fi
 	err=$(as_user unshare --user --map-root-user sh -c \
-		'echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" exec "$1" true' \
-		"$CAPSULA" "$IMAGE" 2>&1 >/dev/null); rc=$?
-	is "$rc" 125 "user namespaces disabled: exit status 125"
-	like "$err" '^capsula: cannot create a user namespace: .*user.max_user_namespaces' \
-		"user namespaces disabled: the message names the sysctl"
-else
-	skip "cannot lower user.max_user_namespaces in a namespace here"
-	skip "cannot lower user.max_user_namespaces in a namespace here"
-fi
-
-# User namespaces exhausted: a limit of 1 in a namespace of our own, with
-# that one taken by a sleeping process.
-if as_user unshare --user --map-root-user sh -c 'echo 1 > /proc/sys/user/max_user_namespaces' 2>/dev/null; then
-	err=$(as_user unshare --user --map-root-user sh -c \
-		'echo 1 > /proc/sys/user/max_user_namespaces && { unshare --user sleep 5 & } && sleep 0.3 &&
+		'echo "$2" > /proc/sys/user/max_user_namespaces || exit 99
+		 if [ "$3" = 1 ]; then unshare --user sleep 5 & sleep 0.3; fi
 		 "$0" exec "$1" true; rc=$?; kill %1 2>/dev/null; exit $rc' \
-		"$CAPSULA" "$IMAGE" 2>&1 >/dev/null); rc=$?
-	is "$rc" 125 "user namespaces exhausted: exit status 125"
-	like "$err" '^capsula: cannot create a user namespace: your user namespaces are exhausted: No space left on device; .*raise user.max_user_namespaces' \
-		"user namespaces exhausted: the message says so and what to do"
-else
-	skip "cannot lower user.max_user_namespaces in a namespace here"
-	skip "cannot lower user.max_user_namespaces in a namespace here"
-fi
+		"$CAPSULA" "$IMAGE" "$1" "$2" 2>&1 >/dev/null); rc=$?
+	is "$rc" 125 "user namespaces $3: exit status 125"
+	like "$err" "$4" "user namespaces $3: the message says why and what to do"
+}
+userns_limited 0 0 disabled '^capsula: cannot create a user namespace: .*user.max_user_namespaces'
+userns_limited 1 1 exhausted \
+	'^capsula: cannot create a user namespace: your user namespaces are exhausted: No space left on device; .*raise user.max_user_namespaces'
 
 # Bytes that are not UTF-8 and very long arguments pass through untouched.
 bad=$(printf 'caf\351 \377\376')

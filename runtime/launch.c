@@ -1,0 +1,36 @@
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/image.h"
+#include "runtime/launch.h"
+
+int launch_parse(struct launch *l, int argc, char **argv, capsula_error *err)
+{
+	memset(l, 0, sizeof *l);
+	l->image.fd = -1;
+	l->plan.image.fd = -1;
+	return exec_options_parse(argc, argv, &l->opts, err);
+}
+
+int launch_plan(struct launch *l, const char *image_path, capsula_error *err)
+{
+	if (host_facts_gather(&l->facts, err) < 0 ||
+	    image_open(image_path, &l->image, &l->info, err) < 0 ||
+	    image_run_prepare(&l->image, l->opts.mode, l->opts.command, &l->run, err) < 0)
+		return -1;
+	return plan_build(&l->opts, &l->facts, &l->image, &l->run, &l->plan, err);
+}
+
+void launch_release(struct launch *l)
+{
+	plan_free(&l->plan);
+	image_run_free(&l->run);
+	if (l->image.fd >= 0)
+		close(l->image.fd);
+	free(l->image.path);
+	host_facts_free(&l->facts);
+	exec_options_free(&l->opts);
+}

@@ -1,0 +1,30 @@
+/* The steps exec, run, shell and instance start share: from parsed options
+ * to a launch plan, and the release of everything that took. */
+#ifndef CAPSULA_LAUNCH_H
+#define CAPSULA_LAUNCH_H
+
+#include "common/error.h"
+#include "common/plan.h"
+#include "runtime/image_run.h"
+#include "runtime/options.h"
+#include "runtime/plan.h"
+#include "runtime/squashfs.h"
+
+struct launch {
+	struct exec_options opts;
+	struct host_facts facts;
+	struct capsula_image image;
+	struct squashfs_info info;
+	struct image_run run;
+	struct capsula_plan plan;
+};
+
+/* Parse argv (argv[0] the subcommand). Returns 0, or -1 with err set. */
+int launch_parse(struct launch *l, int argc, char **argv, capsula_error *err);
+
+/* Host facts, the image at image_path and what it adds, then the plan. */
+int launch_plan(struct launch *l, const char *image_path, capsula_error *err);
+
+void launch_release(struct launch *l);
+
+#endif
