@@ -42,26 +42,27 @@ holder_of() {  # instance name -> holder pid
 fds_of() { find "/proc/$1/fd" -mindepth 1 2>/dev/null | wc -l; }
 rss_kib_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-as_user "$CAPSULA" instance start -q "$IMAGE" soak || bail_out "cannot start the soak instance"
-holder=$(holder_of soak)
+name=soak-$$
+as_user "$CAPSULA" instance start -q "$IMAGE" "$name" || bail_out "cannot start the soak instance"
+holder=$(holder_of "$name")
 # Warm up first: worker threads and caches grow to their working size.
-as_user sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do "$0" exec instance://soak true; done' "$CAPSULA"
+as_user sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do "$0" exec "instance://$1" true; done' "$CAPSULA" "$name"
 fds_before=$(fds_of "$holder")
 rss_before=$(rss_kib_of "$holder")
 failures=$(as_user sh -c '
 	failed=0 i=0
 	while [ "$i" -lt "$1" ]; do
-		"$0" exec instance://soak true || failed=$((failed + 1))
+		"$0" exec "instance://$2" true || failed=$((failed + 1))
 		i=$((i + 1))
 	done
-	echo "$failed"' "$CAPSULA" "$soak")
+	echo "$failed"' "$CAPSULA" "$soak" "$name")
 is "$failures" 0 "$soak starts in a row into one holder all succeed"
 fds_after=$(fds_of "$holder")
 rss_after=$(rss_kib_of "$holder")
 is "$fds_after" "$fds_before" "the holder's open descriptors did not grow ($fds_before before, $fds_after after)"
 ok "the holder's memory did not grow (${rss_before} KiB before, ${rss_after} KiB after)" \
 	[ "$rss_after" -le $((rss_before + 2048)) ]
-as_user "$CAPSULA" instance stop soak
+as_user "$CAPSULA" instance stop "$name"
 
 failures=$(as_user sh -c '
 	failed=0 i=0

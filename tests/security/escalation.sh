@@ -48,8 +48,9 @@ ok "a host directory the user cannot enter stays closed through a bind (rc=$rc)"
 unlike "$err" "hidden" "and its file does not leak"
 
 # Another user against this user's holder.
-as_user "$CAPSULA" instance start -q "$IMAGE" guarded || bail_out "cannot start an instance"
-holder=$(as_user "$CAPSULA" instance list | awk '$1 == "guarded" { print $3 }')
+name=guarded-$$
+as_user "$CAPSULA" instance start -q "$IMAGE" "$name" || bail_out "cannot start an instance"
+holder=$(as_user "$CAPSULA" instance list | awk -v n="$name" '$1 == n { print $3 }')
 ok "the instance has a holder" [ -n "$holder" ]
 as_other() { setpriv --reuid "$other" --regid "$other" --init-groups "$@"; }
 ok "another user cannot signal the holder" sh -c "! setpriv --reuid $other --regid $other --init-groups kill -0 $holder 2>/dev/null"
@@ -63,7 +64,7 @@ else
 	skip "no gdb to try ptrace"
 fi
 ok "nor read the user's instance records" sh -c \
-	"! setpriv --reuid $other --regid $other --init-groups cat /tmp/capsula-$TEST_UID/instances/guarded.json 2>/dev/null"
-as_user "$CAPSULA" instance stop guarded
+	"! setpriv --reuid $other --regid $other --init-groups cat /tmp/capsula-$TEST_UID/instances/$name.json 2>/dev/null"
+as_user "$CAPSULA" instance stop "$name"
 
 done_testing
