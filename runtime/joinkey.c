@@ -44,19 +44,18 @@ static uint64_t fnv1a_str(uint64_t hash, const char *s)
 	return fnv1a(hash, s ? s : "", s ? strlen(s) + 1 : 1);
 }
 
-int join_key_make(struct capsula_plan *plan, const char *job_id)
+int join_key_make(struct capsula_plan *plan, const char *scope)
 {
 	const struct capsula_image *img = &plan->image;
 	uint64_t hash = 0xcbf29ce484222325ULL;
 
-	if (job_id == NULL) {
+	if (scope == NULL) {
 		join_key_private(plan->uid, plan->join_key, sizeof plan->join_key);
-		plan->join_shared = false;
 		return 0;
 	}
-	/* Everything that shapes the container is in the key, so ranks that
+	/* Everything that shapes the container is in the key, so launches that
 	 * asked for different containers never share one. */
-	hash = fnv1a_str(hash, job_id);
+	hash = fnv1a_str(hash, scope);
 	hash = fnv1a(hash, &plan->uid, sizeof plan->uid);
 	hash = fnv1a(hash, &img->dev, sizeof img->dev);
 	hash = fnv1a(hash, &img->ino, sizeof img->ino);
@@ -64,6 +63,8 @@ int join_key_make(struct capsula_plan *plan, const char *job_id)
 	hash = fnv1a(hash, &img->mtime_ns, sizeof img->mtime_ns);
 	hash = fnv1a(hash, &img->offset, sizeof img->offset);
 	hash = fnv1a(hash, &plan->dev_mode, sizeof plan->dev_mode);
+	hash = fnv1a(hash, &plan->fuse_threads, sizeof plan->fuse_threads);
+	hash = fnv1a(hash, &plan->fuse_cache_bytes, sizeof plan->fuse_cache_bytes);
 	hash = fnv1a_str(hash, plan->home);
 	for (size_t i = 0; i < plan->bind_count; i++) {
 		hash = fnv1a_str(hash, plan->binds[i].source);
@@ -72,6 +73,5 @@ int join_key_make(struct capsula_plan *plan, const char *job_id)
 	}
 	snprintf(plan->join_key, sizeof plan->join_key, "capsula-%u-%016" PRIx64,
 	         (unsigned)plan->uid, hash);
-	plan->join_shared = true;
 	return 0;
 }

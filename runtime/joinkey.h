@@ -1,6 +1,8 @@
-/* Which container a rank belongs to. Ranks of one launcher job step on one
- * node get the same key and so share one holder; anything else gets a fresh
- * UUID and shares nothing. */
+/* Which container a launch belongs to. Ranks of one launcher job step on
+ * one node get the same key and so share one holder; launches without a
+ * launcher that ask for the same container get the same key too, so one
+ * right after another finds the holder still warm; --join never gets a
+ * fresh UUID and shares nothing. */
 #ifndef CAPSULA_JOINKEY_H
 #define CAPSULA_JOINKEY_H
 
@@ -13,8 +15,8 @@
  * "slurm:JOB.STEP"), or NULL when no launcher started us. */
 const char *launcher_job_id(char **env, char *buf, size_t size);
 
-/* Fill plan->join_key and plan->join_shared. job_id NULL means private.
- * Returns -1 only if no UUID could be made. */
-int join_key_make(struct capsula_plan *plan, const char *job_id);
+/* Fill plan->join_key from scope ("pmix:NS", "reuse") and what shapes the
+ * container; scope NULL means a fresh, private key. Returns 0. */
+int join_key_make(struct capsula_plan *plan, const char *scope);
 
 #endif

@@ -429,9 +429,12 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 
 	if (opts->join == JOIN_AUTO)
 		job_id = launcher_job_id(facts->environ, job_buf, sizeof job_buf);
-	if (join_key_make(plan, job_id) < 0)
-		return fail(err, errno, NULL, "join key");
-	plan->grace_ms = plan->join_shared ? config_of(facts)->grace_ms : 0;
+	/* Without a launcher, the same launch again soon finds the container
+	 * warm: no namespaces, mounts or decompression to do twice. */
+	join_key_make(plan, job_id ? job_id : opts->join == JOIN_AUTO ? "reuse" : NULL);
+	plan->join_shared = job_id != NULL;
+	plan->grace_ms = job_id ? config_of(facts)->grace_ms :
+	                 opts->join == JOIN_AUTO ? config_of(facts)->reuse_grace_ms : 0;
 	if (opts->mode == RUN_INSTANCE)
 		plan->prefetch = false;  /* no command to warm the cache for */
 	return 0;

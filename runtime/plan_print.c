@@ -21,7 +21,8 @@ void plan_print(const struct capsula_plan *plan, FILE *out)
 	fprintf(out, "home       %s\n", plan->home ? plan->home : "(none)");
 	fprintf(out, "cwd        %s\n", plan->cwd);
 	fprintf(out, "join       %s (%s, grace %u ms)\n", plan->join_key,
-	        plan->join_shared ? "shared by the job's ranks on this node" : "private",
+	        plan->join_shared ? "shared by the job's ranks on this node" :
+	        plan->grace_ms > 0 ? "reused by the same launch while warm" : "private",
 	        plan->grace_ms);
 	fprintf(out, "server     up to %u FUSE threads, %zu MiB block cache, prefetch %s\n",
 	        plan->fuse_threads, plan->fuse_cache_bytes >> 20, plan->prefetch ? "on" : "off");

@@ -21,6 +21,7 @@ void config_defaults(struct capsula_config *config)
 	config->user_binds = true;
 	config->dev_host = true;
 	config->grace_ms = DEFAULT_GRACE_MS;
+	config->reuse_grace_ms = DEFAULT_REUSE_GRACE_MS;
 }
 
 static int parse_yes_no(const char *value, bool *out)
@@ -71,6 +72,9 @@ static const char *apply(struct capsula_config *c, const char *key, const char *
 		return parse_yes_no(value, &c->dev_host) < 0 ? "expected yes or no" : NULL;
 	if (strcmp(key, "holder grace") == 0)
 		return parse_grace(value, &c->grace_ms) < 0 ? "expected seconds from 0 to 3600" : NULL;
+	if (strcmp(key, "reuse grace") == 0)
+		return parse_grace(value, &c->reuse_grace_ms) < 0 ? "expected seconds from 0 to 3600" :
+		       NULL;
 	return "unknown setting";
 }
 

@@ -12,6 +12,7 @@
 #include "runtime/strvec.h"
 
 #define DEFAULT_GRACE_MS 1500
+#define DEFAULT_REUSE_GRACE_MS 2000
 
 struct capsula_config {
 	struct strvec image_dirs;  /* images must lie under one; none: anywhere */
@@ -20,6 +21,7 @@ struct capsula_config {
 	bool user_binds;           /* may users add -B binds (default yes) */
 	bool dev_host;             /* may users ask for --dev host (default yes) */
 	unsigned grace_ms;         /* holder's wait for late ranks */
+	unsigned reuse_grace_ms;   /* a private holder's wait for the same launch */
 	char path[256];            /* where it came from, for messages */
 };
 

@@ -16,9 +16,13 @@
 
 /* Holders can vanish between our connect and their reply (the last rank of
  * a job just left), and a rank that lost the race to claim the key may find
- * the winner's socket bound but not yet listening; fresh tries settle both. */
-#define JOIN_ATTEMPTS 200
-#define JOIN_RETRY_US 500
+ * the winner's socket bound but not yet listening; fresh tries settle both.
+ * On a loaded node (dozens of ranks starting on two processors) the winner
+ * may wait long between bind and listen, so tries go on for seconds, with
+ * pauses growing from half a millisecond to ten. */
+#define JOIN_PATIENCE_US (10 * 1000000ULL)
+#define JOIN_RETRY_FIRST_US 500
+#define JOIN_RETRY_MAX_US 10000
 
 /* The hybrid model needs the launcher's and the image's Open MPI to agree
  * on the major version; say so once per node, from the rank that started
@@ -50,11 +54,11 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err)
 	int userns_fd, mntns_fd;
 
 	snprintf(key, sizeof key, "%s", plan->join_key);
-	for (int attempt = 0; ; attempt++) {
+	for (unsigned pause = JOIN_RETRY_FIRST_US; ;) {
 		int conn;
 		int result;
 
-		if (attempt == JOIN_ATTEMPTS)
+		if (timing_now_us() - t > JOIN_PATIENCE_US)
 			return fail(err, 0, "run again; if it persists, use --join never",
 			            "could not join or start a container holder");
 		conn = channel_connect(key, err);
@@ -69,7 +73,8 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err)
 			if (channel_listen(key, &listen_fd, err) < 0) {
 				if (errno != EADDRINUSE)
 					return -1;
-				usleep(JOIN_RETRY_US);  /* another rank claimed it just now */
+				usleep(pause);  /* another rank claimed it just now */
+				pause = pause * 2 > JOIN_RETRY_MAX_US ? JOIN_RETRY_MAX_US : pause * 2;
 				continue;
 			}
 			result = holder_spawn(plan, listen_fd, NULL, err);

@@ -90,7 +90,7 @@ expect_failure "an empty image name" "cannot open image : No such file" exec "" 
 if is_root && [ -c /dev/fuse ]; then
 	mode=$(stat -c %a /dev/fuse)
 	chmod 0600 /dev/fuse
-	err=$(as_user "$CAPSULA" exec "$IMAGE" true 2>&1 >/dev/null); rc=$?
+	err=$(as_user "$CAPSULA" exec --join never "$IMAGE" true 2>&1 >/dev/null); rc=$?
 	chmod "$mode" /dev/fuse
 	is "$rc" 125 "/dev/fuse unusable: exit status 125"
 	is "$err" "capsula: cannot open /dev/fuse: Permission denied; ask the admin to make /dev/fuse mode 0666 (as fuse3's udev rule does)" \

@@ -56,9 +56,23 @@ is "$(capsula_exec -- sh -c 'echo x > /dev/null && head -c 4 /dev/zero | wc -c')
 host_devs=$(capsula_exec --dev host -- ls /dev | wc -l)
 ok "--dev host shows the host's /dev ($host_devs entries)" [ "$host_devs" -eq "$(find /dev -mindepth 1 -maxdepth 1 | wc -l)" ]
 
-out=$(capsula_exec --timing -- true 2>&1); rc=$?
+out=$(capsula_exec --join never --timing -- true 2>&1); rc=$?
 is "$rc" 0 "--timing runs the command"
 like "$out" "capsula: image mount \(FUSE\) +[0-9]+ us" "--timing reports the image mount"
 like "$out" "capsula: start to exec +[0-9]+ us" "and the whole launch until exec"
+
+# The same launch again, soon, joins the container the first one left warm;
+# --join never, or any other bind, builds a new one.
+first=$(capsula_exec -- readlink /proc/self/ns/mnt)
+again=$(capsula_exec -- readlink /proc/self/ns/mnt)
+is "$again" "$first" "the same launch again reuses the warm container"
+out=$(capsula_exec --timing -- true 2>&1)
+unlike "$out" "image mount" "and builds nothing (no image mount in --timing)"
+ok "--join never gets a container of its own" \
+	[ "$(capsula_exec --join never -- readlink /proc/self/ns/mnt)" != "$first" ]
+ok "so does a launch with another bind" \
+	[ "$(capsula_exec -B /tmp:/mnt -- readlink /proc/self/ns/mnt)" != "$first" ]
+is "$(capsula_exec --env VIA=env -- sh -c 'echo $VIA')" "env" \
+	"a reused container still gets each launch's own environment"
 
 done_testing

@@ -34,7 +34,7 @@ like "$err" "warning: /nonexistent does not exist in the container; starting in 
 	"a start directory missing inside falls back to home, with a warning"
 is "$(capsula_exec -q --pwd /nonexistent -- pwd 2>&1)" "$TEST_HOME" "-q silences that warning"
 
-out=$(capsula_exec -v -- true 2>&1)
+out=$(capsula_exec --join never -v -- true 2>&1)
 like "$out" 'capsula: user\+mount namespaces +[0-9]+ us' "-v reports the time of each launch phase"
 like "$out" 'capsula: container ready +[0-9]+ us' "-v reports the total"
 

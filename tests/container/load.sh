@@ -60,8 +60,14 @@ is "$failures" 0 "$soak starts in a row into one holder all succeed"
 fds_after=$(fds_of "$holder")
 rss_after=$(rss_kib_of "$holder")
 is "$fds_after" "$fds_before" "the holder's open descriptors did not grow ($fds_before before, $fds_after after)"
-ok "the holder's memory did not grow (${rss_before} KiB before, ${rss_after} KiB after)" \
-	[ "$rss_after" -le $((rss_before + 2048)) ]
+if [ "${CAPSULA_SANITIZERS:-no}" = yes ]; then
+	# AddressSanitizer keeps freed memory in quarantine, so RSS grows
+	# without a leak; LeakSanitizer and the descriptor count cover this build.
+	skip "the holder's RSS includes AddressSanitizer's quarantine in this build (${rss_before} -> ${rss_after} KiB)"
+else
+	ok "the holder's memory did not grow (${rss_before} KiB before, ${rss_after} KiB after)" \
+		[ "$rss_after" -le $((rss_before + 2048)) ]
+fi
 as_user "$CAPSULA" instance stop "$name"
 
 failures=$(as_user sh -c '

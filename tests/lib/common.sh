@@ -38,6 +38,7 @@ is() {  # GOT WANT DESCRIPTION
 		tap_result 0 "$3"
 		diag "got:  '$1'"
 		diag "want: '$2'"
+		return 1
 	fi
 }
 
@@ -137,7 +138,13 @@ IMAGE=$STAGED_IMAGE
 # Tests run in parallel; one that counts what is left on the machine takes
 # this lock exclusively (CAPSULA_TEST_EXCLUSIVE=1), the others share it.
 exec 9>/tmp/capsula-check-running.lock
-if [ "${CAPSULA_TEST_EXCLUSIVE:-0}" = 1 ]; then flock -x 9; else flock -s 9; fi
+if [ "${CAPSULA_TEST_EXCLUSIVE:-0}" = 1 ]; then
+	flock -x 9
+	# Holders other tests left warm for a repeated launch expire first.
+	holders_after_exit >/dev/null
+else
+	flock -s 9
+fi
 
 WORK=$(mktemp -d /tmp/capsula-test.XXXXXX)
 chmod 0755 "$WORK"

@@ -19,7 +19,8 @@ all=""
 j=1
 while [ "$j" -le "$jobs" ]; do
 	hellos=$(grep '^hello rank' "$WORK/job$j")
-	is "$(printf '%s\n' "$hellos" | grep -c .)" "$ranks" "job $j: all $ranks ranks report"
+	is "$(printf '%s\n' "$hellos" | grep -c .)" "$ranks" "job $j: all $ranks ranks report" ||
+		diag "job $j: $(cat "$WORK/job$j.err")"
 	mnt=$(printf '%s\n' "$hellos" | awk '{print $13}' | sort -u)
 	is "$(printf '%s\n' "$mnt" | grep -c .)" 1 "job $j: its ranks share one container"
 	all="$all$mnt

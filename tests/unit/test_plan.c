@@ -96,11 +96,20 @@ int main(void)
 	ok(bind_index(&plan, "/proc") < bind_index(&plan, "/home/alice"),
 	   "system binds come before the home");
 	is_str(plan.argv[0], "id", "argv copied");
-	ok(!plan.join_shared && strncmp(plan.join_key, "capsula-1000-", 13) == 0 && plan.grace_ms == 0,
-	   "no launcher: a private container with no grace (%s)", plan.join_key);
+	ok(!plan.join_shared && strncmp(plan.join_key, "capsula-1000-", 13) == 0 &&
+	   plan.grace_ms == DEFAULT_REUSE_GRACE_MS,
+	   "no launcher: a container of the caller's, kept warm for the same launch (%s)",
+	   plan.join_key);
 	snprintf(key, sizeof key, "%s", plan.join_key);
-	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0 && strcmp(key, plan.join_key) != 0,
-	   "two plain execs never share");
+	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0 && strcmp(key, plan.join_key) == 0,
+	   "the same plain exec again finds the same container");
+	char *plain_never[] = {"exec", "--join", "never", "img", "id", NULL};
+	ok(build(ARGC(plain_never), plain_never, &f, &plan, &err) == 0 &&
+	   strcmp(key, plan.join_key) != 0 && plan.grace_ms == 0,
+	   "--join never: a fresh container with no grace");
+	char *plain_bind[] = {"exec", "-B", "/scratch", "img", "id", NULL};
+	ok(build(ARGC(plain_bind), plain_bind, &f, &plan, &err) == 0 && strcmp(key, plan.join_key) != 0,
+	   "another bind: another container");
 
 	f = facts("/work/run1", no_launcher);
 	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0 && find_bind(&plan, "/work/run1"),
