@@ -10,7 +10,11 @@ require_mpi
 jobs=8 ranks=4
 j=1
 while [ "$j" -le "$jobs" ]; do
-	mpirun_capsula "$ranks" -- "$MPI_BIN/hello" > "$WORK/job$j" 2> "$WORK/job$j.err" &
+	# A session directory per job: mpiruns starting at the same moment race
+	# to create the shared default one (Open MPI's own "File exists").
+	as_user mkdir -p "$WORK/session$j"
+	as_user mpirun --oversubscribe --mca orte_tmpdir_base "$WORK/session$j" -n "$ranks" \
+		"$CAPSULA" exec "$MPI_IMAGE" "$MPI_BIN/hello" > "$WORK/job$j" 2> "$WORK/job$j.err" &
 	j=$((j + 1))
 done
 wait
