@@ -142,8 +142,8 @@ static int check_limits(const struct exec_options *opts, const struct host_facts
 	char *real;
 	bool allowed;
 
-	if (!config->user_binds && user_binds->count > 0)
-		return fail(err, 0, "remove -B and CAPSULA_BIND, or ask the administrator",
+	if (!config->user_binds && (user_binds->count > 0 || opts->home != NULL))
+		return fail(err, 0, "remove -B, --home and CAPSULA_BIND, or ask the administrator",
 		            "binds of your own are not allowed here (%s: allow user binds = no)",
 		            config->path);
 	if (!config->dev_host && opts->dev_mode == DEV_HOST)

@@ -59,8 +59,17 @@ static const char *apply(struct capsula_config *c, const char *key, const char *
 			return "an image directory must be an absolute path";
 		return strvec_push(&c->image_dirs, value) < 0 ? strerror(errno) : NULL;
 	}
-	if (strcmp(key, "bind") == 0)
-		return bindspec_parse(value, &c->binds, err) < 0 ? err->message : NULL;
+	if (strcmp(key, "bind") == 0) {
+		size_t before = c->binds.count;
+
+		if (bindspec_parse(value, &c->binds, err) < 0)
+			return err->message;
+		/* Resolved later from whatever directory the user is in. */
+		for (size_t i = before; i < c->binds.count; i++)
+			if (c->binds.items[i].source[0] != '/')
+				return "a bind source must be an absolute path";
+		return NULL;
+	}
 	if (strcmp(key, "device") == 0) {
 		if (strncmp(value, "/dev/", 5) != 0)
 			return "a device must be a path under /dev";

@@ -77,34 +77,96 @@ int unpack_init(struct unpack *u, const char *root, bool whiteouts, capsula_erro
 	return 0;
 }
 
-/* Open a directory of the staging tree, symlinks resolved as if the tree
- * were the root (a layer may put files under /lib -> usr/lib), making
- * missing parents on the way. */
-static int open_dir(struct unpack *u, const char *path, bool create)
+static int open_in_root(struct unpack *u, const char *path)
 {
 	struct open_how how = {
 		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
 		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
-	char partial[4096];
-	int fd;
 
-	if (path[0] == '\0')
-		return (int)syscall(SYS_openat2, u->root_fd, ".", &how, sizeof how);
-	fd = (int)syscall(SYS_openat2, u->root_fd, path, &how, sizeof how);
+	return (int)syscall(SYS_openat2, u->root_fd, path[0] ? path : ".", &how, sizeof how);
+}
+
+/* A dangling symlink at partial (its parent opened as parent, its name
+ * name): the path to make instead, its target inside the tree followed by
+ * what is left of the path to open. */
+static int follow_dangling(int parent, const char *name, const char *partial, const char *rest,
+                           char *out, size_t size)
+{
+	char target[4096], joined[8192];
+	ssize_t n = readlinkat(parent, name, target, sizeof target - 1);
+	size_t dir_length = (size_t)(name - partial);
+
+	if (n < 0) {
+		if (errno == EINVAL)
+			errno = ENOTDIR;  /* a file where a directory must go */
+		return -1;
+	}
+	target[n] = '\0';
+	/* Relative targets start from the symlink's directory. */
+	if (target[0] == '/')
+		snprintf(joined, sizeof joined, "%s%s%s", target, rest ? "/" : "", rest ? rest : "");
+	else
+		snprintf(joined, sizeof joined, "%.*s%s%s%s", (int)dir_length, partial, target,
+		         rest ? "/" : "", rest ? rest : "");
+	if (unpack_clean_path(joined, out, size) < 0) {
+		errno = ELOOP;  /* a ".." in a dangling link: not followed */
+		return -1;
+	}
+	return 0;
+}
+
+/* Open a directory of the staging tree, symlinks resolved as if the tree
+ * were the root (a layer may put files under /lib -> usr/lib), making
+ * missing parents on the way, as docker does. Each one is made in its
+ * parent opened that way, never through a path the kernel would resolve
+ * from outside the tree (a symlink to /home/user must not lead a layer
+ * into the user's home); a dangling symlink is followed inside the tree. */
+static int open_dir_depth(struct unpack *u, const char *path, bool create, int depth)
+{
+	char partial[4096], redirected[4096];
+	int fd = open_in_root(u, path);
+
 	if (fd >= 0 || errno != ENOENT || !create)
 		return fd;
-	/* Make each missing parent, as docker does for archives that skip them. */
+	if (depth > 40) {
+		errno = ELOOP;
+		return -1;
+	}
 	snprintf(partial, sizeof partial, "%s", path);
 	for (char *slash = partial;; slash++) {
+		char *name;
+		int parent;
+
 		slash = strchr(slash, '/');
 		if (slash != NULL)
 			*slash = '\0';
-		fd = (int)syscall(SYS_openat2, u->root_fd, partial, &how, sizeof how);
+		fd = open_in_root(u, partial);
 		if (fd < 0 && errno == ENOENT) {
-			if (mkdirat(u->root_fd, partial, 0755) < 0 && errno != EEXIST)
+			name = strrchr(partial, '/');
+			if (name != NULL)
+				*name = '\0';
+			parent = open_in_root(u, name ? partial : "");
+			if (name != NULL)
+				*name = '/';
+			if (parent < 0)
 				return -1;
-			fd = (int)syscall(SYS_openat2, u->root_fd, partial, &how, sizeof how);
+			name = name ? name + 1 : partial;
+			if (mkdirat(parent, name, 0755) < 0) {
+				int saved = errno;
+
+				if (saved == EEXIST &&
+				    follow_dangling(parent, name, partial, slash ? slash + 1 : NULL,
+				                    redirected, sizeof redirected) == 0) {
+					close(parent);
+					return open_dir_depth(u, redirected, create, depth + 1);
+				}
+				close(parent);
+				errno = saved == EEXIST ? errno : saved;
+				return -1;
+			}
+			close(parent);
+			fd = open_in_root(u, partial);
 		}
 		if (fd < 0)
 			return -1;
@@ -113,6 +175,11 @@ static int open_dir(struct unpack *u, const char *path, bool create)
 		close(fd);
 		*slash = '/';
 	}
+}
+
+static int open_dir(struct unpack *u, const char *path, bool create)
+{
+	return open_dir_depth(u, path, create, 0);
 }
 
 int remove_tree(int parent, const char *name)

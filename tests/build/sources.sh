@@ -179,6 +179,22 @@ is "$rc" 125 "a member path leaving the image is refused"
 like "$err" "leaves the image" "and the message says so"
 ok "nothing was written outside" [ ! -e "$WORK/../escaped" ] && [ ! -e /tmp/escaped ]
 
+# A layer whose symlink points at a host directory of the user's, and a
+# member under it: the member lands inside the image, never on the host.
+mkdir -p "$WORK/target" "$WORK/sneaky"
+is_root && chown "$TEST_UID" "$WORK/target"
+ln -s "$WORK/target" "$WORK/sneaky/link"
+tar -C "$WORK/sneaky" -cf "$WORK/sneaky.tar" link
+mkdir -p "$WORK/sneaky2/link/made/here"
+echo "inside" > "$WORK/sneaky2/link/made/here/file"
+tar -C "$WORK/sneaky2" -rf "$WORK/sneaky.tar" link/made
+chmod a+r "$WORK/sneaky.tar"
+err=$(build "$WORK/sneaky.sqfs" "$WORK/sneaky.tar" 2>&1); rc=$?
+is "$rc" 0 "a layer with a symlink to a host path and members under it builds"
+is "$(find "$WORK/target" -mindepth 1 | wc -l)" 0 "nothing was made in the host directory it points at"
+ok "the members are inside the image, under the link's target" sh -c \
+	"unsquashfs -l '$WORK/sneaky.sqfs' | grep -q 'squashfs-root$WORK/target/made/here/file'"
+
 # Interrupted: a big tarball, SIGINT while it is unpacked or packed.
 head -c 64000000 /dev/urandom > "$WORK/rootfs/big" 2>/dev/null
 tar -C "$WORK/rootfs" -cf "$WORK/big.tar" . && rm -f "$WORK/rootfs/big"

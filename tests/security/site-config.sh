@@ -61,6 +61,8 @@ is "$rc" 125 "-B is refused when user binds are not allowed"
 like "$err" "binds of your own are not allowed here" "and the message says so"
 err=$(as_user env CAPSULA_BIND=/tmp:/mnt "$CAPSULA" exec "$WORK/allowed/ok.sqfs" true 2>&1); rc=$?
 is "$rc" 125 "CAPSULA_BIND cannot get around it"
+err=$(as_user "$CAPSULA" exec --home /tmp:/mnt "$WORK/allowed/ok.sqfs" true 2>&1); rc=$?
+is "$rc" 125 "nor can --home SRC:DST"
 err=$(as_user "$CAPSULA" exec --dev host "$WORK/allowed/ok.sqfs" true 2>&1); rc=$?
 is "$rc" 125 "--dev host is refused when not allowed"
 like "$err" "--dev host is not allowed here" "and the message says so"
@@ -75,6 +77,9 @@ err=$(as_user "$CAPSULA" exec "$WORK/allowed/ok.sqfs" true 2>&1); rc=$?
 is "$rc" 125 "a malformed configuration fails with 125"
 is "$err" "capsula: $CAPSULA_CONFIG_FILE line 2: allow user binds: expected yes or no; see capsula(1), FILES" \
 	"and names the line and the problem"
+printf 'bind = relative/dir:/x\n' | write_conf
+like "$(as_user "$CAPSULA" exec "$WORK/allowed/ok.sqfs" true 2>&1)" "line 1: bind: a bind source must be an absolute path" \
+	"a relative bind source is an error"
 printf 'frobnicate = 1\n' | write_conf
 like "$(as_user "$CAPSULA" exec "$WORK/allowed/ok.sqfs" true 2>&1)" "line 1: frobnicate: unknown setting" \
 	"an unknown setting is an error"
