@@ -22,20 +22,35 @@ before=$(leftovers)
 is "$(holders_after_exit)" 0 "no holder of the test user before"
 
 # ---------------------------------------------------------------- at once
-as_user sh -c '
-	i=0
-	while [ "$i" -lt "$2" ]; do
-		{ "$0" exec "$1" cat /etc/capsula-test-image > "out.$i" 2>&1; echo $? > "rc.$i"; } &
-		i=$((i + 1))
-	done
-	wait' "$CAPSULA" "$IMAGE" "$concurrent"
-is "$(cat "$WORK"/rc.* | grep -c '^0$')" "$concurrent" "$concurrent concurrent starts all exit 0"
-is "$(cat "$WORK"/out.* | grep -c '^capsula busybox test image$')" "$concurrent" \
-	"and all of them read the image"
-is "$(holders_after_exit)" 0 "no holder is left after them"
-rm -f "$WORK"/rc.* "$WORK"/out.*
+# By default they share the one container the first builds; with
+# --join never each builds its own.
+for join in auto never; do
+	as_user sh -c '
+		i=0
+		while [ "$i" -lt "$2" ]; do
+			{ "$0" exec --join "$3" "$1" cat /etc/capsula-test-image > "out.$i" 2>&1; echo $? > "rc.$i"; } &
+			i=$((i + 1))
+		done
+		wait' "$CAPSULA" "$IMAGE" "$concurrent" "$join"
+	is "$(cat "$WORK"/rc.* | grep -c '^0$')" "$concurrent" "--join $join: $concurrent concurrent starts all exit 0"
+	is "$(cat "$WORK"/out.* | grep -c '^capsula busybox test image$')" "$concurrent" \
+		"--join $join: and all of them read the image"
+	is "$(holders_after_exit)" 0 "--join $join: no holder is left after them"
+	rm -f "$WORK"/rc.* "$WORK"/out.*
+done
 
 # ---------------------------------------------------------------- in a row
+failures_of() {  # N CAPSULA-ARGS...: capsula N times in a row; prints the failures
+	count=$1; shift
+	as_user sh -c '
+		n=$1; shift
+		failed=0 i=0
+		while [ "$i" -lt "$n" ]; do
+			"$@" || failed=$((failed + 1))
+			i=$((i + 1))
+		done
+		echo "$failed"' sh "$count" "$CAPSULA" "$@"
+}
 holder_of() {  # instance name -> holder pid
 	as_user "$CAPSULA" instance list | awk -v n="$1" '$1 == n { print $3 }'
 }
@@ -49,13 +64,7 @@ holder=$(holder_of "$name")
 as_user sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do "$0" exec "instance://$1" true; done' "$CAPSULA" "$name"
 fds_before=$(fds_of "$holder")
 rss_before=$(rss_kib_of "$holder")
-failures=$(as_user sh -c '
-	failed=0 i=0
-	while [ "$i" -lt "$1" ]; do
-		"$0" exec "instance://$2" true || failed=$((failed + 1))
-		i=$((i + 1))
-	done
-	echo "$failed"' "$CAPSULA" "$soak" "$name")
+failures=$(failures_of "$soak" exec "instance://$name" true)
 is "$failures" 0 "$soak starts in a row into one holder all succeed"
 fds_after=$(fds_of "$holder")
 rss_after=$(rss_kib_of "$holder")
@@ -70,14 +79,8 @@ else
 fi
 as_user "$CAPSULA" instance stop "$name"
 
-failures=$(as_user sh -c '
-	failed=0 i=0
-	while [ "$i" -lt "$2" ]; do
-		"$0" exec "$1" true || failed=$((failed + 1))
-		i=$((i + 1))
-	done
-	echo "$failed"' "$CAPSULA" "$IMAGE" "$private_soak")
-is "$failures" 0 "$private_soak private containers in a row all succeed"
+failures=$(failures_of "$private_soak" exec --join never "$IMAGE" true)
+is "$failures" 0 "$private_soak new containers in a row all succeed"
 
 is "$(holders_after_exit)" 0 "no holder is left"
 is "$(leftovers)" "$before" "no file, shm object or mount is left behind"
