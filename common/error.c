@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,11 +31,13 @@ static void vfail(capsula_error *err, int status, int errnum, const char *hint,
 void error_set(capsula_error *err, int status, int errnum, const char *hint,
                const char *fmt, ...)
 {
+	int saved = errno;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vfail(err, status, errnum, hint, fmt, ap);
 	va_end(ap);
+	errno = saved;  /* callers may still look at it */
 }
 
 void error_print(const capsula_error *err)

@@ -18,7 +18,7 @@ typedef struct capsula_error {
 	char message[1024];  /* "what: why; hint", without the prefix */
 } capsula_error;
 
-/* Record a failure with an exit status. */
+/* Record a failure with an exit status; errno is left as it was. */
 void error_set(capsula_error *err, int status, int errnum, const char *hint,
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 

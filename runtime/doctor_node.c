@@ -4,11 +4,9 @@
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -18,6 +16,8 @@
 
 #include "runtime/doctor.h"
 #include "runtime/site_config.h"
+#include "starter/fuse_server.h"
+#include "starter/userns.h"
 
 #define FUSE_MINOR 229
 #define INIT_WAIT_MS 2000
@@ -57,34 +57,6 @@ void check_kernel(struct check_list *list)
 		          "Linux %s lacks %s", u.release, openat2 ? "mount_setattr" : "openat2");
 }
 
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, text, strlen(text));
-	close(fd);
-	return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
-/* In a child: a user and mount namespace of our own, mapped to ourselves. */
-static int enter_user_namespace(uid_t uid, gid_t gid)
-{
-	char map[64];
-
-	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
-		return -1;
-	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
-	if (write_file("/proc/self/uid_map", map) < 0)
-		return -1;
-	if (write_file("/proc/self/setgroups", "deny") < 0)
-		return -1;
-	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
-	return write_file("/proc/self/gid_map", map);
-}
-
 struct probe_result {
 	int stage;     /* 0 all went well; else where it failed */
 	int errnum;
@@ -98,23 +70,22 @@ enum { STAGE_USERNS = 1, STAGE_OPEN_FUSE, STAGE_MOUNT, STAGE_INIT };
 static void probe_child(int report, const char *dir)
 {
 	struct probe_result r = {0};
-	char options[128], buf[FUSE_MIN_READ_BUFFER];
+	char buf[FUSE_MIN_READ_BUFFER];
+	capsula_error err;
 	struct pollfd pfd;
 	int fuse;
 	ssize_t got;
 
-	if (enter_user_namespace(getuid(), getgid()) < 0) {
+	/* The same steps, in the same order, as a container's holder takes. */
+	if (userns_create(getuid(), getgid(), &err) < 0) {
 		r.stage = STAGE_USERNS;
 		goto out;
 	}
-	fuse = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-	if (fuse < 0) {
+	if (fuse_device_open(&fuse, &err) < 0) {
 		r.stage = STAGE_OPEN_FUSE;
 		goto out;
 	}
-	snprintf(options, sizeof options, "fd=%d,rootmode=40000,user_id=%u,group_id=%u", fuse,
-	         (unsigned)getuid(), (unsigned)getgid());
-	if (mount("capsula-doctor", dir, "fuse", MS_NOSUID | MS_NODEV | MS_RDONLY, options) < 0) {
+	if (fuse_mount("capsula-doctor", fuse, dir, getuid(), getgid(), &err) < 0) {
 		r.stage = STAGE_MOUNT;
 		goto out;
 	}

@@ -64,11 +64,6 @@ int image_files_read(struct image_files *files, const char *path, size_t max,
 	return 0;
 }
 
-static int compare_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int image_files_list(struct image_files *files, const char *dir, struct strvec *names)
 {
 	sqfs_inode inode;
@@ -95,8 +90,7 @@ int image_files_list(struct image_files *files, const char *dir, struct strvec *
 		errno = EIO;
 		return -1;
 	}
-	if (names->count > 1)
-		qsort(names->items, names->count, sizeof names->items[0], compare_names);
+	strvec_sort(names);
 	return 0;
 }
 

@@ -137,22 +137,33 @@ static int wrap_for_apptainer(struct image_run *run, enum run_mode mode, capsula
 	return 0;
 }
 
+int image_run_describe(struct image_files *files, struct image_run *run, capsula_error *err)
+{
+	mode_t type;
+
+	memset(run, 0, sizeof *run);
+	if (load_config(files, run, err) < 0)
+		return -1;
+	run->apptainer = image_files_exists(files, APPTAINER_DIR "/env", &type) && S_ISDIR(type);
+	run->runscript = image_files_exists(files, APPTAINER_DIR "/runscript", &type) &&
+	                 S_ISREG(type);
+	run->shell = image_files_exists(files, "/bin/bash", NULL) ? "/bin/bash" : "/bin/sh";
+	return 0;
+}
+
 int image_run_prepare(const struct capsula_image *image, enum run_mode mode,
                       char *const *args, struct image_run *run, capsula_error *err)
 {
 	struct image_files files;
-	mode_t type;
-	int ret = -1;
+	int ret;
 
 	memset(run, 0, sizeof *run);
 	if (image_files_open(&files, image, err) < 0)
 		return -1;
-	if (load_config(&files, run, err) < 0)
-		goto out;
-	run->apptainer = image_files_exists(&files, APPTAINER_DIR "/env", &type) && S_ISDIR(type);
-	run->runscript = image_files_exists(&files, APPTAINER_DIR "/runscript", &type) &&
-	                 S_ISREG(type);
-	run->shell = image_files_exists(&files, "/bin/bash", NULL) ? "/bin/bash" : "/bin/sh";
+	ret = image_run_describe(&files, run, err);
+	image_files_close(&files);
+	if (ret < 0)
+		return -1;
 	if (mode == RUN_EXEC)
 		ret = push_all(&run->argv, args) < 0 ? fail(err, errno, NULL, "command") : 0;
 	else if (mode == RUN_RUN)
@@ -161,8 +172,6 @@ int image_run_prepare(const struct capsula_image *image, enum run_mode mode,
 		ret = shell_command(run, image, args, err);
 	if (ret == 0 && run->apptainer)
 		ret = wrap_for_apptainer(run, mode, err);
-out:
-	image_files_close(&files);
 	return ret;
 }
 

@@ -23,6 +23,12 @@ struct image_run {
 	const char *workdir;         /* for run: the image's WorkingDir */
 };
 
+struct image_files;
+
+/* What the image says about running it (config, Apptainer's files, its
+ * shell), from an image already open; no command yet. */
+int image_run_describe(struct image_files *files, struct image_run *run, capsula_error *err);
+
 /* args: for exec the command, for run the arguments, for shell the shell's. */
 int image_run_prepare(const struct capsula_image *image, enum run_mode mode,
                       char *const *args, struct image_run *run, capsula_error *err);

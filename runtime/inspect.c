@@ -31,7 +31,7 @@ struct inspection {
 	struct capsula_image image;
 	struct squashfs_info info;
 	struct image_files files;
-	struct image_run run;         /* config, Apptainer flags */
+	struct image_run run;         /* config, Apptainer flags (no command) */
 	char *runscript;              /* Apptainer's, or NULL */
 	struct mpi_stack stack;
 };
@@ -43,7 +43,7 @@ static int gather(const char *path, struct inspection *in, capsula_error *err)
 
 	if (image_open(path, &in->image, &in->info, err) < 0 ||
 	    image_files_open(&in->files, &in->image, err) < 0 ||
-	    image_run_prepare(&in->image, RUN_EXEC, NULL, &in->run, err) < 0)
+	    image_run_describe(&in->files, &in->run, err) < 0)
 		return -1;
 	if (image_files_read(&in->files, APPTAINER_DIR "/runscript", MAX_RUNSCRIPT_SIZE,
 	                     &in->runscript, &length) < 0)

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -26,11 +27,6 @@ static int read_host_file(void *context, const char *path, size_t max, char **da
 	return read_small_file(path, max, data, length, &ignored);
 }
 
-static int compare_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int list_host_dir(void *context, const char *path, struct strvec *names)
 {
 	DIR *dir = opendir(path);
@@ -43,8 +39,7 @@ static int list_host_dir(void *context, const char *path, struct strvec *names)
 		if (d->d_name[0] != '.' && strvec_push(names, d->d_name) < 0)
 			break;
 	closedir(dir);
-	if (names->count > 1)
-		qsort(names->items, names->count, sizeof names->items[0], compare_names);
+	strvec_sort(names);
 	return 0;
 }
 
@@ -131,29 +126,57 @@ static void library_dirs(const struct file_access *files, struct strvec *dirs)
 	strvec_push(dirs, "/usr/lib");
 }
 
-static void openmpi_from_library(const struct file_access *files, const struct strvec *dirs,
-                                 char *out)
+/* Paths below dir matching rest, a pattern whose components may hold
+ * wildcards, found through files as glob(3) would find them on disk. */
+static void expand_pattern(const struct file_access *files, const char *dir, const char *rest,
+                           struct strvec *out)
 {
-	for (size_t i = 0; i < dirs->count && out[0] == '\0'; i++) {
-		struct strvec names = {0};
+	const char *slash = strchr(rest, '/');
+	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+	struct strvec names = {0};
+	char part[256], path[4096];
 
-		if (files->list(files->context, dirs->items[i], &names) < 0)
+	if (n == 0 || n >= sizeof part)
+		return;
+	memcpy(part, rest, n);
+	part[n] = '\0';
+	if (strpbrk(part, "*?[") == NULL) {
+		strvec_push(&names, part);
+	} else if (files->list(files->context, dir[0] ? dir : "/", &names) < 0) {
+		return;
+	}
+	for (size_t i = 0; i < names.count; i++) {
+		if (fnmatch(part, names.items[i], FNM_PERIOD) != 0)
 			continue;
-		for (size_t j = 0; j < names.count && out[0] == '\0'; j++) {
-			char path[4096];
+		snprintf(path, sizeof path, "%s/%s", dir, names.items[i]);
+		if (slash != NULL)
+			expand_pattern(files, path, slash + 1, out);
+		else
+			strvec_push(out, path);
+	}
+	strvec_free(&names);
+}
+
+/* Open MPI's version from its libopen-pal, where the container's own check
+ * looks for it (starter/mpi_version.c). */
+static void openmpi_from_library(const struct file_access *files, char *out)
+{
+	for (size_t p = 0; openmpi_library_patterns[p] != NULL && out[0] == '\0'; p++) {
+		struct strvec paths = {0};
+
+		expand_pattern(files, "", openmpi_library_patterns[p] + 1, &paths);
+		for (size_t i = 0; i < paths.count && out[0] == '\0'; i++) {
 			char *data;
 			size_t length;
 
-			if (strncmp(names.items[j], "libopen-pal.so.", 15) != 0)
-				continue;
-			snprintf(path, sizeof path, "%s/%s", dirs->items[i], names.items[j]);
-			if (files->read(files->context, path, MAX_LIBRARY_SIZE, &data, &length) < 0)
+			if (files->read(files->context, paths.items[i], MAX_LIBRARY_SIZE, &data,
+			                &length) < 0)
 				continue;
 			if (mpi_version_find(data, length, out, STACK_VERSION_SIZE) < 0)
 				out[0] = '\0';
 			free(data);
 		}
-		strvec_free(&names);
+		strvec_free(&paths);
 	}
 }
 
@@ -208,7 +231,7 @@ void mpi_stack_detect(const struct file_access *files, struct mpi_stack *stack)
 	}
 	library_dirs(files, &dirs);
 	if (stack->openmpi[0] == '\0')
-		openmpi_from_library(files, &dirs, stack->openmpi);
+		openmpi_from_library(files, stack->openmpi);
 	verbs_providers(files, &dirs, &stack->verbs_providers);
 	strvec_free(&dirs);
 }

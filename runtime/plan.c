@@ -108,6 +108,28 @@ static int add_host_path(struct bind_list *binds, const struct host_facts *facts
 	return 0;
 }
 
+/* Binds as written (the site's, the user's), sources resolved on the host.
+ * origin names where a missing source came from, NULL for the command line. */
+static int add_resolved_binds(struct bind_list *binds, const struct bind_list *wanted,
+                              const struct host_facts *facts, const char *origin,
+                              const char *hint, capsula_error *err)
+{
+	for (size_t i = 0; i < wanted->count; i++) {
+		const struct capsula_bind *b = &wanted->items[i];
+		char *source = facts->resolve(b->source);
+		int ret;
+
+		if (source == NULL)
+			return fail(err, errno, hint, "bind source %s%s%s", b->source,
+			            origin ? " from " : "", origin ? origin : "");
+		ret = bind_list_add(binds, source, b->destination, b->flags);
+		free(source);
+		if (ret < 0)
+			return fail(err, errno, NULL, "bind %s", b->source);
+	}
+	return 0;
+}
+
 /* What the administrator adds to every container. */
 static int add_site_binds(struct bind_list *binds, const struct exec_options *opts,
                           const struct host_facts *facts, capsula_error *err)
@@ -117,20 +139,8 @@ static int add_site_binds(struct bind_list *binds, const struct exec_options *op
 	for (size_t i = 0; opts->dev_mode == DEV_MINIMAL && i < config->devices.count; i++)
 		if (add_host_path(binds, facts, config->devices.items[i], 0, err) < 0)
 			return -1;
-	for (size_t i = 0; i < config->binds.count; i++) {
-		const struct capsula_bind *b = &config->binds.items[i];
-		char *source = facts->resolve(b->source);
-		int ret;
-
-		if (source == NULL)
-			return fail(err, errno, "ask the administrator to fix it",
-			            "bind source %s from %s", b->source, config->path);
-		ret = bind_list_add(binds, source, b->destination, b->flags);
-		free(source);
-		if (ret < 0)
-			return fail(err, errno, NULL, "bind %s", b->source);
-	}
-	return 0;
+	return add_resolved_binds(binds, &config->binds, facts, config->path,
+	                          "ask the administrator to fix it", err);
 }
 
 /* The administrator's limits on what this launch asks for. */
@@ -286,25 +296,6 @@ static int collect_user_binds(const struct exec_options *opts, const struct host
 	return 0;
 }
 
-static int add_user_binds(struct bind_list *binds, const struct bind_list *user_binds,
-                          const struct host_facts *facts, capsula_error *err)
-{
-	for (size_t i = 0; i < user_binds->count; i++) {
-		const struct capsula_bind *b = &user_binds->items[i];
-		char *source = facts->resolve(b->source);
-		int ret;
-
-		if (source == NULL)
-			return fail(err, errno, "create it on the host or fix the -B option",
-			            "bind source %s", b->source);
-		ret = bind_list_add(binds, source, b->destination, b->flags);
-		free(source);
-		if (ret < 0)
-			return fail(err, errno, NULL, "bind %s", b->source);
-	}
-	return 0;
-}
-
 static int make_environment(const struct exec_options *opts, const struct host_facts *facts,
                             char *const *image_env, struct capsula_plan *plan,
                             capsula_error *err)
@@ -411,7 +402,8 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 	    add_home(&binds, opts, facts, &plan->home, err) < 0 ||
 	    choose_cwd(&binds, opts, facts, run && opts->mode == RUN_RUN ? run->workdir : NULL,
 	               &plan->cwd, err) < 0 ||
-	    add_user_binds(&binds, &user_binds, facts, err) < 0) {
+	    add_resolved_binds(&binds, &user_binds, facts, NULL,
+	                       "create it on the host or fix the -B option", err) < 0) {
 		plan->binds = binds.items;
 		plan->bind_count = binds.count;
 		bind_list_free(&user_binds);

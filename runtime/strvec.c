@@ -45,3 +45,14 @@ void strvec_free(struct strvec *v)
 	v->items = NULL;
 	v->count = v->capacity = 0;
 }
+
+static int compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void strvec_sort(struct strvec *v)
+{
+	if (v->count > 1)
+		qsort(v->items, v->count, sizeof v->items[0], compare_strings);
+}

@@ -15,5 +15,7 @@ int strvec_push(struct strvec *v, const char *s);
 /* Append s itself, taking ownership. */
 int strvec_push_owned(struct strvec *v, char *s);
 void strvec_free(struct strvec *v);
+/* Sort the strings in byte order. */
+void strvec_sort(struct strvec *v);
 
 #endif

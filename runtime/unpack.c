@@ -3,14 +3,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <search.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/open_in_root.h"
 #include "runtime/stream.h"
 #include "runtime/tar.h"
 #include "runtime/unpack.h"
@@ -77,16 +76,6 @@ int unpack_init(struct unpack *u, const char *root, bool whiteouts, capsula_erro
 	return 0;
 }
 
-static int open_in_root(struct unpack *u, const char *path)
-{
-	struct open_how how = {
-		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-
-	return (int)syscall(SYS_openat2, u->root_fd, path[0] ? path : ".", &how, sizeof how);
-}
-
 /* A dangling symlink at partial (its parent opened as parent, its name
  * name): the path to make instead, its target inside the tree followed by
  * what is left of the path to open. */
@@ -125,7 +114,7 @@ static int follow_dangling(int parent, const char *name, const char *partial, co
 static int open_dir_depth(struct unpack *u, const char *path, bool create, int depth)
 {
 	char partial[4096], redirected[4096];
-	int fd = open_in_root(u, path);
+	int fd = open_in_root(u->root_fd, path, O_PATH | O_DIRECTORY);
 
 	if (fd >= 0 || errno != ENOENT || !create)
 		return fd;
@@ -141,12 +130,12 @@ static int open_dir_depth(struct unpack *u, const char *path, bool create, int d
 		slash = strchr(slash, '/');
 		if (slash != NULL)
 			*slash = '\0';
-		fd = open_in_root(u, partial);
+		fd = open_in_root(u->root_fd, partial, O_PATH | O_DIRECTORY);
 		if (fd < 0 && errno == ENOENT) {
 			name = strrchr(partial, '/');
 			if (name != NULL)
 				*name = '\0';
-			parent = open_in_root(u, name ? partial : "");
+			parent = open_in_root(u->root_fd, name ? partial : "", O_PATH | O_DIRECTORY);
 			if (name != NULL)
 				*name = '/';
 			if (parent < 0)
@@ -166,7 +155,7 @@ static int open_dir_depth(struct unpack *u, const char *path, bool create, int d
 				return -1;
 			}
 			close(parent);
-			fd = open_in_root(u, partial);
+			fd = open_in_root(u->root_fd, partial, O_PATH | O_DIRECTORY);
 		}
 		if (fd < 0)
 			return -1;

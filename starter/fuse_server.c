@@ -93,21 +93,28 @@ int fuse_device_open(int *fd_out, capsula_error *err)
 	return 0;
 }
 
-static int mount_image(const struct capsula_plan *plan, int fuse_fd, const char *mountpoint,
-                       capsula_error *err)
+int fuse_mount(const char *source, int fuse_fd, const char *mountpoint, uid_t uid, gid_t gid,
+               capsula_error *err)
 {
-	char source[4096 + 16];
 	char options[256];
 
-	snprintf(source, sizeof source, "capsula:%s", plan->image.path);
 	snprintf(options, sizeof options,
 	         "fd=%d,rootmode=40000,user_id=%u,group_id=%u,default_permissions",
-	         fuse_fd, (unsigned)plan->uid, (unsigned)plan->gid);
+	         fuse_fd, (unsigned)uid, (unsigned)gid);
 	if (mount(source, mountpoint, "fuse", MS_RDONLY | MS_NOSUID | MS_NODEV, options) < 0)
 		return fail(err, errno,
 		            "the kernel must allow FUSE mounts in user namespaces (Linux 4.18+)",
 		            "cannot mount the image with FUSE");
 	return 0;
+}
+
+static int mount_image(const struct capsula_plan *plan, int fuse_fd, const char *mountpoint,
+                       capsula_error *err)
+{
+	char source[4096 + 16];
+
+	snprintf(source, sizeof source, "capsula:%s", plan->image.path);
+	return fuse_mount(source, fuse_fd, mountpoint, plan->uid, plan->gid, err);
 }
 
 int fuse_server_start(const struct capsula_plan *plan, int fuse_fd, const char *mountpoint,

@@ -14,6 +14,11 @@ struct image_fs;
  * whoever opened the device, so call this inside the new user namespace. */
 int fuse_device_open(int *fd_out, capsula_error *err);
 
+/* Mount a read-only FUSE file system served through fuse_fd at mountpoint,
+ * owned by uid and gid (as seen in the caller's user namespace). */
+int fuse_mount(const char *source, int fuse_fd, const char *mountpoint, uid_t uid, gid_t gid,
+               capsula_error *err);
+
 /* Mount the image read-only at mountpoint through fuse_fd and serve it from
  * up to plan->fuse_threads threads until the process exits. */
 int fuse_server_start(const struct capsula_plan *plan, int fuse_fd, const char *mountpoint,

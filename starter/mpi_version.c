@@ -59,19 +59,19 @@ int mpi_version_of_library(const char *path, char *out, size_t size)
 	return ret;
 }
 
+const char *const openmpi_library_patterns[] = {
+	"/usr/lib/*/libopen-pal.so.*", "/usr/lib64/libopen-pal.so.*",
+	"/usr/lib64/openmpi/lib/libopen-pal.so.*", "/usr/lib/libopen-pal.so.*",
+	"/usr/local/lib/libopen-pal.so.*", "/opt/*/lib/libopen-pal.so.*", NULL,
+};
+
 int mpi_version_of_image(char *out, size_t size)
 {
-	static const char *const patterns[] = {
-		"/usr/lib/*/libopen-pal.so.*", "/usr/lib64/libopen-pal.so.*",
-		"/usr/lib64/openmpi/lib/libopen-pal.so.*", "/usr/lib/libopen-pal.so.*",
-		"/usr/local/lib/libopen-pal.so.*", "/opt/*/lib/libopen-pal.so.*",
-	};
-
-	for (size_t p = 0; p < sizeof patterns / sizeof patterns[0]; p++) {
+	for (size_t p = 0; openmpi_library_patterns[p] != NULL; p++) {
 		glob_t found;
 		int ret = -1;
 
-		if (glob(patterns[p], 0, NULL, &found) != 0)
+		if (glob(openmpi_library_patterns[p], 0, NULL, &found) != 0)
 			continue;
 		for (size_t i = 0; i < found.gl_pathc && ret < 0; i++)
 			ret = mpi_version_of_library(found.gl_pathv[i], out, size);

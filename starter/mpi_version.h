@@ -13,6 +13,10 @@ int mpi_version_find(const char *buf, size_t len, char *out, size_t size);
 /* The version string of the Open MPI library at path ("4.1.4"), or -1. */
 int mpi_version_of_library(const char *path, char *out, size_t size);
 
+/* Where distributions put Open MPI's libopen-pal (glob patterns, NULL
+ * at the end), for the container's check and for inspect and doctor. */
+extern const char *const openmpi_library_patterns[];
+
 /* The Open MPI version of the image mounted at "/" (call inside it). */
 int mpi_version_of_image(char *out, size_t size);
 

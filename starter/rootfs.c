@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,28 +12,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/open_in_root.h"
 #include "common/plan.h"
 #include "starter/rootfs.h"
 
-static int open_beneath_root(int root_fd, const char *path, int flags)
-{
-	/* RESOLVE_IN_ROOT: ".." and absolute symlinks in the image stop at the
-	 * container's root, so no image can point a bind at a host path. */
-	struct open_how how = {
-		.flags = (unsigned long long)(flags | O_CLOEXEC),
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-
-	while (*path == '/')
-		path++;
-	if (*path == '\0')
-		path = ".";
-	return (int)syscall(SYS_openat2, root_fd, path, &how, sizeof how);
-}
-
 int rootfs_open(struct rootfs *rfs, const char *path, int flags)
 {
-	return open_beneath_root(rfs->root_fd, path, flags);
+	return open_in_root(rfs->root_fd, path, flags);
 }
 
 static int pivot_root(const char *new_root, const char *put_old)
@@ -230,7 +214,7 @@ int rootfs_from_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
  * entries, so that new mount points can be made in it. */
 static int underlay(struct rootfs *rfs, const char *path, capsula_error *err)
 {
-	int orig_fd = open_beneath_root(rfs->root_fd, path, O_PATH | O_DIRECTORY);
+	int orig_fd = open_in_root(rfs->root_fd, path, O_PATH | O_DIRECTORY);
 	struct stat st;
 	int mnt_fd;
 
@@ -284,7 +268,7 @@ static int create_in_parent(struct rootfs *rfs, const char *path, bool want_dir,
 	int ret;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		parent_fd = open_beneath_root(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
+		parent_fd = open_in_root(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
 		if (parent_fd < 0)
 			return fail(err, errno, NULL, "open %s in the container", parent);
 		if (want_dir) {
@@ -319,7 +303,7 @@ static int mount_point(struct rootfs *rfs, const char *path, bool want_dir,
 
 	if (strlen(path) >= sizeof prefix || path[0] != '/')
 		return fail(err, ENAMETOOLONG, NULL, "mount point %.64s", path);
-	fd = open_beneath_root(rfs->root_fd, path, O_PATH);
+	fd = open_in_root(rfs->root_fd, path, O_PATH);
 	if (fd < 0 && errno == ENOENT) {
 		/* Walk down, creating each missing component. */
 		for (const char *slash = path + 1; ; slash++) {
@@ -327,7 +311,7 @@ static int mount_point(struct rootfs *rfs, const char *path, bool want_dir,
 			snprintf(prefix, sizeof prefix, "%.*s",
 			         (int)(slash ? slash - path : (long)strlen(path)), path);
 			if (strlen(prefix) > 1 && prefix[strlen(prefix) - 1] != '/') {
-				fd = open_beneath_root(rfs->root_fd, prefix, O_PATH);
+				fd = open_in_root(rfs->root_fd, prefix, O_PATH);
 				if (fd >= 0)
 					close(fd);
 				else if (errno != ENOENT)
@@ -338,7 +322,7 @@ static int mount_point(struct rootfs *rfs, const char *path, bool want_dir,
 			if (slash == NULL)
 				break;
 		}
-		fd = open_beneath_root(rfs->root_fd, path, O_PATH);
+		fd = open_in_root(rfs->root_fd, path, O_PATH);
 	}
 	if (fd < 0)
 		return fail(err, errno, errno == ELOOP ? "the image has a symlink there that leads out "
@@ -439,7 +423,7 @@ int rootfs_symlink(struct rootfs *rfs, const char *target, const char *path,
 	int parent_fd;
 	int ret;
 
-	parent_fd = open_beneath_root(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
+	parent_fd = open_in_root(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
 	if (parent_fd < 0)
 		return fail(err, errno, NULL, "open %s in the container", parent);
 	ret = symlinkat(target, parent_fd, name);

@@ -49,6 +49,14 @@ else
 	skip "the MPI image was not built"
 fi
 
+# An RPM distribution's layout: Open MPI under /usr/lib64/openmpi/lib, no
+# dpkg database; found where the container's own check looks too.
+mkdir -p "$WORK/rpm/usr/lib64/openmpi/lib"
+printf 'stand-in\000v4.1.5\000' > "$WORK/rpm/usr/lib64/openmpi/lib/libopen-pal.so.40.30.2"
+mksquashfs "$WORK/rpm" "$WORK/rpm.sqfs" -noappend -quiet -no-progress >/dev/null && chmod a+r "$WORK/rpm.sqfs"
+is "$(as_user "$CAPSULA" inspect --json "$WORK/rpm.sqfs" | jq -r .mpi.openmpi)" "4.1.5" \
+	"JSON: Open MPI under /usr/lib64/openmpi/lib"
+
 err=$(as_user "$CAPSULA" inspect "$WORK/nope.sqfs" 2>&1); rc=$?
 is "$rc" 125 "inspect of a missing image fails with 125"
 like "$err" "^capsula: cannot open image" "and says why"
