@@ -126,8 +126,7 @@ static int apply_layers(struct build *b, const struct strvec *layers, capsula_er
 	if (unpack_init(&b->unpack, b->rootfs, true, err) < 0)
 		return -1;
 	for (size_t i = 0; i < layers->count; i++) {
-		if (b->progress)
-			fprintf(stderr, "capsula: layer %zu of %zu\n", i + 1, layers->count);
+		progress(b, "capsula: layer %zu of %zu\n", i + 1, layers->count);
 		if (unpack_archive(&b->unpack, layers->items[i], err) < 0 || check_interrupted(err) < 0)
 			return -1;
 	}

@@ -39,13 +39,17 @@ int read_small_file(const char *path, size_t max, char **data, size_t *length,
 
 	if (fd < 0)
 		return fail(err, errno, NULL, "cannot open %s", path);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-		int saved = S_ISREG(st.st_mode) ? errno : EINVAL;
+	if (fstat(fd, &st) < 0) {
+		int saved = errno;
 
 		close(fd);
-		if ((size_t)st.st_size > max)
-			return fail(err, 0, NULL, "%s is larger than %zu bytes", path, max);
 		return fail(err, saved, NULL, "%s", path);
+	}
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+		close(fd);
+		if (!S_ISREG(st.st_mode))
+			return fail(err, EINVAL, NULL, "%s", path);
+		return fail(err, 0, NULL, "%s is larger than %zu bytes", path, max);
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL) {
@@ -57,8 +61,15 @@ int read_small_file(const char *path, size_t max, char **data, size_t *length,
 
 		if (got < 0 && errno == EINTR)
 			continue;
-		if (got <= 0)
-			break;
+		if (got < 0) {
+			int saved = errno;
+
+			close(fd);
+			free(buf);
+			return fail(err, saved, NULL, "read %s", path);
+		}
+		if (got == 0)
+			break;  /* it shrank meanwhile: what is there is all */
 		done += (size_t)got;
 	}
 	close(fd);

@@ -207,14 +207,15 @@ static int parse_number(struct parser *p, struct json *out)
 
 static int grow(struct json *out, bool with_keys)
 {
-	/* Grow geometrically: capacity is the next power of two above count. */
+	/* The capacity is not stored: it is 4, then doubles, so it is full
+	 * exactly when count is 0 or a power of two from 4 on. */
 	size_t count = out->count;
-
-	if (count != 0 && (count & (count - 1)) != 0)
-		return 0;
 	size_t capacity = count ? count * 2 : 4;
-	struct json *items = realloc(out->items, capacity * sizeof *items);
+	struct json *items;
 
+	if (count != 0 && (count < 4 || (count & (count - 1)) != 0))
+		return 0;
+	items = realloc(out->items, capacity * sizeof *items);
 	if (items == NULL)
 		return -1;
 	out->items = items;

@@ -58,7 +58,11 @@ fds_of() { find "/proc/$1/fd" -mindepth 1 2>/dev/null | wc -l; }
 rss_kib_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 name=soak-$$
-as_user "$CAPSULA" instance start -q "$IMAGE" "$name" || bail_out "cannot start the soak instance"
+# One FUSE worker: the pool adds a worker (and its splice pipe) whenever
+# requests queue up, which a slow build may first see late in the soak; with
+# the pool fixed, any new descriptor is a leak.
+as_user env CAPSULA_FUSE_THREADS=1 "$CAPSULA" instance start -q "$IMAGE" "$name" ||
+	bail_out "cannot start the soak instance"
 holder=$(holder_of "$name")
 # Warm up first: worker threads and caches grow to their working size.
 as_user sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do "$0" exec "instance://$1" true; done' "$CAPSULA" "$name"
