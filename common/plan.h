@@ -17,7 +17,13 @@ enum capsula_dev_mode {
 enum {
 	BIND_READONLY = 1u << 0,  /* read-only inside the container */
 	BIND_OPTIONAL = 1u << 1,  /* skip quietly when the host source is missing */
+	BIND_DEVICES = 1u << 2,   /* device nodes work (only devices the policy allows) */
 };
+
+/* The user's own random secret, from their private runtime directory: it
+ * makes the holders' socket names unknowable to other users. */
+#define JOIN_SECRET_SIZE 32
+#define JOIN_KEY_SIZE 64
 
 struct capsula_bind {
 	char *source;       /* absolute host path */
@@ -52,7 +58,8 @@ struct capsula_plan {
 	char **envp;  /* the command's whole environment */
 
 	/* Ranks whose plans carry the same join key share one container. */
-	char join_key[64];
+	char join_key[JOIN_KEY_SIZE];
+	unsigned char join_secret[JOIN_SECRET_SIZE];
 	bool join_shared;        /* the key came from a launcher */
 	bool join_existing;      /* an instance: join its holder, never start one */
 	unsigned grace_ms;       /* how long an idle holder waits for late ranks */

@@ -16,6 +16,7 @@
 #include "runtime/instance.h"
 #include "runtime/json.h"
 #include "runtime/launch.h"
+#include "runtime/rundir.h"
 #include "starter/starter.h"
 
 static const char instance_usage[] =
@@ -36,38 +37,19 @@ bool instance_name_valid(const char *name)
 	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
-/* $XDG_RUNTIME_DIR/capsula/instances, else /tmp/capsula-UID/instances; a
- * directory someone else made (or a symlink) is refused. */
-static int mkdir_private(const char *path, capsula_error *err)
-{
-	struct stat st;
-
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return fail(err, errno, NULL, "instance directory %s", path);
-	if (lstat(path, &st) < 0)
-		return fail(err, errno, NULL, "instance directory %s", path);
-	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 0077) != 0)
-		return fail(err, 0, "remove it, or set XDG_RUNTIME_DIR to a directory of yours",
-		            "instance directory %s is not a private directory of yours", path);
-	return 0;
-}
-
+/* The records of the user's instances on this node, in the private
+ * runtime directory (runtime/rundir.h). */
 static int records_dir(char *out, size_t size, capsula_error *err)
 {
-	const char *runtime = getenv("XDG_RUNTIME_DIR");
-	struct stat st;
 	char base[4096];
 
-	if (runtime != NULL && runtime[0] == '/' && stat(runtime, &st) == 0 &&
-	    S_ISDIR(st.st_mode) && st.st_uid == getuid())
-		snprintf(base, sizeof base, "%s/capsula", runtime);
-	else
-		snprintf(base, sizeof base, "/tmp/capsula-%u", (unsigned)getuid());
-	if (mkdir_private(base, err) < 0)
+	if (rundir_path(base, sizeof base, err) < 0)
 		return -1;
 	if ((size_t)snprintf(out, size, "%s/instances", base) >= size)
 		return fail(err, ENAMETOOLONG, NULL, "%s", base);
-	return mkdir_private(out, err);
+	if (mkdir(out, 0700) < 0 && errno != EEXIST)
+		return fail(err, errno, NULL, "instance directory %s", out);
+	return 0;
 }
 
 static int record_path(const char *name, char *out, size_t size, capsula_error *err)
@@ -157,15 +139,16 @@ static int write_record(const char *path, const struct instance_record *r, capsu
 
 int instance_lookup(const char *name, struct instance_record *record, capsula_error *err)
 {
+	unsigned char secret[JOIN_SECRET_SIZE];
 	char path[4096];
 
 	if (record_path(name, path, sizeof path, err) < 0)
 		return -1;
 	if (access(path, F_OK) < 0)
 		return fail(err, 0, "see capsula instance list", "no instance named '%s'", name);
-	if (read_record(path, record, err) < 0)
+	if (read_record(path, record, err) < 0 || rundir_join_secret(secret, err) < 0)
 		return -1;
-	if (!starter_instance_running(record->key)) {
+	if (!starter_instance_running(secret, record->key)) {
 		unlink(path);
 		return fail(err, 0, "start it again with capsula instance start",
 		            "instance '%s' is no longer running", name);
@@ -189,16 +172,16 @@ static int start_main(int argc, char **argv)
 		status = 0;
 		goto out;
 	}
-	if (record_path(l.opts.instance_name, path, sizeof path, &err) < 0)
+	if (record_path(l.opts.instance_name, path, sizeof path, &err) < 0 ||
+	    launch_plan(&l, l.opts.image, &err) < 0 ||
+	    rundir_join_secret(l.plan.join_secret, &err) < 0)
 		goto out;
 	if (access(path, F_OK) == 0 && read_record(path, &record, &err) == 0 &&
-	    starter_instance_running(record.key)) {
+	    starter_instance_running(l.plan.join_secret, record.key)) {
 		fail(&err, 0, "stop it first, or pick another name", "instance '%s' already runs",
 		     l.opts.instance_name);
 		goto out;
 	}
-	if (launch_plan(&l, l.opts.image, &err) < 0)
-		goto out;
 	uuid_generate(uuid);
 	memset(&record, 0, sizeof record);
 	uuid_unparse_lower(uuid, record.id);
@@ -215,7 +198,7 @@ static int start_main(int argc, char **argv)
 	if (write_record(path, &record, &err) < 0) {
 		capsula_error ignored;
 
-		starter_stop_instance(record.key, record.holder, &ignored);
+		starter_stop_instance(l.plan.join_secret, record.key, &ignored);
 		goto out;
 	}
 	if (l.opts.verbosity >= 0)
@@ -232,6 +215,7 @@ static int list_main(int argc, char **argv)
 {
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
 	bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
+	unsigned char secret[JOIN_SECRET_SIZE];
 	char dir[4096];
 	struct dirent *d;
 	DIR *listing;
@@ -242,7 +226,8 @@ static int list_main(int argc, char **argv)
 		error_print(&err);
 		return err.status;
 	}
-	if (records_dir(dir, sizeof dir, &err) < 0 || (listing = opendir(dir)) == NULL) {
+	if (rundir_join_secret(secret, &err) < 0 || records_dir(dir, sizeof dir, &err) < 0 ||
+	    (listing = opendir(dir)) == NULL) {
 		if (err.message[0] == '\0')
 			fail(&err, errno, NULL, "%s", dir);
 		error_print(&err);
@@ -262,7 +247,7 @@ static int list_main(int argc, char **argv)
 		snprintf(path, sizeof path, "%s/%s", dir, d->d_name);
 		if (read_record(path, &r, &err) < 0)
 			continue;
-		if (!starter_instance_running(r.key)) {
+		if (!starter_instance_running(secret, r.key)) {
 			unlink(path);  /* its holder died: the record is stale */
 			continue;
 		}
@@ -283,6 +268,7 @@ static int list_main(int argc, char **argv)
 static int stop_main(int argc, char **argv)
 {
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+	unsigned char secret[JOIN_SECRET_SIZE];
 	struct instance_record r;
 	char path[4096];
 
@@ -296,7 +282,8 @@ static int stop_main(int argc, char **argv)
 		fail(&err, 0, "see capsula instance list", "no instance named '%s'", argv[1]);
 		goto failed;
 	}
-	if (read_record(path, &r, &err) < 0 || starter_stop_instance(r.key, r.holder, &err) < 0)
+	if (read_record(path, &r, &err) < 0 || rundir_join_secret(secret, &err) < 0 ||
+	    starter_stop_instance(secret, r.key, &err) < 0)
 		goto failed;
 	if (unlink(path) < 0) {
 		fail(&err, errno, NULL, "instance record %s", path);

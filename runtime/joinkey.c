@@ -44,7 +44,8 @@ static uint64_t fnv1a_str(uint64_t hash, const char *s)
 	return fnv1a(hash, s ? s : "", s ? strlen(s) + 1 : 1);
 }
 
-int join_key_make(struct capsula_plan *plan, const char *scope)
+int join_key_make(struct capsula_plan *plan, const char *scope, const gid_t *groups,
+                  size_t group_count)
 {
 	const struct capsula_image *img = &plan->image;
 	uint64_t hash = 0xcbf29ce484222325ULL;
@@ -57,6 +58,11 @@ int join_key_make(struct capsula_plan *plan, const char *scope)
 	 * asked for different containers never share one. */
 	hash = fnv1a_str(hash, scope);
 	hash = fnv1a(hash, &plan->uid, sizeof plan->uid);
+	/* The groups too: a container made under another primary group (sg,
+	 * newgrp, a job run under a project's group) is not this one's. */
+	hash = fnv1a(hash, &plan->gid, sizeof plan->gid);
+	hash = fnv1a(hash, &group_count, sizeof group_count);
+	hash = fnv1a(hash, groups, group_count * sizeof *groups);
 	hash = fnv1a(hash, &img->dev, sizeof img->dev);
 	hash = fnv1a(hash, &img->ino, sizeof img->ino);
 	hash = fnv1a(hash, &img->size, sizeof img->size);

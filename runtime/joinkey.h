@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "common/plan.h"
 
@@ -16,7 +17,9 @@
 const char *launcher_job_id(char **env, char *buf, size_t size);
 
 /* Fill plan->join_key from scope ("pmix:NS", "reuse") and what shapes the
- * container; scope NULL means a fresh, private key. Returns 0. */
-int join_key_make(struct capsula_plan *plan, const char *scope);
+ * container (the caller's groups included); scope NULL means a fresh,
+ * private key. Returns 0. */
+int join_key_make(struct capsula_plan *plan, const char *scope, const gid_t *groups,
+                  size_t group_count);
 
 #endif

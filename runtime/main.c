@@ -11,6 +11,7 @@
 #include "runtime/inspect.h"
 #include "runtime/instance.h"
 #include "runtime/launch.h"
+#include "runtime/rundir.h"
 #include "starter/starter.h"
 
 static const char usage[] =
@@ -28,7 +29,7 @@ static const char usage[] =
 	"  doctor                        can this node run containers, MPI, verbs?\n"
 	"\n"
 	"Options:\n"
-	"  --version   print the version\n"
+	"  --version   print the version (with -v: the site configuration file)\n"
 	"  --help      this text; 'capsula COMMAND --help' for a command\n";
 
 /* exec, run and shell: options, image, plan, then the starter. */
@@ -63,6 +64,8 @@ static int launch_main(int argc, char **argv)
 		status = 0;
 		goto out;
 	}
+	if (rundir_join_secret(l.plan.join_secret, &err) < 0)
+		goto out;
 	fflush(NULL);
 	starter_run(&l.plan, &err);  /* returns only on failure */
 out:
@@ -113,6 +116,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("capsula %s\n", PACKAGE_VERSION);
+		if (argc > 2 && strcmp(argv[2], "-v") == 0)
+			printf("site configuration: %s\n", CAPSULA_CONFIG_FILE);
 		return 0;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,6 +30,41 @@ static char *host_resolve(const char *path)
 	return realpath(path, NULL);
 }
 
+/* Where the file open as fd is, by the kernel's account. */
+static char *path_of_fd(int fd)
+{
+	char link[64];
+	char *path = malloc(PATH_MAX);
+	ssize_t len;
+
+	if (path == NULL)
+		return NULL;
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	len = readlink(link, path, PATH_MAX - 1);
+	if (len <= 0 || path[0] != '/') {
+		free(path);
+		return NULL;
+	}
+	path[len] = '\0';
+	return path;
+}
+
+static int gather_groups(struct host_facts *facts, capsula_error *err)
+{
+	int count = getgroups(0, NULL);
+
+	if (count < 0)
+		return fail(err, errno, NULL, "supplementary groups");
+	facts->groups = calloc((size_t)count + 1, sizeof *facts->groups);
+	if (facts->groups == NULL)
+		return fail(err, errno, NULL, "supplementary groups");
+	count = getgroups(count, facts->groups);
+	if (count < 0)
+		return fail(err, errno, NULL, "supplementary groups");
+	facts->group_count = (size_t)count;
+	return 0;
+}
+
 int host_facts_gather(struct host_facts *facts, capsula_error *err)
 {
 	extern char **environ;
@@ -51,17 +88,35 @@ int host_facts_gather(struct host_facts *facts, capsula_error *err)
 	facts->gid = getgid();
 	facts->cpus = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	facts->resolve = host_resolve;
+	if (gather_groups(facts, err) < 0)
+		return -1;
 	config = malloc(sizeof *config);
 	if (config == NULL)
 		return fail(err, errno, NULL, "configuration");
 	facts->config = config;
-	return config_load(CAPSULA_CONFIG_FILE, config, err);
+	if (config_load(CAPSULA_CONFIG_FILE, config, err) < 0)
+		return -1;
+	if (!config->user_binds) {
+		struct passwd *pw = getpwuid(facts->uid);
+
+		if (pw == NULL || pw->pw_dir == NULL || pw->pw_dir[0] != '/')
+			return fail(err, errno, "ask the administrator to fix your account",
+			            "no home directory for uid %u in the user database",
+			            (unsigned)facts->uid);
+		facts->passwd_home = strdup(pw->pw_dir);
+		if (facts->passwd_home == NULL)
+			return fail(err, errno, NULL, "home directory");
+	}
+	return 0;
 }
 
 void host_facts_free(struct host_facts *facts)
 {
 	free((char *)facts->cwd_real);
-	facts->cwd_real = facts->cwd = NULL;
+	free((char *)facts->passwd_home);
+	free(facts->groups);
+	facts->cwd_real = facts->cwd = facts->passwd_home = NULL;
+	facts->groups = NULL;
 	if (facts->config != NULL) {
 		config_free((struct capsula_config *)facts->config);
 		free((struct capsula_config *)facts->config);
@@ -137,7 +192,7 @@ static int add_site_binds(struct bind_list *binds, const struct exec_options *op
 	const struct capsula_config *config = config_of(facts);
 
 	for (size_t i = 0; opts->dev_mode == DEV_MINIMAL && i < config->devices.count; i++)
-		if (add_host_path(binds, facts, config->devices.items[i], 0, err) < 0)
+		if (add_host_path(binds, facts, config->devices.items[i], BIND_DEVICES, err) < 0)
 			return -1;
 	return add_resolved_binds(binds, &config->binds, facts, config->path,
 	                          "ask the administrator to fix it", err);
@@ -145,7 +200,7 @@ static int add_site_binds(struct bind_list *binds, const struct exec_options *op
 
 /* The administrator's limits on what this launch asks for. */
 static int check_limits(const struct exec_options *opts, const struct host_facts *facts,
-                        const struct bind_list *user_binds, const char *image,
+                        const struct bind_list *user_binds, const struct capsula_image *image,
                         capsula_error *err)
 {
 	const struct capsula_config *config = config_of(facts);
@@ -161,13 +216,15 @@ static int check_limits(const struct exec_options *opts, const struct host_facts
 		            "--dev host is not allowed here (%s: allow dev host = no)", config->path);
 	if (config->image_dirs.count == 0)
 		return 0;
-	real = facts->resolve(image);
+	/* The file that is open, not the path: a path can be swapped between a
+	 * check and the open. */
+	real = image->fd >= 0 ? path_of_fd(image->fd) : facts->resolve(image->path);
 	allowed = real != NULL && config_allows_image(config, real);
 	free(real);
 	if (!allowed)
 		return fail(err, 0, "copy the image into one of them, or ask the administrator",
 		            "image %s is not in a directory the administrator allows (%s: image "
-		            "directory)", image, config->path);
+		            "directory)", image->path, config->path);
 	return 0;
 }
 
@@ -178,14 +235,15 @@ static int add_system_binds(struct bind_list *binds, const struct exec_options *
 	    add_host_path(binds, facts, "/sys", 0, err) < 0)
 		return -1;
 	if (opts->dev_mode == DEV_HOST) {
-		if (add_host_path(binds, facts, "/dev", 0, err) < 0)
+		if (add_host_path(binds, facts, "/dev", BIND_DEVICES, err) < 0)
 			return -1;
 	} else {
 		for (size_t i = 0; minimal_devices[i] != NULL; i++)
-			if (add_host_path(binds, facts, minimal_devices[i], 0, err) < 0)
+			if (add_host_path(binds, facts, minimal_devices[i], BIND_DEVICES, err) < 0)
 				return -1;
 		if (add_host_path(binds, facts, "/dev/shm", BIND_OPTIONAL, err) < 0 ||
-		    add_host_path(binds, facts, "/dev/infiniband", BIND_OPTIONAL, err) < 0)
+		    add_host_path(binds, facts, "/dev/infiniband", BIND_OPTIONAL | BIND_DEVICES,
+		                  err) < 0)
 			return -1;
 	}
 	if (add_host_path(binds, facts, "/tmp", 0, err) < 0)
@@ -214,6 +272,12 @@ static int add_home(struct bind_list *binds, const struct exec_options *opts,
 		spec = strdup(opts->home);
 		if (spec == NULL)
 			return fail(err, errno, NULL, "--home");
+	} else if (facts->passwd_home != NULL) {
+		/* Where user binds are not allowed, $HOME is just another path the
+		 * user chose: the home is the one the user database gives. */
+		spec = strdup(facts->passwd_home);
+		if (spec == NULL)
+			return fail(err, errno, NULL, "home directory");
 	} else {
 		if (facts->home == NULL || facts->home[0] != '/')
 			return 0;
@@ -259,13 +323,17 @@ static bool covered_by_bind(const struct bind_list *binds, const char *path)
 }
 
 /* Start where the user is: bind the current directory unless a bind already
- * brings it, or it is one of the image's system directories. */
+ * brings it, or it is one of the image's system directories. Where user
+ * binds are not allowed, binding it would be one: start in the home. */
 static int choose_cwd(struct bind_list *binds, const struct exec_options *opts,
                       const struct host_facts *facts, const char *image_workdir,
-                      char **cwd_out, capsula_error *err)
+                      const char *home, char **cwd_out, capsula_error *err)
 {
 	const char *cwd = opts->pwd ? opts->pwd : image_workdir ? image_workdir : facts->cwd;
+	bool may_bind = config_of(facts)->user_binds;
 
+	if (cwd == facts->cwd && !may_bind && !covered_by_bind(binds, cwd))
+		cwd = home != NULL ? home : "/";
 	*cwd_out = strdup(cwd);
 	if (*cwd_out == NULL)
 		return fail(err, errno, NULL, "current directory");
@@ -396,12 +464,12 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 	plan->timing = opts->timing || opts->verbosity > 0;
 
 	if (collect_user_binds(opts, facts, &user_binds, err) < 0 ||
-	    check_limits(opts, facts, &user_binds, plan->image.path, err) < 0 ||
+	    check_limits(opts, facts, &user_binds, &plan->image, err) < 0 ||
 	    add_system_binds(&binds, opts, facts, err) < 0 ||
 	    add_site_binds(&binds, opts, facts, err) < 0 ||
 	    add_home(&binds, opts, facts, &plan->home, err) < 0 ||
 	    choose_cwd(&binds, opts, facts, run && opts->mode == RUN_RUN ? run->workdir : NULL,
-	               &plan->cwd, err) < 0 ||
+	               plan->home, &plan->cwd, err) < 0 ||
 	    add_resolved_binds(&binds, &user_binds, facts, NULL,
 	                       "create it on the host or fix the -B option", err) < 0) {
 		plan->binds = binds.items;
@@ -423,7 +491,8 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 		job_id = launcher_job_id(facts->environ, job_buf, sizeof job_buf);
 	/* Without a launcher, the same launch again soon finds the container
 	 * warm: no namespaces, mounts or decompression to do twice. */
-	join_key_make(plan, job_id ? job_id : opts->join == JOIN_AUTO ? "reuse" : NULL);
+	join_key_make(plan, job_id ? job_id : opts->join == JOIN_AUTO ? "reuse" : NULL,
+	              facts->groups, facts->group_count);
 	plan->join_shared = job_id != NULL;
 	plan->grace_ms = job_id ? config_of(facts)->grace_ms :
 	                 opts->join == JOIN_AUTO ? config_of(facts)->reuse_grace_ms : 0;

@@ -16,8 +16,13 @@ struct host_facts {
 	const char *cwd;       /* logical current directory */
 	const char *cwd_real;  /* the same, symlinks resolved */
 	const char *home;      /* $HOME */
+	/* The passwd entry's home: the home when user binds are not allowed
+	 * (looked up only then: one NSS lookup less per rank otherwise). */
+	const char *passwd_home;
 	uid_t uid;
 	gid_t gid;
+	gid_t *groups;         /* supplementary groups */
+	size_t group_count;
 	unsigned cpus;         /* online processors */
 	/* The administrator's limits; NULL means the defaults. */
 	const struct capsula_config *config;

@@ -1,9 +1,19 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -18,6 +28,25 @@ static socklen_t abstract_address(const char *key, struct sockaddr_un *addr)
 	/* Leading NUL: an abstract name, gone with the socket, nothing on disk. */
 	len = snprintf(addr->sun_path + 1, sizeof addr->sun_path - 1, "%s", key);
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
+}
+
+void channel_name(const unsigned char secret[JOIN_SECRET_SIZE], const char *key, unsigned slot,
+                  char *name, size_t size)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int mac_len = 0;
+	char message[JOIN_KEY_SIZE + 16];
+	int len = snprintf(message, sizeof message, "%s/%u", key, slot);
+	size_t at;
+
+	/* Keyed with the user's own secret, so that nobody else can know a
+	 * name before the user's holder binds it: a name cannot be taken in
+	 * advance. 128 bits of the MAC are plenty to be unguessable. */
+	HMAC(EVP_sha256(), secret, JOIN_SECRET_SIZE, (const unsigned char *)message,
+	     (size_t)len, mac, &mac_len);
+	at = (size_t)snprintf(name, size, "capsula-");
+	for (unsigned i = 0; i < 16 && i < mac_len && at + 2 < size; i++, at += 2)
+		snprintf(name + at, size - at, "%02x", mac[i]);
 }
 
 int channel_listen(const char *key, int *fd_out, capsula_error *err)
@@ -49,22 +78,116 @@ int channel_listen(const char *key, int *fd_out, capsula_error *err)
 
 int channel_connect(const char *key, capsula_error *err)
 {
+	struct timeval timeout = {.tv_sec = CHANNEL_TIMEOUT_S};
 	struct sockaddr_un addr;
 	socklen_t addrlen = abstract_address(key, &addr);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 	if (fd < 0)
 		return fail(err, errno, NULL, "holder socket");
+	/* Non-blocking: a listener whose backlog is full answers EAGAIN at once
+	 * instead of keeping us waiting for as long as it likes. */
 	if (connect(fd, (struct sockaddr *)&addr, addrlen) < 0) {
 		int saved = errno;
 
 		close(fd);
 		errno = saved;
-		if (saved == ECONNREFUSED || saved == ENOENT)
+		if (saved == ECONNREFUSED || saved == ENOENT || saved == EAGAIN)
 			return -1;
 		return fail(err, saved, NULL, "connect to holder @%s", key);
 	}
+	if (fcntl(fd, F_SETFL, 0) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout) < 0) {
+		int saved = errno;
+
+		close(fd);
+		return fail(err, saved, NULL, "set up the holder socket");
+	}
 	return fd;
+}
+
+/* Find the socket bound to the abstract name in the kernel's table of unix
+ * sockets (sock_diag) and report its owner's uid. */
+static int scan_unix_sockets(int nl, const char *name, uid_t *owner)
+{
+	char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+	size_t name_len = strlen(name);
+	int found = -1;
+
+	for (;;) {
+		ssize_t got = recv(nl, buf, sizeof buf, 0);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return -1;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)got);
+		     h = NLMSG_NEXT(h, got)) {
+			struct unix_diag_msg *msg = NLMSG_DATA(h);
+			const char *bound = NULL;
+			size_t bound_len = 0;
+			int attr_len;
+			bool has_uid = false;
+			uid_t uid = 0;
+
+			if (h->nlmsg_type == NLMSG_DONE)
+				return found;
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return -1;
+			attr_len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
+			for (struct rtattr *a = (struct rtattr *)(msg + 1); RTA_OK(a, attr_len);
+			     a = RTA_NEXT(a, attr_len)) {
+				if (a->rta_type == UNIX_DIAG_NAME) {
+					bound = RTA_DATA(a);
+					bound_len = RTA_PAYLOAD(a);
+				} else if (a->rta_type == UNIX_DIAG_UID && RTA_PAYLOAD(a) >= sizeof(uint32_t)) {
+					uint32_t value;
+
+					memcpy(&value, RTA_DATA(a), sizeof value);
+					uid = (uid_t)value;
+					has_uid = true;
+				}
+			}
+			/* Abstract names begin with a NUL byte. */
+			if (found < 0 && has_uid && bound != NULL && bound_len == name_len + 1 &&
+			    bound[0] == '\0' && memcmp(bound + 1, name, name_len) == 0) {
+				*owner = uid;
+				found = 0;
+			}
+		}
+	}
+}
+
+int channel_owner(const char *key, uid_t *owner)
+{
+	struct {
+		struct nlmsghdr header;
+		struct unix_diag_req request;
+	} query = {
+		.header = {
+			.nlmsg_len = sizeof query,
+			.nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+		},
+		.request = {
+			.sdiag_family = AF_UNIX,
+			.udiag_states = ~0U,
+			.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_UID,
+		},
+	};
+	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	int found;
+
+	if (nl < 0)
+		return -1;
+	if (send(nl, &query, sizeof query, 0) != (ssize_t)sizeof query) {
+		close(nl);
+		return -1;
+	}
+	found = scan_unix_sockets(nl, key, owner);
+	close(nl);
+	return found;
 }
 
 int channel_peer_is(int fd, uid_t uid, pid_t *pid_out, capsula_error *err)

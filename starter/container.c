@@ -9,6 +9,7 @@
 
 #include "starter/container.h"
 #include "starter/fuse_server.h"
+#include "starter/image_fs.h"
 #include "starter/prefetch.h"
 #include "starter/rootfs.h"
 #include "common/timing.h"
@@ -42,11 +43,6 @@ static int make_minimal_dev(struct rootfs *rfs, capsula_error *err)
 	return 0;
 }
 
-static bool is_device_path(const char *path)
-{
-	return strcmp(path, "/dev") == 0 || strncmp(path, "/dev/", 5) == 0;
-}
-
 static int apply_binds(struct rootfs *rfs, const struct capsula_plan *plan,
                        capsula_error *err)
 {
@@ -55,7 +51,7 @@ static int apply_binds(struct rootfs *rfs, const struct capsula_plan *plan,
 		const char *relative = b->source[1] ? b->source + 1 : ".";
 
 		if (rootfs_bind(rfs, rfs->host_fd, relative, b->destination, b->flags,
-		                is_device_path(b->source), err) == 0)
+		                (b->flags & BIND_DEVICES) != 0, err) == 0)
 			continue;
 		if (!(b->flags & BIND_OPTIONAL))
 			return -1;
@@ -74,8 +70,16 @@ int container_build(const struct capsula_plan *plan, const struct identity *id,
 	int stage_fd;
 	int fuse_fd;
 
-	if (userns_create(plan->uid, plan->gid, err) < 0 || open_namespaces(c, err) < 0 ||
-	    fuse_device_open(&fuse_fd, err) < 0)
+	if (userns_create(plan->uid, plan->gid, err) < 0)
+		return -1;
+	/* Peers the holder cannot map read as the overflow uid: its user must
+	 * never be that uid, or it would admit anyone. */
+	if (uid_is_overflow(plan->uid))
+		return fail(err, 0, "run as a regular account",
+		            "uid %u is the kernel's overflow uid (kernel.overflowuid): inside a user "
+		            "namespace every unmapped user reads as it, so a container could not "
+		            "tell its owner from other users", (unsigned)plan->uid);
+	if (open_namespaces(c, err) < 0 || fuse_device_open(&fuse_fd, err) < 0)
 		return -1;
 	t = timing_report(plan->timing, "user+mount namespaces", t);
 	if (stage_enter(&stage_fd, &rfs.host_fd, err) < 0)
@@ -98,6 +102,7 @@ int container_build(const struct capsula_plan *plan, const struct identity *id,
 	t = timing_report(plan->timing, "passwd/group", t);
 	if (rootfs_seal(&rfs, err) < 0 || rootfs_enter(&rfs, err) < 0)
 		return -1;
+	image_fs_built(served);
 	close(stage_fd);
 	timing_report(plan->timing, "pivot_root", t);
 	return 0;

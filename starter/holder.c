@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "starter/container.h"
 #include "starter/holder.h"
 #include "starter/identity.h"
+#include "starter/userns.h"
 #include "common/timing.h"
 
 /* How long a new holder waits for its first rank before giving up. */
@@ -65,24 +67,43 @@ static void ignore_terminal_signals(void)
 		signal(signals[i], SIG_IGN);
 }
 
-/* Hand the container to one connecting rank; returns its pidfd, or -1 if
- * the peer is not one of ours or went away. */
-static int admit_rank(int conn, uid_t uid, const struct container *c)
+/* Answer one connection: a rank gets the container (and we get its pidfd,
+ * returned), an instance tool gets our own pidfd, so that it can wait for
+ * us and signal us without ever naming a pid that might be reused. Returns
+ * -1 for anything else, and for a peer that is not the container's user:
+ * peers outside our user namespace's map read as the overflow uid, which
+ * is never the user's (the launch refuses to run as it). */
+static int answer_peer(int conn, uid_t uid, const struct container *c)
 {
 	struct timeval timeout = {.tv_sec = HANDSHAKE_TIMEOUT_S};
-	struct holder_reply reply = {.status = HOLDER_READY};
+	struct holder_reply reply = {.status = HOLDER_READY, .holder = getpid()};
 	int fds[2] = {c->userns_fd, c->mntns_fd};
 	capsula_error err;
 	int pidfd = -1;
 	size_t nfds = 1;
-	char hello;
+	char request;
 
-	if (channel_peer_is(conn, uid, NULL, &err) != 1)
+	if (uid_is_overflow(uid) || channel_peer_is(conn, uid, NULL, &err) != 1)
 		return -1;
-	if (setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0)
+	if (setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0 ||
+	    setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout) < 0)
 		return -1;
-	if (channel_recv(conn, &hello, 1, &pidfd, &nfds) != 1 || nfds != 1)
+	if (channel_recv(conn, &request, 1, &pidfd, &nfds) != 1)
 		return -1;
+	if (request == CHANNEL_STATUS && nfds == 0) {
+		int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+
+		if (self >= 0) {
+			channel_send(conn, &reply, sizeof reply, &self, 1);
+			close(self);
+		}
+		return -1;
+	}
+	if (request != CHANNEL_JOIN || nfds != 1) {
+		if (nfds == 1)
+			close(pidfd);
+		return -1;
+	}
 	if (channel_send(conn, &reply, sizeof reply, fds, 2) < 0) {
 		close(pidfd);
 		return -1;
@@ -147,7 +168,7 @@ static void serve_ranks(int listen_fd, const struct capsula_plan *plan,
 		}
 		if (fds[0].revents & POLLIN) {
 			int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			int pidfd = conn >= 0 ? admit_rank(conn, plan->uid, c) : -1;
+			int pidfd = conn >= 0 ? answer_peer(conn, plan->uid, c) : -1;
 
 			if (conn >= 0)
 				close(conn);

@@ -50,6 +50,7 @@ int image_fs_open(struct image_fs *ifs, const struct capsula_image *image,
 
 	ifs->fd = image->fd;
 	ifs->offset = (size_t)image->offset;
+	ifs->building = true;
 	status = sqfs_init(&probe, image->fd, ifs->offset);
 	if (status != SQFS_OK)
 		return fail(err, 0, status == SQFS_BADCOMP ?
@@ -249,4 +250,9 @@ long image_fs_pread(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode, uint64_t 
 int image_fs_resolve(struct image_fs *ifs, sqfs *fs, const char *path, sqfs_inode *out)
 {
 	return image_path_resolve(fs, ifs->root, path, out);
+}
+
+void image_fs_built(struct image_fs *ifs)
+{
+	__atomic_store_n(&ifs->building, false, __ATOMIC_RELEASE);
 }

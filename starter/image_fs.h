@@ -5,6 +5,7 @@
 #define CAPSULA_IMAGE_FS_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,7 +26,15 @@ struct image_fs {
 	pthread_mutex_t fragments_lock;
 	struct squashfs_fragment_entry *fragments;  /* size 0: not read yet */
 	size_t fragment_count;
+	/* While the holder builds the root it must read image directories that
+	 * the user may not (a 0700 root): until then, directories are answered
+	 * open to all and never cached, so the kernel asks again, and gets the
+	 * image's real modes, once the container is built. */
+	bool building;
 };
+
+/* The container is built: from now on answer the image's modes as they are. */
+void image_fs_built(struct image_fs *ifs);
 
 /* A piece of a file's content: inside a cached block, zeros for a hole, or
  * (data NULL) stored uncompressed at image_position in the image file, which

@@ -41,6 +41,17 @@ static int inode_of(fuse_req_t req, struct request_context *rc, fuse_ino_t ino,
 	return 0;
 }
 
+static bool building(const struct request_context *rc)
+{
+	return __atomic_load_n(&rc->ifs->building, __ATOMIC_ACQUIRE);
+}
+
+/* How long the kernel may keep what we answer about an inode of this mode. */
+static double cache_time(const struct request_context *rc, mode_t mode)
+{
+	return S_ISDIR(mode) && building(rc) ? 0 : FOREVER;
+}
+
 static int inode_stat(struct request_context *rc, sqfs_inode *inode, fuse_ino_t ino,
                       struct stat *st)
 {
@@ -49,6 +60,8 @@ static int inode_stat(struct request_context *rc, sqfs_inode *inode, fuse_ino_t 
 	memset(st, 0, sizeof *st);
 	st->st_ino = ino;
 	st->st_mode = inode->base.mode;
+	if (S_ISDIR(st->st_mode) && building(rc))
+		st->st_mode |= 0555;
 	st->st_nlink = (nlink_t)inode->nlink;
 	st->st_mtime = st->st_ctime = st->st_atime = (time_t)inode->base.mtime;
 	st->st_blksize = (blksize_t)rc->ifs->block_size;
@@ -91,9 +104,9 @@ static int entry_of(struct request_context *rc, sqfs_dir_entry *dentry,
 
 	memset(entry, 0, sizeof *entry);
 	entry->ino = image_fs_ino(rc->ifs, sqfs_dentry_inode(dentry));
-	entry->attr_timeout = entry->entry_timeout = FOREVER;
 	if (sqfs_inode_get(rc->fs, &inode, sqfs_dentry_inode(dentry)) != SQFS_OK)
 		return -1;
+	entry->attr_timeout = entry->entry_timeout = cache_time(rc, inode.base.mode);
 	return inode_stat(rc, &inode, entry->ino, &entry->attr);
 }
 
@@ -150,7 +163,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (inode_stat(&rc, &inode, ino, &st) < 0)
 		fuse_reply_err(req, EIO);
 	else
-		fuse_reply_attr(req, &st, FOREVER);
+		fuse_reply_attr(req, &st, cache_time(&rc, st.st_mode));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)

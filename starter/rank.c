@@ -34,7 +34,7 @@ int rank_receive(int conn, uid_t uid, int *userns_fd, int *mntns_fd, capsula_err
 	pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	if (pidfd < 0)
 		return fail(err, errno, "capsula needs Linux 5.3 or newer", "pidfd_open");
-	if (channel_send(conn, "R", 1, &pidfd, 1) < 0) {
+	if (channel_send(conn, &(char){CHANNEL_JOIN}, 1, &pidfd, 1) < 0) {
 		int saved = errno;
 
 		close(pidfd);

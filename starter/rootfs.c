@@ -73,6 +73,25 @@ static int new_tmpfs(mode_t mode, int *mnt_fd, capsula_error *err)
 	return 0;
 }
 
+static int remember_own_fs(struct rootfs *rfs, int fd, capsula_error *err)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return fail(err, errno, NULL, "stat the container's scaffolding");
+	if (rfs->own_dev_count < sizeof rfs->own_devs / sizeof rfs->own_devs[0])
+		rfs->own_devs[rfs->own_dev_count++] = st.st_dev;
+	return 0;
+}
+
+static bool is_own_fs(const struct rootfs *rfs, dev_t dev)
+{
+	for (size_t i = 0; i < rfs->own_dev_count; i++)
+		if (rfs->own_devs[i] == dev)
+			return true;
+	return false;
+}
+
 static int remember_scaffold(struct rootfs *rfs, int mnt_fd, capsula_error *err)
 {
 	if (rfs->scaffold_count == ROOTFS_MAX_SCAFFOLDS) {
@@ -82,7 +101,7 @@ static int remember_scaffold(struct rootfs *rfs, int mnt_fd, capsula_error *err)
 		            ROOTFS_MAX_SCAFFOLDS);
 	}
 	rfs->scaffold_fds[rfs->scaffold_count++] = mnt_fd;
-	return 0;
+	return remember_own_fs(rfs, mnt_fd, err);
 }
 
 static int clone_onto(int from_fd, const char *from_path, int to_fd, const char *to_path,
@@ -139,7 +158,8 @@ static int replicate_entry(struct rootfs *rfs, int from_fd, int to_fd, const cha
 
 /* Repeat every entry of from_fd in the empty directory to_fd: directories
  * and files as bind mounts, symlinks as copies. */
-static int replicate_entries(struct rootfs *rfs, int from_fd, int to_fd, capsula_error *err)
+static int replicate_entries(struct rootfs *rfs, int from_fd, int to_fd, const char *path,
+                             capsula_error *err)
 {
 	int dir_fd = openat(from_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *entry;
@@ -147,11 +167,11 @@ static int replicate_entries(struct rootfs *rfs, int from_fd, int to_fd, capsula
 	int ret = 0;
 
 	if (dir_fd < 0)
-		return fail(err, errno, NULL, "read an image directory");
+		return fail(err, errno, NULL, "read the image directory %s", path);
 	dir = fdopendir(dir_fd);
 	if (dir == NULL) {
 		close(dir_fd);
-		return fail(err, errno, NULL, "read an image directory");
+		return fail(err, errno, NULL, "read the image directory %s", path);
 	}
 	while (ret == 0 && (errno = 0, entry = readdir(dir)) != NULL) {
 		const char *name = entry->d_name;
@@ -174,7 +194,7 @@ static int replicate_entries(struct rootfs *rfs, int from_fd, int to_fd, capsula
 		ret = replicate_entry(rfs, from_fd, to_fd, name, type, err);
 	}
 	if (ret == 0 && errno != 0)
-		ret = fail(err, errno, NULL, "read an image directory");
+		ret = fail(err, errno, NULL, "read the image directory %s", path);
 	closedir(dir);
 	return ret;
 }
@@ -205,7 +225,9 @@ int rootfs_from_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
 	image_fd = openat(stage_fd, image_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (image_fd < 0)
 		return fail(err, errno, NULL, "open the mounted image");
-	ret = replicate_entries(rfs, image_fd, rfs->root_fd, err);
+	ret = remember_own_fs(rfs, image_fd, err);
+	if (ret == 0)
+		ret = replicate_entries(rfs, image_fd, rfs->root_fd, "/", err);
 	close(image_fd);
 	return ret;
 }
@@ -239,7 +261,7 @@ static int underlay(struct rootfs *rfs, const char *path, capsula_error *err)
 		return fail(err, saved, NULL, "cover %s with a tmpfs", path);
 	}
 	if (remember_scaffold(rfs, mnt_fd, err) < 0 ||
-	    replicate_entries(rfs, orig_fd, mnt_fd, err) < 0) {
+	    replicate_entries(rfs, orig_fd, mnt_fd, path, err) < 0) {
 		close(orig_fd);
 		return -1;
 	}
@@ -292,17 +314,131 @@ static int create_in_parent(struct rootfs *rfs, const char *path, bool want_dir,
 	            "cannot create mount point %s", path);
 }
 
+/* Is the symlink at dir/name one capsula may follow to a mount point? Only
+ * when it lies in the image or the scaffolding: one in a host directory
+ * bound into the container (the host's /tmp, a home) may be another user's,
+ * aimed at wherever they want the user to create or cover things. */
+static int check_symlink_origin(struct rootfs *rfs, const char *dir, const char *mount_path,
+                                capsula_error *err)
+{
+	struct stat st;
+	int dir_fd = open_in_root(rfs->root_fd, dir[0] ? dir : "/", O_PATH | O_DIRECTORY);
+
+	if (dir_fd < 0)
+		return fail(err, errno, NULL, "open %s in the container", dir[0] ? dir : "/");
+	if (fstat(dir_fd, &st) < 0) {
+		int saved = errno;
+
+		close(dir_fd);
+		return fail(err, saved, NULL, "stat %s in the container", dir[0] ? dir : "/");
+	}
+	close(dir_fd);
+	if (is_own_fs(rfs, st.st_dev))
+		return 0;
+	return fail(err, 0, "fix the image, or choose a destination without symlinks in host "
+	            "directories", "mount point %s: its path goes through a symlink in the host "
+	            "directory %s, which capsula does not follow", mount_path, dir[0] ? dir : "/");
+}
+
+/* Resolve path inside the root component by component, as the kernel
+ * would, into canonical (no symlinks left; missing components kept as
+ * written), following only the symlinks check_symlink_origin allows. */
+static int resolve_mount_point(struct rootfs *rfs, const char *path, char *canonical,
+                               size_t size, capsula_error *err)
+{
+	enum { MAX_LINKS = 40 };
+	char pending[PATH_MAX], target[PATH_MAX];
+	char *cursor = pending;
+	size_t length = 0;  /* of canonical, "" being the root */
+	int links = 0;
+
+	if (snprintf(pending, sizeof pending, "%s", path) >= (int)sizeof pending)
+		return fail(err, ENAMETOOLONG, NULL, "mount point %.64s", path);
+	canonical[0] = '\0';
+	for (;;) {
+		size_t part;
+		struct stat st;
+		ssize_t got;
+		int fd, saved;
+
+		while (*cursor == '/')
+			cursor++;
+		if (*cursor == '\0')
+			break;
+		part = strcspn(cursor, "/");
+		if (part == 1 && cursor[0] == '.') {
+			cursor += part;
+			continue;
+		}
+		if (part == 2 && cursor[0] == '.' && cursor[1] == '.') {
+			while (length > 0 && canonical[length - 1] != '/')
+				length--;
+			if (length > 0)
+				length--;
+			canonical[length] = '\0';
+			cursor += part;
+			continue;
+		}
+		if (length + 1 + part >= size)
+			return fail(err, ENAMETOOLONG, NULL, "mount point %.64s", path);
+		canonical[length] = '/';
+		memcpy(canonical + length + 1, cursor, part);
+		canonical[length + 1 + part] = '\0';
+		cursor += part;
+		fd = open_in_root(rfs->root_fd, canonical, O_PATH | O_NOFOLLOW);
+		if (fd < 0 && errno != ENOENT)
+			return fail(err, errno, NULL, "open %s in the container", canonical);
+		if (fd >= 0 && fstat(fd, &st) < 0) {
+			saved = errno;
+			close(fd);
+			return fail(err, saved, NULL, "stat %s in the container", canonical);
+		}
+		if (fd < 0 || !S_ISLNK(st.st_mode)) {
+			if (fd >= 0)
+				close(fd);
+			length += 1 + part;  /* missing (to be made) or a real entry */
+			continue;
+		}
+		got = readlinkat(fd, "", target, sizeof target - 1);
+		saved = errno;
+		close(fd);
+		if (got < 0)
+			return fail(err, saved, NULL, "readlink %s in the container", canonical);
+		target[got] = '\0';
+		canonical[length] = '\0';
+		if (check_symlink_origin(rfs, canonical, path, err) < 0)
+			return -1;
+		if (++links > MAX_LINKS)
+			return fail(err, ELOOP, "fix the image", "mount point %s", path);
+		if ((size_t)got + 1 + strlen(cursor) >= sizeof pending)
+			return fail(err, ENAMETOOLONG, NULL, "mount point %.64s", path);
+		/* Splice the target in front of what is left to walk. */
+		memmove(pending + got + 1, cursor, strlen(cursor) + 1);
+		memcpy(pending, target, (size_t)got);
+		pending[got] = '/';
+		cursor = pending;
+		if (target[0] == '/')
+			length = 0;
+		canonical[length] = '\0';
+	}
+	if (length == 0)
+		snprintf(canonical, size, "/");
+	return 0;
+}
+
 /* Open the mount point at path (inside the root), creating it and any
  * missing parents first. */
-static int mount_point(struct rootfs *rfs, const char *path, bool want_dir,
+static int mount_point(struct rootfs *rfs, const char *wanted, bool want_dir,
                        int *fd_out, capsula_error *err)
 {
-	char prefix[PATH_MAX];
+	char prefix[PATH_MAX], path[PATH_MAX];
 	struct stat st;
 	int fd;
 
-	if (strlen(path) >= sizeof prefix || path[0] != '/')
-		return fail(err, ENAMETOOLONG, NULL, "mount point %.64s", path);
+	if (strlen(wanted) >= sizeof prefix || wanted[0] != '/')
+		return fail(err, ENAMETOOLONG, NULL, "mount point %.64s", wanted);
+	if (resolve_mount_point(rfs, wanted, path, sizeof path, err) < 0)
+		return -1;
 	fd = open_in_root(rfs->root_fd, path, O_PATH);
 	if (fd < 0 && errno == ENOENT) {
 		/* Walk down, creating each missing component. */
@@ -327,25 +463,25 @@ static int mount_point(struct rootfs *rfs, const char *path, bool want_dir,
 	if (fd < 0)
 		return fail(err, errno, errno == ELOOP ? "the image has a symlink there that leads out "
 		            "of it (through /proc) or in a loop; fix the image" : NULL,
-		            "mount point %s in the container", path);
+		            "mount point %s in the container", wanted);
 	if (fstat(fd, &st) < 0) {
 		int saved = errno;
 
 		close(fd);
-		return fail(err, saved, NULL, "stat mount point %s", path);
+		return fail(err, saved, NULL, "stat mount point %s", wanted);
 	}
 	/* A symlink such as sys -> ../.. lands on the root: a mount there
 	 * would hide the whole image. */
-	if (strcmp(path, "/") != 0 && st.st_dev == rfs->root_dev && st.st_ino == rfs->root_ino) {
+	if (strcmp(wanted, "/") != 0 && st.st_dev == rfs->root_dev && st.st_ino == rfs->root_ino) {
 		close(fd);
 		return fail(err, 0, "the image's symlink there points at its root; fix the image",
-		            "mount point %s in the container is the container's root", path);
+		            "mount point %s in the container is the container's root", wanted);
 	}
 	if (S_ISDIR(st.st_mode) != want_dir) {
 		close(fd);
 		return fail(err, 0, "bind a directory onto a directory, a file onto a file",
 		            "cannot bind a %s onto %s, which is a %s in the image",
-		            want_dir ? "directory" : "file", path,
+		            want_dir ? "directory" : "file", wanted,
 		            S_ISDIR(st.st_mode) ? "directory" : "file");
 	}
 	*fd_out = fd;

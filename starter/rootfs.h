@@ -19,6 +19,10 @@ struct rootfs {
 	int host_fd;   /* the host's root, while it is still reachable */
 	int scaffold_fds[ROOTFS_MAX_SCAFFOLDS];  /* tmpfs mounts to seal read-only */
 	size_t scaffold_count;
+	/* The file systems capsula made the root of (image, scaffolding): only
+	 * their symlinks are followed on the way to a mount point. */
+	dev_t own_devs[ROOTFS_MAX_SCAFFOLDS + 1];
+	size_t own_dev_count;
 	int verbosity;
 };
 

@@ -16,11 +16,11 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err);
  * GRACE_FOREVER) and leave it running; *holder is its pid. */
 int starter_start_instance(const struct capsula_plan *plan, pid_t *holder, capsula_error *err);
 
-/* Does a holder listen under key? */
-bool starter_instance_running(const char *key);
+/* Does a holder of ours answer under key? */
+bool starter_instance_running(const unsigned char *secret, const char *key);
 
-/* End the instance's holder (SIGTERM, SIGKILL after 5 s) and wait until it
- * is gone. */
-int starter_stop_instance(const char *key, pid_t holder, capsula_error *err);
+/* End the instance's holder (SIGTERM, SIGKILL after 5 s) and wait, at most
+ * 5 s more, until it is gone. */
+int starter_stop_instance(const unsigned char *secret, const char *key, capsula_error *err);
 
 #endif

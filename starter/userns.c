@@ -35,6 +35,19 @@ static int write_file(const char *path, const char *text, capsula_error *err)
 	return 0;
 }
 
+bool uid_is_overflow(uid_t uid)
+{
+	unsigned overflow = 65534;
+	FILE *f = fopen("/proc/sys/kernel/overflowuid", "re");
+
+	if (f != NULL) {
+		if (fscanf(f, "%u", &overflow) != 1)
+			overflow = 65534;
+		fclose(f);
+	}
+	return uid == (uid_t)overflow;
+}
+
 int userns_create(uid_t uid, gid_t gid, capsula_error *err)
 {
 	char map[64];

@@ -7,7 +7,7 @@ export CAPSULA_TEST_EXCLUSIVE=1
 require_containers
 command -v jq >/dev/null || skip_all "no jq to read the JSON output (apt-get install jq)"
 
-records=/tmp/capsula-$TEST_UID/instances
+records=$TEST_HOME/.capsula/run/$(hostname)/instances
 holders_before=$(live_holders)
 mounts_before=$(grep -c capsula /proc/self/mountinfo)
 

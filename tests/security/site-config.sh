@@ -69,6 +69,51 @@ like "$err" "--dev host is not allowed here" "and the message says so"
 like "$(as_user env OMPI_COMM_WORLD_SIZE=2 PMIX_NAMESPACE=job-1 "$CAPSULA" exec --dry-run "$WORK/allowed/ok.sqfs" true)" \
 	"grace 250 ms" "the holder's grace comes from the configuration"
 
+# Without user binds, neither $HOME nor the current directory opens up a
+# host path: the home is the passwd entry's, the command starts there.
+echo "host log" > /var/log/capsula-test-marker
+chmod 0644 /var/log/capsula-test-marker
+out=$(as_user HOME=/var/log "$CAPSULA" exec "$WORK/allowed/ok.sqfs" \
+	sh -c 'echo "$HOME"; cat /var/log/capsula-test-marker 2>/dev/null || echo unseen' 2>&1)
+rm -f /var/log/capsula-test-marker
+is "$out" "$TEST_HOME
+unseen" "HOME=/var/log: the home is the passwd entry's, the host's /var/log stays out"
+out=$(as_user HOME=/dev "$CAPSULA" exec "$WORK/allowed/ok.sqfs" \
+	sh -c 'echo "$HOME"; test -e /dev/kmsg && echo "host /dev" || echo minimal' 2>&1)
+is "$out" "$TEST_HOME
+minimal" "HOME=/dev: the home is the passwd entry's and /dev stays minimal"
+elsewhere=/var/tmp/capsula-test-cwd.$$
+mkdir -m 0755 "$elsewhere" && echo "host cwd" > "$elsewhere/marker"
+out=$(cd "$elsewhere" && setpriv --reuid "$TEST_UID" --regid "$TEST_GID" --init-groups \
+	env -i HOME="$TEST_HOME" PATH=/usr/bin:/bin "$CAPSULA" exec "$WORK/allowed/ok.sqfs" \
+	sh -c 'pwd; cat "$0/marker" 2>/dev/null' "$elsewhere" 2>&1)
+rm -rf "$elsewhere"
+is "$out" "$TEST_HOME" "the current directory ($elsewhere) is not bound; the command starts in the home"
+
+# The image that runs is the one that was checked: swap a symlink in the
+# allowed directory between an allowed image and one elsewhere meanwhile.
+unsquashfs -q -d "$WORK/variant" "$IMAGE" >/dev/null
+echo "from elsewhere" > "$WORK/variant/etc/capsula-test-image"
+mksquashfs "$WORK/variant" "$WORK/elsewhere/other.sqfs" -noappend -quiet -no-progress -all-root >/dev/null
+chmod -R a+rX "$WORK"
+chown "$TEST_UID" "$WORK/allowed"
+as_user sh -c 'cd "$1" && while :; do ln -sfn ok.sqfs a && mv -T a swap.sqfs;
+	ln -sfn "$2" b && mv -T b swap.sqfs; done' sh "$WORK/allowed" "$WORK/elsewhere/other.sqfs" &
+swapper=$!
+escaped=0 ran=0
+for _ in $(seq 100); do
+	out=$(as_user "$CAPSULA" exec "$WORK/allowed/swap.sqfs" cat /etc/capsula-test-image 2>/dev/null)
+	case $out in
+		"from elsewhere") escaped=$((escaped + 1)) ;;
+		"capsula busybox test image") ran=$((ran + 1)) ;;
+	esac
+done
+kill "$swapper"; wait "$swapper" 2>/dev/null
+pkill -u "$TEST_UID" -f "mv -T" 2>/dev/null
+is "$escaped" 0 "a symlink swapped in a loop never runs an image from elsewhere ($ran of 100 ran the allowed one)"
+ok "while the allowed one still runs" [ "$ran" -gt 0 ]
+chown 0 "$WORK/allowed"
+
 write_conf <<CONF
 image directory = $WORK/allowed
 allow user binds = perhaps
@@ -98,5 +143,16 @@ like "$err" "^capsula: cannot open $CAPSULA_CONFIG_FILE: Permission denied; ask 
 rm -f "$CAPSULA_CONFIG_FILE"
 is "$(as_user "$CAPSULA" exec -B "$WORK/site:/mnt" "$WORK/elsewhere/no.sqfs" cat /mnt/README)" "site data" \
 	"without a configuration file the defaults allow images anywhere and user binds"
+
+# Binds are nodev unless they are devices the policy allows, whatever path
+# they come from.
+mountinfo=$(as_user "$CAPSULA" exec -B /dev:/hostdev "$WORK/elsewhere/no.sqfs" cat /proc/self/mountinfo)
+like "$(printf '%s\n' "$mountinfo" | awk '$5 == "/hostdev" {print $6}')" "(^|,)nodev(,|$)" \
+	"-B /dev:/hostdev is mounted nodev"
+unlike "$(printf '%s\n' "$mountinfo" | awk '$5 == "/dev/null" {print $6}')" "(^|,)nodev(,|$)" \
+	"while the minimal /dev's own devices are not"
+mountinfo=$(as_user HOME=/dev "$CAPSULA" exec "$WORK/elsewhere/no.sqfs" cat /proc/self/mountinfo)
+is "$(printf '%s\n' "$mountinfo" | awk '$5 == "/dev" && $6 !~ /(^|,)nodev(,|$)/' | wc -l)" 0 \
+	"HOME=/dev: every mount on /dev is nodev"
 
 done_testing

@@ -165,6 +165,58 @@ int main(void)
 	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0 && plan.join_shared,
 	   "srun's job step is a launcher too");
 
+	/* The groups are part of the key: sg, newgrp, a job under another group. */
+	gid_t groups_a[] = {100, 200}, groups_b[] = {100};
+	f = facts("/home/alice", no_launcher);
+	f.groups = groups_a;
+	f.group_count = 2;
+	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0, "a launch with two groups");
+	snprintf(key, sizeof key, "%s", plan.join_key);
+	f.gid = 200;
+	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0 && strcmp(key, plan.join_key) != 0,
+	   "another primary group, another container");
+	f.gid = 100;
+	f.groups = groups_b;
+	f.group_count = 1;
+	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0 && strcmp(key, plan.join_key) != 0,
+	   "other supplementary groups, another container");
+
+	/* Devices work only where the policy puts them. */
+	f = facts("/dev", no_launcher);
+	f.home = "/dev";
+	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0, "HOME=/dev");
+	ok(find_bind(&plan, "/dev/null") && (find_bind(&plan, "/dev/null")->flags & BIND_DEVICES),
+	   "the minimal /dev's devices keep device access");
+	ok(find_bind(&plan, "/dev") && !(find_bind(&plan, "/dev")->flags & BIND_DEVICES),
+	   "a home at /dev does not");
+	ok(!(find_bind(&plan, "/dev/shm")->flags & BIND_DEVICES), "nor does /dev/shm");
+	ok(build(ARGC(devhost), devhost, &f, &plan, &err) == 0 &&
+	   (plan.binds[bind_index(&plan, "/dev")].flags & BIND_DEVICES),
+	   "--dev host's /dev keeps device access");
+	char *dev_bind[] = {"exec", "-B", "/dev:/hostdev", "img", "id", NULL};
+	ok(build(ARGC(dev_bind), dev_bind, &f, &plan, &err) == 0 &&
+	   !(find_bind(&plan, "/hostdev")->flags & BIND_DEVICES), "-B /dev:/hostdev does not");
+
+	/* Without user binds, the home is the passwd entry's and the cwd is not bound. */
+	struct capsula_config no_user_binds;
+	config_defaults(&no_user_binds);
+	no_user_binds.user_binds = false;
+	f = facts("/work/run1", no_launcher);
+	f.home = "/scratch";
+	f.passwd_home = "/home/alice";
+	f.config = &no_user_binds;
+	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0, "no user binds: a plain exec runs");
+	ok(find_bind(&plan, "/home/alice") && !find_bind(&plan, "/scratch"),
+	   "the home is the passwd entry's, not $HOME");
+	ok(!find_bind(&plan, "/work/run1"), "the cwd outside every bind is not bound");
+	is_str(plan.cwd, "/home/alice", "the command starts in the home");
+	f = facts("/home/alice/proj", no_launcher);
+	f.passwd_home = "/home/alice";
+	f.config = &no_user_binds;
+	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0, "no user binds, cwd in the home");
+	is_str(plan.cwd, "/home/alice/proj", "a cwd inside the home is kept");
+	config_free(&no_user_binds);
+
 	f = facts("/home/alice", no_launcher);
 	f.cpus = 1;
 	ok(build(ARGC(plain), plain, &f, &plan, &err) == 0 && plan.fuse_threads == 2 &&

@@ -1,0 +1,25 @@
+/* The user's private runtime directory on this node: where instance records
+ * and the user's join secret live. No other user can take its place:
+ *   1. $XDG_RUNTIME_DIR/capsula, when XDG_RUNTIME_DIR is a private directory
+ *      of the user (what a login session gives),
+ *   2. else HOME/.capsula/run/HOSTNAME ($HOME when it is a directory of the
+ *      user's, else the home of the passwd entry),
+ *   3. else /tmp/capsula-UID (refused when someone else made it).
+ * Each directory is made 0700 and checked: the user's own, not a symlink,
+ * closed to everyone else. */
+#ifndef CAPSULA_RUNDIR_H
+#define CAPSULA_RUNDIR_H
+
+#include <stddef.h>
+
+#include "common/error.h"
+#include "common/plan.h"
+
+int rundir_path(char *out, size_t size, capsula_error *err);
+
+/* The user's random secret in that directory, made on first use (written
+ * aside and linked into place, so that processes starting together agree
+ * on one). */
+int rundir_join_secret(unsigned char secret[JOIN_SECRET_SIZE], capsula_error *err);
+
+#endif
