@@ -55,8 +55,6 @@ stop_squatters() {
 # A process that has not ended (a zombie has).
 alive() { s=$(ps -o stat= -p "$1" 2>/dev/null); [ -n "$s" ] && [ "${s#Z}" = "$s" ]; }
 gone() { ! alive "$1"; }
-same_nonempty() { [ -n "$1" ] && [ "$1" = "$2" ]; }
-differ_nonempty() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" != "$2" ]; }
 taken_by_other() { grep -c ' @capsula-' /proc/net/unix; }
 
 # ---------------------------------------------------------------- 1. names
