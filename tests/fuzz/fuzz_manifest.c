@@ -11,7 +11,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[] = "/tmp/capsula-fuzz-manifest-XXXXXX";
+/* Under $TMPDIR, which tests/fuzz/run points into its own output. */
+static char dir[4096];
 
 static void write_file(const char *name, const uint8_t *data, size_t size)
 {
@@ -34,6 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	capsula_error err;
 
 	if (!ready) {
+		const char *tmp = getenv("TMPDIR");
+
+		snprintf(dir, sizeof dir, "%s/capsula-fuzz-manifest-XXXXXX", tmp ? tmp : "/tmp");
 		if (mkdtemp(dir) == NULL)
 			abort();
 		ready = 1;
