@@ -4,6 +4,10 @@
 . "$abs_top_srcdir/tests/lib/common.sh"
 require_containers
 
+# /dev/infiniband is the machine's: a suite of another build tree running at
+# the same time may make and remove its fake one too. One at a time.
+exec 8>/tmp/capsula-check-infiniband.lock
+flock -x 8
 made=""
 if [ ! -e /dev/infiniband ]; then
 	is_root || skip_all "no /dev/infiniband on this host, and only root can make a fake one"

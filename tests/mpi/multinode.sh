@@ -15,7 +15,13 @@ agent=$(stage_file "$abs_top_srcdir/tests/mpi/rsh-agent")
 chmod a+rx "$agent"
 cleanup() {
 	[ -n "${listener:-}" ] && kill "$listener" 2>/dev/null
-	pkill -u "$TEST_UID" -f "TCP-LISTEN:2222,bind=10.213.0.2" 2>/dev/null
+	# Whatever still runs in this test's own namespaces (another suite's
+	# listener on the same address lives in its own).
+	for ns in "$n1" "$n2"; do
+		pids=$(ip netns pids "$ns" 2>/dev/null)
+		# shellcheck disable=SC2086 # a list of pids
+		[ -n "$pids" ] && kill $pids 2>/dev/null
+	done
 	ip netns del "$n1" 2>/dev/null
 	ip netns del "$n2" 2>/dev/null
 	rm -rf "$WORK"
