@@ -15,12 +15,20 @@ done
 dir=$(mktemp -d /tmp/capsula-slurm.XXXXXX)
 node=$(hostname -s)
 started_munge=""
+# Wait up to 5 s for pid to be gone: the next suite on this machine must not
+# find a daemon of ours still shutting down (its ports, munge's socket).
+await_exit() {
+	n=0
+	while kill -0 "$1" 2>/dev/null && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+}
 cleanup() {
 	for daemon in slurmd slurmctld; do
-		[ -s "$dir/$daemon.pid" ] && kill "$(cat "$dir/$daemon.pid")" 2>/dev/null
+		if [ -s "$dir/$daemon.pid" ]; then
+			pid=$(cat "$dir/$daemon.pid")
+			kill "$pid" 2>/dev/null && await_exit "$pid"
+		fi
 	done
-	[ -n "$started_munge" ] && kill "$started_munge" 2>/dev/null
-	sleep 0.5
+	[ -n "$started_munge" ] && kill "$started_munge" 2>/dev/null && await_exit "$started_munge"
 	rm -rf "$dir" "$WORK"
 }
 trap cleanup EXIT
@@ -51,7 +59,8 @@ PartitionName=check Nodes=ALL Default=YES MaxTime=10 State=UP OverSubscribe=FORC
 CONF
 chmod -R a+rX "$dir"
 
-if ! pgrep -x munged >/dev/null; then
+# A munged that answers, not just one that runs (it may be on its way out).
+if ! munge -n </dev/null >/dev/null 2>&1; then
 	mkdir -p /run/munge && chown munge:munge /run/munge
 	[ -s /etc/munge/munge.key ] || skip_all "munge has no key (/etc/munge/munge.key)"
 	runuser -u munge -- /usr/sbin/munged || bail_out "cannot start munged"
