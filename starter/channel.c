@@ -1,13 +1,13 @@
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <linux/if_alg.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,11 +30,89 @@ static socklen_t abstract_address(const char *key, struct sockaddr_un *addr)
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
 }
 
-void channel_name(const unsigned char secret[JOIN_SECRET_SIZE], const char *key, unsigned slot,
-                  char *name, size_t size)
+/* HMAC-SHA256 by the kernel (AF_ALG): a few system calls, where loading and
+ * initialising a crypto library would cost a launch milliseconds. */
+static int hmac_by_kernel(const unsigned char *key, size_t key_len, const void *message,
+                          size_t len, unsigned char mac[32])
 {
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int mac_len = 0;
+	struct sockaddr_alg alg = {
+		.salg_family = AF_ALG, .salg_type = "hash", .salg_name = "hmac(sha256)",
+	};
+	int tfm = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int op = -1;
+	int ok = 0;
+
+	if (tfm >= 0 && bind(tfm, (struct sockaddr *)&alg, sizeof alg) == 0 &&
+	    setsockopt(tfm, SOL_ALG, ALG_SET_KEY, key, (socklen_t)key_len) == 0 &&
+	    (op = accept4(tfm, NULL, NULL, SOCK_CLOEXEC)) >= 0 &&
+	    write(op, message, len) == (ssize_t)len && read(op, mac, 32) == 32)
+		ok = 1;
+	if (op >= 0)
+		close(op);
+	if (tfm >= 0)
+		close(tfm);
+	return ok ? 0 : -1;
+}
+
+/* The same from libcrypto, loaded only where the kernel offers no AF_ALG.
+ * Its plain SHA-256 functions and the HMAC construction (RFC 2104): HMAC()
+ * would first read openssl.cnf and set up providers, milliseconds a launch. */
+struct sha256_api {
+	int (*init)(void *ctx);
+	int (*update)(void *ctx, const void *data, size_t len);
+	int (*final)(unsigned char *md, void *ctx);
+};
+
+static int load_sha256(struct sha256_api *api)
+{
+	static const char *const names[] = {"libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.so"};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		/* Kept loaded: the next slot's name needs it again. */
+		void *lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+
+		if (lib == NULL)
+			continue;
+		*(void **)&api->init = dlsym(lib, "SHA256_Init");
+		*(void **)&api->update = dlsym(lib, "SHA256_Update");
+		*(void **)&api->final = dlsym(lib, "SHA256_Final");
+		if (api->init != NULL && api->update != NULL && api->final != NULL)
+			return 0;
+		dlclose(lib);
+	}
+	return -1;
+}
+
+static int hmac_by_libcrypto(const unsigned char *key, size_t key_len, const void *message,
+                             size_t len, unsigned char mac[32])
+{
+	enum { BLOCK = 64 };
+	/* SHA256_CTX is 112 bytes; leave room, aligned. */
+	union { unsigned char bytes[256]; unsigned long long align; } ctx;
+	unsigned char pad[BLOCK], inner[32];
+	struct sha256_api api;
+
+	if (key_len > BLOCK || load_sha256(&api) < 0)
+		return -1;
+	memset(pad, 0x36, sizeof pad);
+	for (size_t i = 0; i < key_len; i++)
+		pad[i] ^= key[i];
+	if (!api.init(&ctx) || !api.update(&ctx, pad, BLOCK) || !api.update(&ctx, message, len) ||
+	    !api.final(inner, &ctx))
+		return -1;
+	memset(pad, 0x5c, sizeof pad);
+	for (size_t i = 0; i < key_len; i++)
+		pad[i] ^= key[i];
+	if (!api.init(&ctx) || !api.update(&ctx, pad, BLOCK) || !api.update(&ctx, inner, 32) ||
+	    !api.final(mac, &ctx))
+		return -1;
+	return 0;
+}
+
+int channel_name(const unsigned char secret[JOIN_SECRET_SIZE], const char *key, unsigned slot,
+                 char *name, size_t size, capsula_error *err)
+{
+	unsigned char mac[32];
 	char message[JOIN_KEY_SIZE + 16];
 	int len = snprintf(message, sizeof message, "%s/%u", key, slot);
 	size_t at;
@@ -42,11 +120,15 @@ void channel_name(const unsigned char secret[JOIN_SECRET_SIZE], const char *key,
 	/* Keyed with the user's own secret, so that nobody else can know a
 	 * name before the user's holder binds it: a name cannot be taken in
 	 * advance. 128 bits of the MAC are plenty to be unguessable. */
-	HMAC(EVP_sha256(), secret, JOIN_SECRET_SIZE, (const unsigned char *)message,
-	     (size_t)len, mac, &mac_len);
+	if (hmac_by_kernel(secret, JOIN_SECRET_SIZE, message, (size_t)len, mac) < 0 &&
+	    hmac_by_libcrypto(secret, JOIN_SECRET_SIZE, message, (size_t)len, mac) < 0)
+		return fail(err, errno, "ask the administrator to enable AF_ALG "
+		            "(CONFIG_CRYPTO_USER_API_HASH) or install libcrypto (OpenSSL)",
+		            "compute a socket name (HMAC-SHA256)");
 	at = (size_t)snprintf(name, size, "capsula-");
-	for (unsigned i = 0; i < 16 && i < mac_len && at + 2 < size; i++, at += 2)
+	for (unsigned i = 0; i < 16 && at + 2 < size; i++, at += 2)
 		snprintf(name + at, size - at, "%02x", mac[i]);
+	return 0;
 }
 
 int channel_listen(const char *key, int *fd_out, capsula_error *err)

@@ -33,9 +33,10 @@ struct holder_reply {
 	char message[1024];  /* the holder's error, as capsula_error.message */
 };
 
-/* The abstract socket name of slot (0, 1, ...) of key. */
-void channel_name(const unsigned char secret[JOIN_SECRET_SIZE], const char *key, unsigned slot,
-                  char *name, size_t size);
+/* The abstract socket name of slot (0, 1, ...) of key: HMAC-SHA256 under
+ * the user's secret, by the kernel (AF_ALG) or else libcrypto. */
+int channel_name(const unsigned char secret[JOIN_SECRET_SIZE], const char *key, unsigned slot,
+                 char *name, size_t size, capsula_error *err);
 
 int channel_listen(const char *name, int *fd_out, capsula_error *err);
 /* Returns the connected fd (blocking, with send and receive timeouts), or

@@ -30,7 +30,8 @@ static int holder_pidfd(const unsigned char *secret, const char *key)
 		ssize_t got;
 		int conn;
 
-		channel_name(secret, key, slot, name, sizeof name);
+		if (channel_name(secret, key, slot, name, sizeof name, &ignored) < 0)
+			return -1;
 		conn = channel_connect(name, &ignored);
 		if (conn < 0)
 			continue;
@@ -68,7 +69,8 @@ int starter_start_instance(const struct capsula_plan *plan, pid_t *holder, capsu
 		int listen_fd;
 		int ret;
 
-		channel_name(plan->join_secret, plan->join_key, slot, name, sizeof name);
+		if (channel_name(plan->join_secret, plan->join_key, slot, name, sizeof name, err) < 0)
+			return -1;
 		if (channel_listen(name, &listen_fd, err) < 0) {
 			if (errno == EADDRINUSE)
 				continue;

@@ -100,7 +100,8 @@ static int join_container(struct joining *j, capsula_error *err)
 	for (unsigned slot = 0; slot < CHANNEL_SLOTS; slot++) {
 		int result;
 
-		channel_name(plan->join_secret, plan->join_key, slot, name, sizeof name);
+		if (channel_name(plan->join_secret, plan->join_key, slot, name, sizeof name, err) < 0)
+			return -1;
 		result = join_slot(j, name, err);
 		if (result != SLOT_FOREIGN)
 			return result < 0 ? -1 : 0;
