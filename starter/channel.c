@@ -73,11 +73,17 @@ static int load_sha256(struct sha256_api *api)
 
 		if (lib == NULL)
 			continue;
-		*(void **)&api->init = dlsym(lib, "SHA256_Init");
-		*(void **)&api->update = dlsym(lib, "SHA256_Update");
-		*(void **)&api->final = dlsym(lib, "SHA256_Final");
-		if (api->init != NULL && api->update != NULL && api->final != NULL)
+		void *init = dlsym(lib, "SHA256_Init");
+		void *update = dlsym(lib, "SHA256_Update");
+		void *final = dlsym(lib, "SHA256_Final");
+
+		/* dlsym gives data pointers; copy them into function pointers. */
+		if (init != NULL && update != NULL && final != NULL) {
+			memcpy(&api->init, &init, sizeof init);
+			memcpy(&api->update, &update, sizeof update);
+			memcpy(&api->final, &final, sizeof final);
 			return 0;
+		}
 		dlclose(lib);
 	}
 	return -1;
@@ -90,7 +96,7 @@ static int hmac_by_libcrypto(const unsigned char *key, size_t key_len, const voi
 	/* SHA256_CTX is 112 bytes; leave room, aligned. */
 	union { unsigned char bytes[256]; unsigned long long align; } ctx;
 	unsigned char pad[BLOCK], inner[32];
-	struct sha256_api api;
+	struct sha256_api api = {NULL, NULL, NULL};
 
 	if (key_len > BLOCK || load_sha256(&api) < 0)
 		return -1;
