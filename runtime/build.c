@@ -3,43 +3,50 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime/build.h"
 #include "runtime/image_config.h"
 #include "runtime/image_source.h"
-#include "runtime/unpack.h"
+#include "runtime/image_tree.h"
+#include "runtime/layer_reader.h"
+#include "runtime/squashfs_writer.h"
 
-/* Everything a build makes lives in one work directory beside the output,
- * so that the image is renamed into place (never half written) and one
- * removal cleans up whatever happened. */
+/* The regular files whose data one layer provides, in the layer's order. */
+struct layer_files {
+	struct tree_inode **items;
+	size_t count, capacity;
+};
+
 struct build {
 	const struct build_options *opts;
-	enum source_kind kind;
-	char work[4096];       /* OUTDIR/.NAME.build-XXXXXX */
-	char rootfs[4096];     /* what mksquashfs packs */
-	char partial[4096];    /* the image until it is complete */
-	struct image_config config;
-	bool has_config;
-	struct unpack unpack;
-	bool progress;
+	struct image_source source;
+	struct image_description image;
+	struct tree tree;
+	struct squashfs_writer *writer;
+	struct layer_reader *reader;
+	struct layer_files *files;    /* per layer */
+	char partial[4096];           /* the image until it is complete */
+	int out_fd;
+	bool terminal;                /* progress on a terminal */
+	bool lines;                   /* a line per layer */
+	uint64_t layer_bytes;
+	struct timespec layer_start, last_shown;
 };
 
 static volatile sig_atomic_t stop_signal;
-static volatile pid_t running_child;
 
 static void on_stop_signal(int sig)
 {
 	stop_signal = sig;
-	if (running_child > 0)
-		kill(running_child, sig);
 }
 
 static void catch_stop_signals(bool on)
@@ -60,273 +67,385 @@ static int check_interrupted(capsula_error *err)
 	                   "build interrupted by signal %d", (int)stop_signal);
 }
 
-static void __attribute__((format(printf, 2, 3)))
-progress(const struct build *b, const char *fmt, ...)
-{
-	va_list ap;
+/* ---------------------------------------------------------------- progress */
 
-	if (!b->progress)
-		return;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-/* out = a + b, or -1 when that does not fit. */
-static int join_path(char *out, size_t size, const char *a, const char *b, capsula_error *err)
+static void progress_start(struct build *b)
 {
-	int n = snprintf(out, size, "%s%s", a, b);
-
-	if (n < 0 || (size_t)n >= size)
-		return fail(err, ENAMETOOLONG, "build somewhere with a shorter path", "%s%s", a, b);
-	return 0;
+	b->layer_bytes = 0;
+	clock_gettime(CLOCK_MONOTONIC, &b->layer_start);
+	b->last_shown = b->layer_start;
 }
+
+static void progress_show(struct build *b, const char *step, bool done)
+{
+	double elapsed = seconds_since(&b->layer_start);
+	double mib = (double)b->layer_bytes / 1048576.0;
+
+	if (b->terminal && (done || seconds_since(&b->last_shown) >= 0.2)) {
+		fprintf(stderr, "\rcapsula: %s: %.1f MiB, %.1f MiB/s\033[K%s", step, mib,
+		        elapsed > 0 ? mib / elapsed : 0.0, done ? "\n" : "");
+		clock_gettime(CLOCK_MONOTONIC, &b->last_shown);
+	} else if (b->lines && done) {
+		fprintf(stderr, "capsula: %s: %.1f MiB in %.1f s\n", step, mib, elapsed);
+	}
+}
+
+/* ---------------------------------------------------------------- output */
 
 static int check_output(struct build *b, capsula_error *err)
 {
 	char copy[4096];
 	struct stat st;
-	const char *dir;
 
 	if (lstat(b->opts->output, &st) == 0 && !b->opts->force)
 		return fail(err, 0, "use --force to replace it", "%s exists", b->opts->output);
 	if (snprintf(copy, sizeof copy, "%s", b->opts->output) >= (int)sizeof copy)
 		return fail(err, ENAMETOOLONG, NULL, "%s", b->opts->output);
-	dir = dirname(copy);
-	if (access(dir, W_OK | X_OK) < 0)
+	if (access(dirname(copy), W_OK | X_OK) < 0)
 		return fail(err, errno, "write the image to a directory you own",
-		            "output directory %s", dir);
+		            "output directory %s", copy);
 	return 0;
 }
 
-static int make_work_dir(struct build *b, capsula_error *err)
+/* A new file beside the output, renamed over it once complete. */
+static int open_partial(struct build *b, capsula_error *err)
 {
 	char dir_copy[4096], base_copy[4096];
 
 	snprintf(dir_copy, sizeof dir_copy, "%s", b->opts->output);
 	snprintf(base_copy, sizeof base_copy, "%s", b->opts->output);
-	if ((size_t)snprintf(b->work, sizeof b->work, "%s/.%s.build-XXXXXX", dirname(dir_copy),
-	                     basename(base_copy)) >= sizeof b->work - 32)
+	if ((size_t)snprintf(b->partial, sizeof b->partial, "%s/.%s.partial-XXXXXX",
+	                     dirname(dir_copy), basename(base_copy)) >= sizeof b->partial)
 		return fail(err, ENAMETOOLONG, NULL, "%s", b->opts->output);
-	if (mkdtemp(b->work) == NULL) {
-		b->work[0] = '\0';
-		return fail(err, errno, "free some space or write elsewhere",
-		            "work directory beside %s", b->opts->output);
+	b->out_fd = mkostemp(b->partial, O_CLOEXEC);
+	if (b->out_fd < 0) {
+		b->partial[0] = '\0';
+		return fail(err, errno, "free some space or write elsewhere", "create an image beside %s",
+		            b->opts->output);
 	}
-	if (join_path(b->partial, sizeof b->partial, b->work, "/image.sqfs", err) < 0 ||
-	    join_path(b->rootfs, sizeof b->rootfs, b->work, "/rootfs", err) < 0)
-		return -1;
-	if (mkdir(b->rootfs, 0755) < 0)
-		return fail(err, errno, NULL, "%s", b->rootfs);
-	return 0;
-}
-
-static int apply_layers(struct build *b, const struct strvec *layers, capsula_error *err)
-{
-	if (unpack_init(&b->unpack, b->rootfs, true, err) < 0)
-		return -1;
-	for (size_t i = 0; i < layers->count; i++) {
-		progress(b, "capsula: layer %zu of %zu\n", i + 1, layers->count);
-		if (unpack_archive(&b->unpack, layers->items[i], err) < 0 || check_interrupted(err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* Bring SOURCE into rootfs/ (a directory source is packed where it is). */
-static int stage_source(struct build *b, capsula_error *err)
-{
-	const char *source = b->opts->source;
-	char archive_dir[4096];
-	struct strvec layers = {0};
-	struct unpack outer;
-	int ret;
-
-	progress(b, "capsula: reading %s\n", source);
-	switch (b->kind) {
-	case SOURCE_DIRECTORY:
-		snprintf(b->rootfs, sizeof b->rootfs, "%s", source);
-		return 0;
-	case SOURCE_TARBALL:
-		if (unpack_init(&b->unpack, b->rootfs, false, err) < 0)
-			return -1;
-		return unpack_archive(&b->unpack, source, err);
-	case SOURCE_DOCKER_ARCHIVE:
-	case SOURCE_OCI_ARCHIVE:
-		if (join_path(archive_dir, sizeof archive_dir, b->work, "/archive", err) < 0)
-			return -1;
-		if (mkdir(archive_dir, 0700) < 0)
-			return fail(err, errno, NULL, "%s", archive_dir);
-		if (unpack_init(&outer, archive_dir, false, err) < 0)
-			return -1;
-		ret = unpack_archive(&outer, source, err);
-		unpack_free(&outer);
-		if (ret < 0 || check_interrupted(err) < 0)
-			return -1;
-		source = archive_dir;
-		break;
-	case SOURCE_OCI_LAYOUT:
-		break;
-	}
-	ret = source_read_layers(source, b->kind, &layers, &b->config, err);
-	b->has_config = ret == 0;
-	if (ret == 0)
-		ret = apply_layers(b, &layers, err);
-	strvec_free(&layers);
-	return ret;
-}
-
-static int write_metadata(struct build *b, capsula_error *err)
-{
-	char path[4096];
-	FILE *f;
-
-	if (!b->has_config)
-		return 0;
-	if (join_path(path, sizeof path, b->rootfs, IMAGE_METADATA_DIR, err) < 0)
-		return -1;
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		return fail(err, errno, NULL, "%s", path);
-	if (join_path(path, sizeof path, b->rootfs, IMAGE_CONFIG_PATH, err) < 0)
-		return -1;
-	f = fopen(path, "we");
-	if (f == NULL)
-		return fail(err, errno, NULL, "%s", path);
-	image_config_write(&b->config, f);
-	if (fclose(f) != 0)
-		return fail(err, errno, NULL, "%s", path);
-	return 0;
-}
-
-static int write_pseudo_file(struct build *b, char *path, size_t size, capsula_error *err)
-{
-	FILE *f;
-
-	path[0] = '\0';
-	if (b->unpack.modes == NULL)
-		return 0;
-	if (join_path(path, size, b->work, "/modes", err) < 0)
-		return -1;
-	f = fopen(path, "we");
-	if (f == NULL)
-		return fail(err, errno, NULL, "%s", path);
-	if (unpack_write_modes(&b->unpack, f, err) < 0) {
-		fclose(f);
-		return -1;
-	}
-	if (fclose(f) != 0)
-		return fail(err, errno, NULL, "%s", path);
-	return 0;
-}
-
-static void warn_skipped_devices(const struct build *b)
-{
-	if (b->unpack.devices_skipped > 0)
-		fprintf(stderr, "capsula: warning: skipped %u device node%s (first: %s); containers "
-		        "get /dev from the host\n", b->unpack.devices_skipped,
-		        b->unpack.devices_skipped == 1 ? "" : "s", b->unpack.first_device);
-}
-
-static int run_mksquashfs(struct build *b, const char *pseudo, capsula_error *err)
-{
-	char block[32];
-	const char *argv[24];
-	size_t n = 0;
-	int status;
-	pid_t pid;
-
-	snprintf(block, sizeof block, "%u", b->opts->block_size);
-	argv[n++] = "mksquashfs";
-	argv[n++] = b->rootfs;
-	argv[n++] = b->partial;
-	argv[n++] = "-noappend";
-	argv[n++] = "-all-root";
-	argv[n++] = "-no-xattrs";
-	argv[n++] = "-comp";
-	argv[n++] = b->opts->compression;
-	argv[n++] = "-b";
-	argv[n++] = block;
-	if (pseudo[0] != '\0') {
-		argv[n++] = "-pf";
-		argv[n++] = pseudo;
-	}
-	if (!b->progress || !isatty(STDOUT_FILENO)) {
-		argv[n++] = "-quiet";
-		argv[n++] = "-no-progress";
-	}
-	argv[n] = NULL;
-	pid = fork();
-	if (pid < 0)
-		return fail(err, errno, NULL, "fork mksquashfs");
-	if (pid == 0) {
-		if (!b->progress)
-			dup2(STDERR_FILENO, STDOUT_FILENO);  /* its errors, not chatter */
-		execvp(argv[0], (char *const *)argv);
-		fprintf(stderr, "capsula: mksquashfs: %s; install squashfs-tools\n", strerror(errno));
-		_exit(127);
-	}
-	running_child = pid;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	running_child = 0;
-	if (check_interrupted(err) < 0)
-		return -1;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return fail(err, 0, "see its message above", "mksquashfs failed (status %d)",
-		            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 	return 0;
 }
 
 static int move_into_place(struct build *b, capsula_error *err)
 {
-	int fd = open(b->partial, O_RDONLY | O_CLOEXEC);
+	mode_t mask = umask(0);
 
+	umask(mask);
 	/* The image must be on disk before its name is. */
-	if (fd < 0 || fsync(fd) < 0) {
-		int saved = errno;
-
-		if (fd >= 0)
-			close(fd);
-		return fail(err, saved, NULL, "%s", b->partial);
-	}
-	close(fd);
-	if (chmod(b->partial, 0644) < 0 || rename(b->partial, b->opts->output) < 0)
+	if (fchmod(b->out_fd, 0666 & ~mask) < 0 || fsync(b->out_fd) < 0)
+		return fail(err, errno, NULL, "%s", b->partial);
+	if (rename(b->partial, b->opts->output) < 0)
 		return fail(err, errno, NULL, "rename the image to %s", b->opts->output);
+	b->partial[0] = '\0';
 	return 0;
 }
 
-static void remove_work_dir(struct build *b)
+static unsigned processors(void)
 {
-	if (b->work[0] != '\0' && remove_tree(AT_FDCWD, b->work) < 0)
-		fprintf(stderr, "capsula: warning: could not remove %s: %s\n", b->work,
-		        strerror(errno));
+	cpu_set_t set;
+
+	/* The processors this process may use (a job's share), not the node's. */
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	return 1;
+}
+
+static int open_writer(struct build *b, capsula_error *err)
+{
+	struct squashfs_writer_options o = {
+		.compression = b->opts->compression,
+		.block_size = b->opts->block_size,
+		.workers = b->opts->workers ? b->opts->workers : processors(),
+		.name = b->opts->output,
+	};
+
+	return squashfs_writer_open(&b->writer, b->out_fd, &o, err);
+}
+
+/* ---------------------------------------------------------------- data */
+
+static int copy_data(struct build *b, struct layer_reader *l, struct tree_inode *inode,
+                     const char *step, capsula_error *err)
+{
+	const void *data;
+	size_t size;
+	uint64_t offset, at = 0;
+	int r;
+
+	if (squashfs_writer_begin_file(b->writer, inode, err) < 0)
+		return -1;
+	while ((r = layer_data(l, &data, &size, &offset, err)) > 0) {
+		/* A jump forward is a hole of a sparse file. */
+		if (offset < at)
+			return fail(err, 0, "the archive is damaged", "%s: file data out of order",
+			            l->name);
+		if (squashfs_writer_append_zeros(b->writer, offset - at, err) < 0 ||
+		    squashfs_writer_append(b->writer, data, size, err) < 0 || check_interrupted(err) < 0)
+			return -1;
+		at = offset + size;
+		b->layer_bytes += size;
+		progress_show(b, step, false);
+	}
+	if (r < 0 || (at < inode->size &&
+	              squashfs_writer_append_zeros(b->writer, inode->size - at, err) < 0))
+		return -1;
+	return squashfs_writer_end_file(b->writer, err);
+}
+
+/* One pass over a source that cannot override itself (a directory, a
+ * tarball): each file's data goes straight into the image. */
+static int convert_in_one_pass(struct build *b, struct layer_reader *l, capsula_error *err)
+{
+	struct tree_entry e;
+	int r;
+
+	progress_start(b);
+	while ((r = layer_next(l, &e, err)) > 0) {
+		struct tree_inode *data_inode;
+
+		if (tree_apply(&b->tree, &e, &data_inode, err) < 0 || check_interrupted(err) < 0)
+			goto failed;
+		if (data_inode != NULL && copy_data(b, l, data_inode, l->name, err) < 0)
+			goto failed;
+	}
+	if (r < 0)
+		goto failed;
+	progress_show(b, l->name, true);
+	return layer_finish(l, err);
+failed:
+	layer_close(l);
+	return -1;
+}
+
+/* ---------------------------------------------------------------- layers */
+
+/* Pass 1: every layer's entries merged into the tree, no data read yet,
+ * each layer's digests checked. */
+static int merge_layer(struct build *b, unsigned index, capsula_error *err)
+{
+	struct layer_reader *l = b->reader;
+	struct tree_entry e;
+	int r;
+
+	b->tree.layer = index;
+	if (layer_open(l, &b->source, &b->image.layers[index], index, err) < 0)
+		goto failed;
+	while ((r = layer_next(l, &e, err)) > 0) {
+		struct tree_inode *data_inode;
+
+		if (tree_apply(&b->tree, &e, &data_inode, err) < 0 || check_interrupted(err) < 0)
+			goto failed;
+	}
+	if (r < 0)
+		goto failed;
+	return layer_finish(l, err);
+failed:
+	layer_close(l);
+	return -1;
+}
+
+static int schedule_file(struct tree_inode *inode, void *arg)
+{
+	struct build *b = arg;
+	struct layer_files *f;
+
+	if (inode->scheduled || inode->layer >= b->image.layer_count)
+		return 0;
+	inode->scheduled = true;
+	f = &b->files[inode->layer];
+	if (f->count == f->capacity) {
+		size_t capacity = f->capacity ? 2 * f->capacity : 256;
+		struct tree_inode **items = realloc(f->items, capacity * sizeof(struct tree_inode *));
+
+		if (items == NULL)
+			return -1;
+		f->items = items;
+		f->capacity = capacity;
+	}
+	f->items[f->count++] = inode;
+	return 0;
+}
+
+static int by_entry(const void *a, const void *b)
+{
+	uint64_t x = (*(struct tree_inode *const *)a)->entry, y = (*(struct tree_inode *const *)b)->entry;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Which entry of which layer holds the data of each file left in the tree. */
+static int schedule_data(struct build *b, capsula_error *err)
+{
+	b->files = calloc(b->image.layer_count ? b->image.layer_count : 1, sizeof *b->files);
+	if (b->files == NULL || tree_for_each_file(&b->tree, schedule_file, b) < 0)
+		return fail(err, ENOMEM, NULL, "image tree");
+	for (size_t i = 0; i < b->image.layer_count; i++)
+		qsort(b->files[i].items, b->files[i].count, sizeof(struct tree_inode *), by_entry);
+	return 0;
+}
+
+/* Pass 2: the data of the files that survived, layer by layer. */
+static int copy_layer_data(struct build *b, unsigned index, capsula_error *err)
+{
+	struct layer_reader *l = b->reader;
+	const struct layer_files *f = &b->files[index];
+	struct tree_entry e;
+	char step[64];
+	size_t next = 0;
+	int r = 0;
+
+	snprintf(step, sizeof step, "layer %u of %zu", index + 1, b->image.layer_count);
+	progress_start(b);
+	if (layer_open(l, &b->source, &b->image.layers[index], index, err) < 0)
+		goto failed;
+	while (next < f->count && (r = layer_next(l, &e, err)) > 0) {
+		if (e.entry != f->items[next]->entry)
+			continue;
+		if (copy_data(b, l, f->items[next++], step, err) < 0)
+			goto failed;
+	}
+	if (r < 0)
+		goto failed;
+	if (next < f->count) {
+		fail(err, 0, "the layer changed while it was read", "%s ended early", l->name);
+		goto failed;
+	}
+	progress_show(b, step, true);
+	return layer_finish(l, err);
+failed:
+	layer_close(l);
+	return -1;
+}
+
+static int convert_layers(struct build *b, capsula_error *err)
+{
+	for (unsigned i = 0; i < b->image.layer_count; i++)
+		if (merge_layer(b, i, err) < 0)
+			return -1;
+	if (schedule_data(b, err) < 0)
+		return -1;
+	for (unsigned i = 0; i < b->image.layer_count; i++)
+		if (copy_layer_data(b, i, err) < 0)
+			return -1;
+	return 0;
+}
+
+static int convert_source(struct build *b, capsula_error *err)
+{
+	struct layer_reader *l = b->reader;
+
+	switch (b->source.kind) {
+	case SOURCE_DIRECTORY:
+		if (layer_open_directory(l, b->source.path, err) < 0) {
+			layer_close(l);
+			return -1;
+		}
+		return convert_in_one_pass(b, l, err);
+	case SOURCE_TARBALL:
+		if (layer_open(l, &b->source, &b->image.layers[0], 0, err) < 0) {
+			layer_close(l);
+			return -1;
+		}
+		return convert_in_one_pass(b, l, err);
+	default:
+		return convert_layers(b, err);
+	}
+}
+
+/* The image's run settings, where capsula's launcher reads them. */
+static int add_run_config(struct build *b, capsula_error *err)
+{
+	struct tree_inode *inode;
+	json_t *document;
+	char *text;
+	int ret;
+
+	if (!b->image.has_config)
+		return 0;
+	document = image_config_to_json(&b->image.config);
+	text = document ? json_dumps(document, JSON_INDENT(2)) : NULL;
+	json_decref(document);
+	if (text == NULL)
+		return fail(err, ENOMEM, NULL, "image config");
+	ret = tree_add_file(&b->tree, IMAGE_CONFIG_PATH, 0644, strlen(text), &inode, err);
+	if (ret == 0)
+		ret = squashfs_writer_begin_file(b->writer, inode, err);
+	if (ret == 0)
+		ret = squashfs_writer_append(b->writer, text, strlen(text), err);
+	if (ret == 0)
+		ret = squashfs_writer_end_file(b->writer, err);
+	free(text);
+	return ret;
+}
+
+static void warn_skipped_xattrs(const struct build *b)
+{
+	const char *first;
+	unsigned n = squashfs_writer_skipped_xattrs(b->writer, &first);
+
+	if (n > 0)
+		fprintf(stderr, "capsula: warning: left out %u extended attribute%s (first: %s): "
+		        "squashfs keeps only user., trusted. and security. ones\n", n,
+		        n == 1 ? "" : "s", first);
+}
+
+static void release(struct build *b)
+{
+	if (b->files != NULL)
+		for (size_t i = 0; i < b->image.layer_count; i++)
+			free(b->files[i].items);
+	free(b->files);
+	/* The writer's threads may still hold the tree's inodes: it goes first. */
+	squashfs_writer_free(b->writer);
+	tree_free(&b->tree);
+	free(b->reader);
+	image_description_free(&b->image);
+	source_close(&b->source);
+	if (b->out_fd >= 0)
+		close(b->out_fd);
+	if (b->partial[0] != '\0')
+		unlink(b->partial);
 }
 
 int build_image(const struct build_options *opts, capsula_error *err)
 {
-	struct build b = {.opts = opts, .unpack.root_fd = -1};
-	char pseudo[4096] = "";
+	struct build b = {.opts = opts, .out_fd = -1, .source.dir_fd = -1};
 	int ret = -1;
 
-	b.progress = !opts->quiet && isatty(STDERR_FILENO);
+	b.terminal = !opts->quiet && isatty(STDERR_FILENO);
+	b.lines = !opts->quiet && !b.terminal;
 	catch_stop_signals(true);
-	if (check_output(&b, err) < 0 || source_detect(opts->source, &b.kind, err) < 0 ||
-	    make_work_dir(&b, err) < 0)
+	b.reader = malloc(sizeof *b.reader);
+	if (b.reader == NULL) {
+		fail(err, ENOMEM, NULL, "build");
 		goto out;
-	if (stage_source(&b, err) < 0 || check_interrupted(err) < 0 ||
-	    write_metadata(&b, err) < 0 ||
-	    write_pseudo_file(&b, pseudo, sizeof pseudo, err) < 0)
+	}
+	if (check_output(&b, err) < 0 || source_open(opts->source, opts->tag, &b.source, err) < 0 ||
+	    source_describe(&b.source, &b.image, err) < 0 ||
+	    tree_init(&b.tree, b.image.layer_count > 0 && b.source.kind != SOURCE_TARBALL, err) < 0)
 		goto out;
-	warn_skipped_devices(&b);
-	if (run_mksquashfs(&b, pseudo, err) < 0 || check_interrupted(err) < 0 ||
+	/* Per layer, not per file, when not on a terminal. */
+	b.lines = b.lines && b.image.layer_count > 0 && b.source.kind != SOURCE_TARBALL;
+	if (open_partial(&b, err) < 0 || open_writer(&b, err) < 0 ||
+	    convert_source(&b, err) < 0 || check_interrupted(err) < 0 ||
+	    add_run_config(&b, err) < 0 ||
+	    squashfs_writer_finish(b.writer, &b.tree, err) < 0 || check_interrupted(err) < 0 ||
 	    move_into_place(&b, err) < 0)
 		goto out;
-	progress(&b, "capsula: wrote %s\n", opts->output);
+	warn_skipped_xattrs(&b);
+	if (b.terminal)
+		fprintf(stderr, "capsula: wrote %s\n", opts->output);
 	ret = 0;
 out:
-	unpack_free(&b.unpack);
-	image_config_free(&b.config);
-	remove_work_dir(&b);
+	release(&b);
 	catch_stop_signals(false);
 	return ret;
 }

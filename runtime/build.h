@@ -1,5 +1,7 @@
 /* capsula build: a squashfs image from a directory, a tarball, a docker
- * save archive or an OCI layout, unprivileged, written atomically. */
+ * save archive or an OCI layout, unprivileged, written atomically, without
+ * unpacking anything to disk. Runs in capsula-convert, so that the
+ * libraries it needs never slow down a launch. */
 #ifndef CAPSULA_BUILD_H
 #define CAPSULA_BUILD_H
 
@@ -10,8 +12,10 @@
 struct build_options {
 	const char *output;
 	const char *source;
+	const char *tag;           /* which image of an archive or layout */
 	const char *compression;   /* zstd (default), gzip, xz, lz4 */
 	unsigned block_size;       /* bytes, a power of two from 4 KiB to 1 MiB */
+	unsigned workers;          /* compressing threads; 0: one per processor */
 	bool force;
 	bool quiet;
 	bool help;

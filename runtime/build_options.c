@@ -10,12 +10,16 @@
 const char build_usage[] =
 	"Usage: capsula build [OPTIONS] OUTPUT.sqfs SOURCE\n"
 	"Make a squashfs image from SOURCE, unprivileged: a directory, a tarball\n"
-	"(.tar, .tar.gz, .tar.zst, .tar.xz), a 'docker save' archive, or an OCI\n"
-	"image layout (directory or archive). Files are owned by root in the image.\n"
+	"(.tar, .tar.gz, .tar.zst, .tar.xz, ...), a 'docker save' archive, or an OCI\n"
+	"image layout (directory or archive). Nothing is unpacked to disk; every\n"
+	"layer, config and manifest is checked against its digest. Files are owned\n"
+	"by root in the image. SOURCE:TAG picks one image of several.\n"
 	"\n"
 	"  -f, --force               replace OUTPUT if it exists\n"
+	"  -t, --tag TAG             the image of an archive or layout to build\n"
 	"  -c, --compression ALGO    zstd (default), gzip, xz or lz4\n"
 	"  -b, --block-size SIZE     4K to 1M, a power of two (default 128K)\n"
+	"  -j, --jobs N              compressing threads (default: one per processor)\n"
 	"  -q, --quiet               no progress, only warnings and errors\n"
 	"  -h, --help                this text\n";
 
@@ -24,6 +28,8 @@ const char build_usage[] =
 
 static const struct option long_options[] = {
 	{"force", no_argument, NULL, 'f'},
+	{"tag", required_argument, NULL, 't'},
+	{"jobs", required_argument, NULL, 'j'},
 	{"compression", required_argument, NULL, 'c'},
 	{"block-size", required_argument, NULL, 'b'},
 	{"quiet", no_argument, NULL, 'q'},
@@ -50,6 +56,19 @@ static int parse_block_size(const char *text, unsigned *out, capsula_error *err)
 	return 0;
 }
 
+static int parse_jobs(const char *text, unsigned *out, capsula_error *err)
+{
+	char *end;
+	unsigned long value;
+
+	errno = 0;
+	value = strtoul(text, &end, 10);
+	if (errno != 0 || *end != '\0' || text[0] == '-' || value < 1 || value > 1024)
+		return fail(err, 0, "give a number of threads from 1 to 1024", "--jobs %s", text);
+	*out = (unsigned)value;
+	return 0;
+}
+
 int build_options_parse(int argc, char **argv, struct build_options *opts,
                         capsula_error *err)
 {
@@ -61,7 +80,7 @@ int build_options_parse(int argc, char **argv, struct build_options *opts,
 	opts->block_size = DEFAULT_BLOCK_SIZE;
 	optind = 0;  /* 0, not 1: glibc then also forgets a previous parse */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:fc:b:qh", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:ft:j:c:b:qh", long_options, NULL)) != -1) {
 		size_t i;
 
 		switch (c) {
@@ -82,6 +101,13 @@ int build_options_parse(int argc, char **argv, struct build_options *opts,
 			break;
 		case 'q':
 			opts->quiet = true;
+			break;
+		case 't':
+			opts->tag = optarg;
+			break;
+		case 'j':
+			if (parse_jobs(optarg, &opts->workers, err) < 0)
+				return -1;
 			break;
 		case 'h':
 			opts->help = true;

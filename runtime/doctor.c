@@ -1,13 +1,15 @@
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "runtime/doctor.h"
 #include "runtime/image_config.h"
-#include "runtime/json.h"
+#include "runtime/json_out.h"
 
 static const char doctor_usage[] =
 	"Usage: capsula doctor [--json] [--image IMAGE]\n"
@@ -58,25 +60,23 @@ static void print_text(const struct check_list *list)
 	}
 }
 
-static void print_json(const struct check_list *list, bool can_run)
+static int print_json(const struct check_list *list, bool can_run)
 {
-	printf("{\"can_run_containers\": %s, \"checks\": [", can_run ? "true" : "false");
-	for (size_t i = 0; i < list->count; i++) {
+	json_t *checks = json_array();
+
+	for (size_t i = 0; checks != NULL && i < list->count; i++) {
 		const struct check *c = &list->items[i];
 		const char *status = c->status == CHECK_FAIL ? "fail" : status_names[c->status];
 
-		printf("%s\n {\"name\": ", i ? "," : "");
-		json_write_string(stdout, c->name);
-		printf(", \"status\": \"%s\", \"detail\": ", status);
-		json_write_string(stdout, c->detail);
-		fputs(", \"fix\": ", stdout);
-		if (c->fix[0] != '\0')
-			json_write_string(stdout, c->fix);
-		else
-			fputs("null", stdout);
-		putchar('}');
+		if (json_array_append_new(checks, json_pack("{s:o,s:s,s:o,s:o}",
+		        "name", json_text(c->name), "status", status, "detail", json_text(c->detail),
+		        "fix", c->fix[0] != '\0' ? json_text(c->fix) : json_null())) < 0) {
+			json_decref(checks);
+			checks = NULL;
+		}
 	}
-	puts("]}");
+	return json_print(json_pack("{s:b,s:o}", "can_run_containers", can_run, "checks", checks),
+	                  stdout);
 }
 
 int doctor_main(int argc, char **argv)
@@ -110,9 +110,14 @@ int doctor_main(int argc, char **argv)
 		check_image_stack(&list, image, &drivers);
 	for (size_t i = 0; i < list.count; i++)
 		can_run = can_run && list.items[i].status != CHECK_FAIL;
-	if (json)
-		print_json(&list, can_run);
-	else
+	if (json && print_json(&list, can_run) < 0) {
+		capsula_error err;
+
+		fail(&err, errno, NULL, "standard output");
+		error_print(&err);
+		can_run = false;
+	}
+	if (!json)
 		print_text(&list);
 	strvec_free(&drivers);
 	free(list.items);

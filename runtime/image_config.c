@@ -1,28 +1,31 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/image_config.h"
+#include "runtime/json_out.h"
 
-static int strings_from(const struct json *value, const char *name, struct strvec *out,
+static int strings_from(const json_t *value, const char *name, struct strvec *out,
                         char *why, size_t why_size)
 {
-	if (value == NULL || value->type == JSON_NULL)
+	size_t i;
+	const json_t *item;
+
+	if (value == NULL || json_is_null(value))
 		return 0;
-	if (value->type != JSON_ARRAY) {
+	if (!json_is_array(value)) {
 		snprintf(why, why_size, "config %s is not a list", name);
 		return -1;
 	}
-	for (size_t i = 0; i < value->count; i++) {
-		const char *s = json_string(&value->items[i]);
-
-		if (s == NULL) {
+	json_array_foreach(value, i, item) {
+		if (!json_is_string(item)) {
 			snprintf(why, why_size, "config %s holds a non-string", name);
 			return -1;
 		}
-		if (strvec_push(out, s) < 0) {
+		if (strvec_push(out, json_string_value(item)) < 0) {
 			snprintf(why, why_size, "%s", strerror(errno));
 			return -1;
 		}
@@ -30,24 +33,25 @@ static int strings_from(const struct json *value, const char *name, struct strve
 	return 0;
 }
 
-static int labels_from(const struct json *value, struct image_config *config, char *why,
+static int labels_from(const json_t *value, struct image_config *config, char *why,
                        size_t why_size)
 {
-	if (value == NULL || value->type == JSON_NULL)
+	const char *key;
+	const json_t *item;
+
+	if (value == NULL || json_is_null(value))
 		return 0;
-	if (value->type != JSON_OBJECT) {
+	if (!json_is_object(value)) {
 		snprintf(why, why_size, "config Labels is not an object");
 		return -1;
 	}
-	for (size_t i = 0; i < value->count; i++) {
-		const char *s = json_string(&value->items[i]);
-
-		if (s == NULL) {
-			snprintf(why, why_size, "label %s is not a string", value->keys[i]);
+	json_object_foreach((json_t *)value, key, item) {
+		if (!json_is_string(item)) {
+			snprintf(why, why_size, "label %s is not a string", key);
 			return -1;
 		}
-		if (strvec_push(&config->label_keys, value->keys[i]) < 0 ||
-		    strvec_push(&config->label_values, s) < 0) {
+		if (strvec_push(&config->label_keys, key) < 0 ||
+		    strvec_push(&config->label_values, json_string_value(item)) < 0) {
 			snprintf(why, why_size, "%s", strerror(errno));
 			return -1;
 		}
@@ -55,28 +59,31 @@ static int labels_from(const struct json *value, struct image_config *config, ch
 	return 0;
 }
 
-int image_config_from_json(const struct json *document, struct image_config *config,
+int image_config_from_json(const json_t *document, struct image_config *config,
                            char *why, size_t why_size)
 {
-	const struct json *c = json_get(document, "config");
-	const struct json *workdir;
+	const json_t *c = json_object_get(document, "config");
+	const char *workdir;
 
 	memset(config, 0, sizeof *config);
-	if (document == NULL || document->type != JSON_OBJECT) {
+	if (!json_is_object(document)) {
 		snprintf(why, why_size, "the image config is not a JSON object");
 		return -1;
 	}
-	if (c == NULL || c->type == JSON_NULL)
+	if (c == NULL || json_is_null(c))
 		return 0;
-	workdir = json_get(c, "WorkingDir");
-	if (strings_from(json_get(c, "Env"), "Env", &config->env, why, why_size) < 0 ||
-	    strings_from(json_get(c, "Entrypoint"), "Entrypoint", &config->entrypoint, why,
+	if (!json_is_object(c)) {
+		snprintf(why, why_size, "the image config's config is not an object");
+		return -1;
+	}
+	workdir = json_string_value(json_object_get(c, "WorkingDir"));
+	if (strings_from(json_object_get(c, "Env"), "Env", &config->env, why, why_size) < 0 ||
+	    strings_from(json_object_get(c, "Entrypoint"), "Entrypoint", &config->entrypoint, why,
 	                 why_size) < 0 ||
-	    strings_from(json_get(c, "Cmd"), "Cmd", &config->cmd, why, why_size) < 0 ||
-	    labels_from(json_get(c, "Labels"), config, why, why_size) < 0)
+	    strings_from(json_object_get(c, "Cmd"), "Cmd", &config->cmd, why, why_size) < 0 ||
+	    labels_from(json_object_get(c, "Labels"), config, why, why_size) < 0)
 		goto fail;
-	if (json_string(workdir) != NULL && json_string(workdir)[0] != '\0' &&
-	    (config->workdir = strdup(json_string(workdir))) == NULL) {
+	if (workdir != NULL && workdir[0] != '\0' && (config->workdir = strdup(workdir)) == NULL) {
 		snprintf(why, why_size, "%s", strerror(errno));
 		goto fail;
 	}
@@ -89,53 +96,42 @@ fail:
 int image_config_parse(const char *text, size_t length, struct image_config *config,
                        char *why, size_t why_size)
 {
-	struct json document;
+	json_error_t error;
+	json_t *document = json_loadb(text, length, 0, &error);
 	int ret;
 
 	memset(config, 0, sizeof *config);
-	if (json_parse(text, length, &document, why, why_size) < 0)
+	if (document == NULL) {
+		snprintf(why, why_size, "line %d: %s", error.line, error.text);
 		return -1;
-	ret = image_config_from_json(&document, config, why, why_size);
-	json_free(&document);
+	}
+	ret = image_config_from_json(document, config, why, why_size);
+	json_decref(document);
 	return ret;
 }
 
-void json_write_strings(FILE *out, char *const *items, size_t count)
+json_t *json_labels(const struct image_config *config)
 {
-	putc('[', out);
-	for (size_t i = 0; i < count; i++) {
-		if (i > 0)
-			fputs(", ", out);
-		json_write_string(out, items[i]);
-	}
-	putc(']', out);
+	json_t *labels = json_object();
+
+	for (size_t i = 0; labels != NULL && i < config->label_keys.count; i++)
+		if (json_object_set_new(labels, config->label_keys.items[i],
+		                        json_text(config->label_values.items[i])) < 0) {
+			json_decref(labels);
+			labels = NULL;
+		}
+	return labels;
 }
 
-void json_write_labels(FILE *out, const struct image_config *config)
+json_t *image_config_to_json(const struct image_config *config)
 {
-	putc('{', out);
-	for (size_t i = 0; i < config->label_keys.count; i++) {
-		fputs(i > 0 ? ", " : "", out);
-		json_write_string(out, config->label_keys.items[i]);
-		fputs(": ", out);
-		json_write_string(out, config->label_values.items[i]);
-	}
-	putc('}', out);
-}
-
-void image_config_write(const struct image_config *config, FILE *out)
-{
-	fputs("{\"config\": {\n  \"Env\": ", out);
-	json_write_strings(out, config->env.items, config->env.count);
-	fputs(",\n  \"Entrypoint\": ", out);
-	json_write_strings(out, config->entrypoint.items, config->entrypoint.count);
-	fputs(",\n  \"Cmd\": ", out);
-	json_write_strings(out, config->cmd.items, config->cmd.count);
-	fputs(",\n  \"WorkingDir\": ", out);
-	json_write_string(out, config->workdir ? config->workdir : "");
-	fputs(",\n  \"Labels\": ", out);
-	json_write_labels(out, config);
-	fputs("\n}}\n", out);
+	return json_pack("{s:{s:o,s:o,s:o,s:s,s:o}}", "config",
+	                 "Env", json_text_list(config->env.items, config->env.count),
+	                 "Entrypoint", json_text_list(config->entrypoint.items,
+	                                                config->entrypoint.count),
+	                 "Cmd", json_text_list(config->cmd.items, config->cmd.count),
+	                 "WorkingDir", config->workdir ? config->workdir : "",
+	                 "Labels", json_labels(config));
 }
 
 void image_config_free(struct image_config *config)

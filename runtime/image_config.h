@@ -5,10 +5,9 @@
 #ifndef CAPSULA_IMAGE_CONFIG_H
 #define CAPSULA_IMAGE_CONFIG_H
 
-#include <stdbool.h>
-#include <stdio.h>
+#include <jansson.h>
+#include <stddef.h>
 
-#include "runtime/json.h"
 #include "runtime/strvec.h"
 
 #define IMAGE_METADATA_DIR "/.capsula"
@@ -25,16 +24,15 @@ struct image_config {
 
 /* From a parsed config document ({"config": {...}}); absent or null
  * members leave their field empty. Returns -1 with why for wrong types. */
-int image_config_from_json(const struct json *document, struct image_config *config,
+int image_config_from_json(const json_t *document, struct image_config *config,
                            char *why, size_t why_size);
 int image_config_parse(const char *text, size_t length, struct image_config *config,
                        char *why, size_t why_size);
-void image_config_write(const struct image_config *config, FILE *out);
+/* The config as capsula keeps it in an image (a new reference). */
+json_t *image_config_to_json(const struct image_config *config);
 void image_config_free(struct image_config *config);
 
-/* JSON output helpers shared by the --json writers. */
-void json_write_strings(FILE *out, char *const *items, size_t count);
-/* The labels as one JSON object. */
-void json_write_labels(FILE *out, const struct image_config *config);
+/* The labels as one JSON object (a new reference, NULL on ENOMEM). */
+json_t *json_labels(const struct image_config *config);
 
 #endif

@@ -13,7 +13,7 @@
 #include "runtime/image_files.h"
 #include "runtime/image_run.h"
 #include "runtime/inspect.h"
-#include "runtime/json.h"
+#include "runtime/json_out.h"
 #include "runtime/mpi_stack.h"
 
 static const char inspect_usage[] =
@@ -107,36 +107,26 @@ static void print_text(const struct inspection *in)
 	print_list("Verbs providers:", &in->stack.verbs_providers);
 }
 
-static void print_json(const struct inspection *in)
+static int print_json(const struct inspection *in)
 {
 	const struct image_config *c = &in->run.config;
 
-	fputs("{\"image\": ", stdout);
-	json_write_string(stdout, in->image.path);
-	printf(", \"format\": \"%s\", \"offset\": %llu, \"size\": %lld, \"compression\": \"%s\", "
-	       "\"block_size\": %u, \"files\": %u,\n \"labels\": ",
-	       in->image.offset ? "sif" : "squashfs", (unsigned long long)in->image.offset,
-	       (long long)in->image.size, squashfs_compression_name(in->info.compression),
-	       in->info.block_size, in->info.inodes);
-	json_write_labels(stdout, c);
-	fputs(",\n \"env\": ", stdout);
-	json_write_strings(stdout, c->env.items, c->env.count);
-	fputs(", \"entrypoint\": ", stdout);
-	json_write_strings(stdout, c->entrypoint.items, c->entrypoint.count);
-	fputs(", \"cmd\": ", stdout);
-	json_write_strings(stdout, c->cmd.items, c->cmd.count);
-	fputs(", \"workdir\": ", stdout);
-	json_write_string(stdout, c->workdir ? c->workdir : "");
-	fputs(",\n \"apptainer\": ", stdout);
-	fputs(in->run.apptainer || in->run.runscript ? "true" : "false", stdout);
-	fputs(", \"runscript\": ", stdout);
-	if (in->runscript)
-		json_write_string(stdout, in->runscript);
-	else
-		fputs("null", stdout);
-	fputs(",\n \"mpi\": ", stdout);
-	mpi_stack_write_json(&in->stack, stdout);
-	fputs("}\n", stdout);
+	return json_print(json_pack("{s:o,s:s,s:I,s:I,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:b,s:o,s:o}",
+	        "image", json_text(in->image.path),
+	        "format", in->image.offset ? "sif" : "squashfs",
+	        "offset", (json_int_t)in->image.offset,
+	        "size", (json_int_t)in->image.size,
+	        "compression", squashfs_compression_name(in->info.compression),
+	        "block_size", (int)in->info.block_size,
+	        "files", (int)in->info.inodes,
+	        "labels", json_labels(c),
+	        "env", json_text_list(c->env.items, c->env.count),
+	        "entrypoint", json_text_list(c->entrypoint.items, c->entrypoint.count),
+	        "cmd", json_text_list(c->cmd.items, c->cmd.count),
+	        "workdir", json_text(c->workdir ? c->workdir : ""),
+	        "apptainer", in->run.apptainer || in->run.runscript,
+	        "runscript", in->runscript ? json_text(in->runscript) : json_null(),
+	        "mpi", mpi_stack_json(&in->stack)), stdout);
 }
 
 int inspect_main(int argc, char **argv)
@@ -166,9 +156,11 @@ int inspect_main(int argc, char **argv)
 	}
 	if (gather(path, &in, &err) < 0)
 		goto out;
-	if (json)
-		print_json(&in);
-	else
+	if (json && print_json(&in) < 0) {
+		fail(&err, errno, NULL, "standard output");
+		goto out;
+	}
+	if (!json)
 		print_text(&in);
 	if (fflush(stdout) != 0) {
 		fail(&err, errno, NULL, "standard output");

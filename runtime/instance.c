@@ -12,9 +12,9 @@
 #include <uuid/uuid.h>
 
 #include "common/timing.h"
-#include "runtime/image_source.h"
+#include "common/small_file.h"
 #include "runtime/instance.h"
-#include "runtime/json.h"
+#include "runtime/json_out.h"
 #include "runtime/launch.h"
 #include "runtime/rundir.h"
 #include "starter/starter.h"
@@ -68,52 +68,40 @@ static int record_path(const char *name, char *out, size_t size, capsula_error *
 
 static int read_record(const char *path, struct instance_record *r, capsula_error *err)
 {
-	struct json doc;
-	char *text, why[128];
+	json_error_t error;
+	json_t *doc;
+	char *text;
 	size_t length;
-	const struct json *pid, *started;
-	const char *fields[4];
+	const char *name, *id, *image, *key;
+	json_int_t holder, started;
 
 	if (read_small_file(path, MAX_RECORD_SIZE, &text, &length, err) < 0)
 		return -1;
-	if (json_parse(text, length, &doc, why, sizeof why) < 0) {
-		free(text);
-		return fail(err, 0, "remove it", "instance record %s: %s", path, why);
-	}
+	doc = json_loadb(text, length, 0, &error);
 	free(text);
-	fields[0] = json_string(json_get(&doc, "name"));
-	fields[1] = json_string(json_get(&doc, "id"));
-	fields[2] = json_string(json_get(&doc, "image"));
-	fields[3] = json_string(json_get(&doc, "key"));
-	pid = json_get(&doc, "holder");
-	started = json_get(&doc, "started");
-	if (fields[0] == NULL || fields[1] == NULL || fields[2] == NULL || fields[3] == NULL ||
-	    pid == NULL || pid->type != JSON_NUMBER || started == NULL ||
-	    started->type != JSON_NUMBER) {
-		json_free(&doc);
+	if (doc == NULL)
+		return fail(err, 0, "remove it", "instance record %s: line %d: %s", path, error.line,
+		            error.text);
+	if (json_unpack(doc, "{s:s,s:s,s:s,s:s,s:I,s:I}", "name", &name, "id", &id, "image", &image,
+	                "key", &key, "holder", &holder, "started", &started) < 0) {
+		json_decref(doc);
 		return fail(err, 0, "remove it", "instance record %s is incomplete", path);
 	}
-	snprintf(r->name, sizeof r->name, "%s", fields[0]);
-	snprintf(r->id, sizeof r->id, "%s", fields[1]);
-	snprintf(r->image, sizeof r->image, "%s", fields[2]);
-	snprintf(r->key, sizeof r->key, "%s", fields[3]);
-	r->holder = (pid_t)pid->number;
-	r->started = (long long)started->number;
-	json_free(&doc);
+	snprintf(r->name, sizeof r->name, "%s", name);
+	snprintf(r->id, sizeof r->id, "%s", id);
+	snprintf(r->image, sizeof r->image, "%s", image);
+	snprintf(r->key, sizeof r->key, "%s", key);
+	r->holder = (pid_t)holder;
+	r->started = (long long)started;
+	json_decref(doc);
 	return 0;
 }
 
-static void write_record_json(FILE *f, const struct instance_record *r)
+static json_t *record_json(const struct instance_record *r)
 {
-	fputs("{\"name\": ", f);
-	json_write_string(f, r->name);
-	fputs(", \"id\": ", f);
-	json_write_string(f, r->id);
-	fputs(", \"image\": ", f);
-	json_write_string(f, r->image);
-	fputs(", \"key\": ", f);
-	json_write_string(f, r->key);
-	fprintf(f, ", \"holder\": %d, \"started\": %lld}", (int)r->holder, r->started);
+	return json_pack("{s:o,s:s,s:o,s:s,s:i,s:I}", "name", json_text(r->name), "id", r->id,
+	                 "image", json_text(r->image), "key", r->key, "holder", (int)r->holder,
+	                 "started", (json_int_t)r->started);
 }
 
 /* Written beside its final name and renamed: never seen half written. */
@@ -126,8 +114,13 @@ static int write_record(const char *path, const struct instance_record *r, capsu
 	f = fopen(partial, "we");
 	if (f == NULL)
 		return fail(err, errno, NULL, "instance record %s", partial);
-	write_record_json(f, r);
-	putc('\n', f);
+	if (json_print(record_json(r), f) < 0) {
+		int saved = errno;
+
+		fclose(f);
+		unlink(partial);
+		return fail(err, saved, NULL, "instance record %s", partial);
+	}
 	if (fclose(f) != 0 || rename(partial, path) < 0) {
 		int saved = errno;
 
@@ -219,7 +212,7 @@ static int list_main(int argc, char **argv)
 	char dir[4096];
 	struct dirent *d;
 	DIR *listing;
-	size_t shown = 0;
+	json_t *list = NULL;
 
 	if (argc > 2 || (argc == 2 && !json)) {
 		fail(&err, 0, "see 'capsula instance --help'", "unexpected argument '%s'", argv[1]);
@@ -234,7 +227,7 @@ static int list_main(int argc, char **argv)
 		return err.status;
 	}
 	if (json)
-		putchar('[');
+		list = json_array();
 	else
 		printf("%-20s %-36s %-8s %s\n", "NAME", "ID", "PID", "IMAGE");
 	while ((d = readdir(listing)) != NULL) {
@@ -252,16 +245,20 @@ static int list_main(int argc, char **argv)
 			continue;
 		}
 		if (json) {
-			fputs(shown ? ",\n " : "", stdout);
-			write_record_json(stdout, &r);
+			if (list != NULL && json_array_append_new(list, record_json(&r)) < 0) {
+				json_decref(list);
+				list = NULL;
+			}
 		} else {
 			printf("%-20s %-36s %-8d %s\n", r.name, r.id, (int)r.holder, r.image);
 		}
-		shown++;
 	}
 	closedir(listing);
-	if (json)
-		puts("]");
+	if (json && json_print(list, stdout) < 0) {
+		fail(&err, errno, NULL, "instance list");
+		error_print(&err);
+		return err.status;
+	}
 	return 0;
 }
 

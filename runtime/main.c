@@ -1,12 +1,13 @@
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/timing.h"
-#include "runtime/build.h"
 #include "runtime/doctor.h"
 #include "runtime/inspect.h"
 #include "runtime/instance.h"
@@ -75,20 +76,49 @@ out:
 	return status == 0 ? 0 : err.status;
 }
 
+/* capsula-convert does the building: beside this program (a build tree,
+ * a staged copy), else where it was installed. */
+static int find_converter(char *path, size_t size, capsula_error *err)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	char *slash;
+
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			snprintf(path, size, "%s/capsula-convert", self);
+			if (access(path, X_OK) == 0)
+				return 0;
+		}
+	}
+	snprintf(path, size, "%s/capsula-convert", CAPSULA_LIBEXECDIR);
+	if (access(path, X_OK) == 0)
+		return 0;
+	return fail(err, errno, "reinstall capsula", "%s", path);
+}
+
 static int build_main(int argc, char **argv)
 {
-	struct build_options opts;
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+	char converter[4200];
+	char **args = calloc((size_t)argc + 2, sizeof *args);
 
-	if (build_options_parse(argc, argv, &opts, &err) < 0)
-		goto failed;
-	if (opts.help) {
-		fputs(build_usage, stdout);
-		return 0;
+	if (args == NULL) {
+		fail(&err, errno, NULL, "build");
+		error_print(&err);
+		return err.status;
 	}
-	if (build_image(&opts, &err) == 0)
-		return 0;
-failed:
+	if (find_converter(converter, sizeof converter, &err) == 0) {
+		args[0] = converter;
+		for (int i = 0; i < argc; i++)
+			args[i + 1] = argv[i];
+		execv(converter, args);
+		fail(&err, errno, "reinstall capsula", "run %s", converter);
+	}
+	free(args);
 	error_print(&err);
 	return err.status;
 }

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "runtime/image_config.h"
-#include "runtime/image_source.h"
-#include "runtime/json.h"
+#include "common/small_file.h"
+#include "runtime/json_out.h"
 #include "runtime/mpi_stack.h"
 #include "starter/mpi_version.h"
 
@@ -241,24 +241,17 @@ void mpi_stack_free(struct mpi_stack *stack)
 	strvec_free(&stack->verbs_providers);
 }
 
-static void write_version(FILE *out, const char *key, const char *version, bool last)
+static json_t *version_json(const char *version)
 {
-	fprintf(out, "\"%s\": ", key);
-	if (version[0] == '\0')
-		fputs("null", out);
-	else
-		json_write_string(out, version);
-	fputs(last ? "" : ", ", out);
+	return version[0] == '\0' ? json_null() : json_text(version);
 }
 
-void mpi_stack_write_json(const struct mpi_stack *stack, FILE *out)
+json_t *mpi_stack_json(const struct mpi_stack *stack)
 {
-	putc('{', out);
-	write_version(out, "openmpi", stack->openmpi, false);
-	write_version(out, "pmix", stack->pmix, false);
-	write_version(out, "libfabric", stack->libfabric, false);
-	write_version(out, "rdma_core", stack->rdma_core, false);
-	fputs("\"verbs_providers\": ", out);
-	json_write_strings(out, stack->verbs_providers.items, stack->verbs_providers.count);
-	putc('}', out);
+	return json_pack("{s:o,s:o,s:o,s:o,s:o}", "openmpi", version_json(stack->openmpi),
+	                 "pmix", version_json(stack->pmix),
+	                 "libfabric", version_json(stack->libfabric),
+	                 "rdma_core", version_json(stack->rdma_core),
+	                 "verbs_providers", json_text_list(stack->verbs_providers.items,
+	                                                   stack->verbs_providers.count));
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "runtime/file_access.h"
 #include "runtime/strvec.h"
 
@@ -24,7 +26,7 @@ struct mpi_stack {
 
 void mpi_stack_detect(const struct file_access *files, struct mpi_stack *stack);
 void mpi_stack_free(struct mpi_stack *stack);
-void mpi_stack_write_json(const struct mpi_stack *stack, FILE *out);
+json_t *mpi_stack_json(const struct mpi_stack *stack);
 
 /* The upstream version of package in a dpkg status file ("4.1.4" of
  * "4.1.4-3+b1", epoch dropped), or -1 when it is not installed. */

@@ -9,7 +9,7 @@
 
 #include "common/text.h"
 #include "runtime/site_config.h"
-#include "runtime/image_source.h"
+#include "common/small_file.h"
 #include "runtime/paths.h"
 
 #define MAX_CONFIG_SIZE (1u << 20)

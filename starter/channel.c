@@ -1,6 +1,5 @@
 #include "config.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <linux/if_alg.h>
 #include <fcntl.h>
@@ -17,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/sha256.h"
 #include "starter/channel.h"
 
 static socklen_t abstract_address(const char *key, struct sockaddr_un *addr)
@@ -54,65 +54,35 @@ static int hmac_by_kernel(const unsigned char *key, size_t key_len, const void *
 	return ok ? 0 : -1;
 }
 
-/* The same from libcrypto, loaded only where the kernel offers no AF_ALG.
- * Its plain SHA-256 functions and the HMAC construction (RFC 2104): HMAC()
- * would first read openssl.cnf and set up providers, milliseconds a launch. */
-struct sha256_api {
-	int (*init)(void *ctx);
-	int (*update)(void *ctx, const void *data, size_t len);
-	int (*final)(unsigned char *md, void *ctx);
-};
-
-static int load_sha256(struct sha256_api *api)
-{
-	static const char *const names[] = {"libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.so"};
-
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		/* Kept loaded: the next slot's name needs it again. */
-		void *lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-
-		if (lib == NULL)
-			continue;
-		void *init = dlsym(lib, "SHA256_Init");
-		void *update = dlsym(lib, "SHA256_Update");
-		void *final = dlsym(lib, "SHA256_Final");
-
-		/* dlsym gives data pointers; copy them into function pointers. */
-		if (init != NULL && update != NULL && final != NULL) {
-			memcpy(&api->init, &init, sizeof init);
-			memcpy(&api->update, &update, sizeof update);
-			memcpy(&api->final, &final, sizeof final);
-			return 0;
-		}
-		dlclose(lib);
-	}
-	return -1;
-}
-
+/* The same from libcrypto's plain SHA-256 and the HMAC construction
+ * (RFC 2104), where the kernel offers no AF_ALG: HMAC() would first read
+ * openssl.cnf and set up providers, milliseconds a launch. */
 static int hmac_by_libcrypto(const unsigned char *key, size_t key_len, const void *message,
                              size_t len, unsigned char mac[32])
 {
 	enum { BLOCK = 64 };
-	/* SHA256_CTX is 112 bytes; leave room, aligned. */
-	union { unsigned char bytes[256]; unsigned long long align; } ctx;
-	unsigned char pad[BLOCK], inner[32];
-	struct sha256_api api = {NULL, NULL, NULL};
+	unsigned char pad[BLOCK], inner[SHA256_BYTES];
+	struct sha256 h;
 
-	if (key_len > BLOCK || load_sha256(&api) < 0)
+	if (key_len > BLOCK)
 		return -1;
 	memset(pad, 0x36, sizeof pad);
 	for (size_t i = 0; i < key_len; i++)
 		pad[i] ^= key[i];
-	if (!api.init(&ctx) || !api.update(&ctx, pad, BLOCK) || !api.update(&ctx, message, len) ||
-	    !api.final(inner, &ctx))
+	if (sha256_begin(&h) < 0)
+		return -1;
+	sha256_update(&h, pad, BLOCK);
+	sha256_update(&h, message, len);
+	if (sha256_end(&h, inner) < 0)
 		return -1;
 	memset(pad, 0x5c, sizeof pad);
 	for (size_t i = 0; i < key_len; i++)
 		pad[i] ^= key[i];
-	if (!api.init(&ctx) || !api.update(&ctx, pad, BLOCK) || !api.update(&ctx, inner, 32) ||
-	    !api.final(mac, &ctx))
+	if (sha256_begin(&h) < 0)
 		return -1;
-	return 0;
+	sha256_update(&h, pad, BLOCK);
+	sha256_update(&h, inner, sizeof inner);
+	return sha256_end(&h, mac);
 }
 
 int channel_name(const unsigned char secret[JOIN_SECRET_SIZE], const char *key, unsigned slot,

@@ -6,6 +6,8 @@ dest=$WORK/install
 make -s -C "$abs_top_builddir" install DESTDIR="$dest" >/dev/null 2>&1
 ok "make install DESTDIR=... installs the capsula binary" \
 	[ -n "$(find "$dest" -name capsula -type f -perm -u+x)" ]
+ok "and capsula-convert, which builds images, in its libexec directory" \
+	[ -n "$(find "$dest" -path '*/libexec/capsula/capsula-convert' -type f -perm -u+x)" ]
 man_page=$(find "$dest" -name capsula.1 -type f)
 ok "the man page is installed" [ -n "$man_page" ]
 if command -v man >/dev/null 2>&1; then

@@ -33,10 +33,11 @@ prepare_root() {  # IMAGE
 	stage=/tmp/capsula-check-$(printf '%s' "$abs_top_builddir" | cksum | cut -d' ' -f1)
 	with_lock sh -c '
 		mkdir -p "$1" && chmod 0755 "$1" &&
-		for f in "$2" "$3"; do
-			[ "$1/$(basename "$f")" -nt "$f" ] || cp "$f" "$1/"
-		done && chmod -R a+rX "$1"' sh "$stage" "$abs_top_builddir/capsula" \
-		"$1" || return 1
+		stage=$1; shift
+		for f in "$@"; do
+			[ "$stage/$(basename "$f")" -nt "$f" ] || cp "$f" "$stage/"
+		done && chmod -R a+rX "$stage"' sh "$stage" "$abs_top_builddir/capsula" \
+		"$abs_top_builddir/capsula-convert" "$1" || return 1
 	STAGE_DIR=$stage
 	CAPSULA=$stage/capsula
 	STAGED_IMAGE=$stage/$(basename "$1")

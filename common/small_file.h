@@ -1,0 +1,13 @@
+/* Reading a whole small file (a configuration, a record) into memory. */
+#ifndef CAPSULA_SMALL_FILE_H
+#define CAPSULA_SMALL_FILE_H
+
+#include <stddef.h>
+
+#include "common/error.h"
+
+/* At most max bytes of the regular file at path, NUL-terminated. */
+int read_small_file(const char *path, size_t max, char **data, size_t *length,
+                    capsula_error *err);
+
+#endif
