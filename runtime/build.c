@@ -18,6 +18,7 @@
 #include "runtime/image_source.h"
 #include "runtime/image_tree.h"
 #include "runtime/layer_reader.h"
+#include "runtime/layer_scan.h"
 #include "runtime/squashfs_writer.h"
 
 /* The regular files whose data one layer provides, in the layer's order. */
@@ -34,6 +35,7 @@ struct build {
 	struct squashfs_writer *writer;
 	struct layer_reader *reader;
 	struct layer_files *files;    /* per layer */
+	capsula_error *err;
 	char partial[4096];           /* the image until it is complete */
 	int out_fd;
 	bool terminal;                /* progress on a terminal */
@@ -227,29 +229,22 @@ failed:
 
 /* ---------------------------------------------------------------- layers */
 
-/* Pass 1: every layer's entries merged into the tree, no data read yet,
- * each layer's digests checked. */
-static int merge_layer(struct build *b, unsigned index, capsula_error *err)
+/* Pass 1: every layer's entries merged into the tree in order, no data
+ * read yet, each layer's digests checked (runtime/layer_scan.c). */
+static int merge_layer(unsigned index, const struct layer_entries *entries, void *arg)
 {
-	struct layer_reader *l = b->reader;
-	struct tree_entry e;
-	int r;
+	struct build *b = arg;
+	capsula_error *err = b->err;
 
 	b->tree.layer = index;
-	if (layer_open(l, &b->source, &b->image.layers[index], index, err) < 0)
-		goto failed;
-	while ((r = layer_next(l, &e, err)) > 0) {
+	for (size_t i = 0; i < entries->count; i++) {
 		struct tree_inode *data_inode;
 
-		if (tree_apply(&b->tree, &e, &data_inode, err) < 0 || check_interrupted(err) < 0)
-			goto failed;
+		if (tree_apply(&b->tree, &entries->items[i], &data_inode, err) < 0 ||
+		    check_interrupted(err) < 0)
+			return -1;
 	}
-	if (r < 0)
-		goto failed;
-	return layer_finish(l, err);
-failed:
-	layer_close(l);
-	return -1;
+	return 0;
 }
 
 static int schedule_file(struct tree_inode *inode, void *arg)
@@ -257,7 +252,7 @@ static int schedule_file(struct tree_inode *inode, void *arg)
 	struct build *b = arg;
 	struct layer_files *f;
 
-	if (inode->scheduled || inode->layer >= b->image.layer_count)
+	if (inode->scheduled || inode->data_written || inode->layer >= b->image.layer_count)
 		return 0;
 	inode->scheduled = true;
 	f = &b->files[inode->layer];
@@ -304,7 +299,7 @@ static int copy_layer_data(struct build *b, unsigned index, capsula_error *err)
 
 	snprintf(step, sizeof step, "layer %u of %zu", index + 1, b->image.layer_count);
 	progress_start(b);
-	if (layer_open(l, &b->source, &b->image.layers[index], index, err) < 0)
+	if (layer_open(l, &b->source, &b->image.layers[index], index, true, err) < 0)
 		goto failed;
 	while (next < f->count && (r = layer_next(l, &e, err)) > 0) {
 		if (e.entry != f->items[next]->entry)
@@ -325,17 +320,72 @@ failed:
 	return -1;
 }
 
+/* The top layer's files cannot be hidden by a later one: their data goes
+ * into the image at once, while the layers below are scanned. */
+static int stream_top_layer(struct build *b, unsigned index, struct layer_entries *entries,
+                            capsula_error *err)
+{
+	struct layer_reader *l = b->reader;
+	struct tree_entry e, *kept;
+	char step[64];
+	int r;
+
+	snprintf(step, sizeof step, "layer %u of %zu", index + 1, b->image.layer_count);
+	progress_start(b);
+	if (layer_open(l, &b->source, &b->image.layers[index], index, false, err) < 0)
+		goto failed;
+	while ((r = layer_next(l, &e, err)) > 0) {
+		if (layer_entries_add(entries, &e, &kept) < 0) {
+			fail(err, ENOMEM, "build on a machine with more memory", "%s", l->name);
+			goto failed;
+		}
+		if (!S_ISREG(e.mode) || e.hardlink != NULL || tree_is_whiteout(e.path))
+			continue;
+		kept->inode = tree_new_file_inode(&b->tree);
+		if (kept->inode == NULL) {
+			fail(err, ENOMEM, NULL, "%s", l->name);
+			goto failed;
+		}
+		kept->inode->size = e.size;
+		if (copy_data(b, l, kept->inode, step, err) < 0 || check_interrupted(err) < 0)
+			goto failed;
+	}
+	if (r < 0)
+		goto failed;
+	progress_show(b, step, true);
+	return layer_finish(l, err);
+failed:
+	layer_close(l);
+	return -1;
+}
+
+/* Pass 1 scans the lower layers while the top one streams in; pass 2
+ * reads again only the lower layers that still hold a file of the image. */
 static int convert_layers(struct build *b, capsula_error *err)
 {
-	for (unsigned i = 0; i < b->image.layer_count; i++)
-		if (merge_layer(b, i, err) < 0)
-			return -1;
-	if (schedule_data(b, err) < 0)
+	unsigned top = (unsigned)b->image.layer_count - 1;
+	struct layer_entries top_entries = {0};
+	struct layer_scan scan;
+	int ret = -1;
+
+	b->err = err;
+	if (layer_scan_start(&scan, &b->source, &b->image, top,
+	                     b->opts->workers ? b->opts->workers : processors(), err) < 0)
 		return -1;
-	for (unsigned i = 0; i < b->image.layer_count; i++)
-		if (copy_layer_data(b, i, err) < 0)
-			return -1;
-	return 0;
+	if (stream_top_layer(b, top, &top_entries, err) < 0) {
+		layer_scan_abort(&scan);
+		goto out;
+	}
+	if (layer_scan_finish(&scan, merge_layer, b, err) < 0 ||
+	    merge_layer(top, &top_entries, b) < 0 || schedule_data(b, err) < 0)
+		goto out;
+	for (unsigned i = 0; i < top; i++)
+		if (b->files[i].count > 0 && copy_layer_data(b, i, err) < 0)
+			goto out;
+	ret = 0;
+out:
+	layer_entries_free(&top_entries);
+	return ret;
 }
 
 static int convert_source(struct build *b, capsula_error *err)
@@ -350,7 +400,7 @@ static int convert_source(struct build *b, capsula_error *err)
 		}
 		return convert_in_one_pass(b, l, err);
 	case SOURCE_TARBALL:
-		if (layer_open(l, &b->source, &b->image.layers[0], 0, err) < 0) {
+		if (layer_open(l, &b->source, &b->image.layers[0], 0, false, err) < 0) {
 			layer_close(l);
 			return -1;
 		}

@@ -424,7 +424,7 @@ int tree_apply(struct tree *t, const struct tree_entry *e, struct tree_inode **d
 	}
 	if (existing != NULL)
 		node_remove(t, existing);
-	i = inode_new(t, e->mode, e->mtime);
+	i = e->inode != NULL && S_ISREG(e->mode) ? e->inode : inode_new(t, e->mode, e->mtime);
 	if (i == NULL || set_metadata(i, e) < 0 || node_new(t, dir, name, strlen(name), i) == NULL)
 		return fail(err, ENOMEM, NULL, "image tree");
 	if (S_ISREG(e->mode)) {
@@ -434,6 +434,19 @@ int tree_apply(struct tree *t, const struct tree_entry *e, struct tree_inode **d
 		*data_inode = i;
 	}
 	return 0;
+}
+
+struct tree_inode *tree_new_file_inode(struct tree *t)
+{
+	return inode_new(t, S_IFREG, 0);
+}
+
+bool tree_is_whiteout(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base != NULL ? base + 1 : path;
+	return strncmp(base, ".wh.", 4) == 0;
 }
 
 int tree_add_file(struct tree *t, const char *path, mode_t mode, uint64_t size,

@@ -78,6 +78,7 @@ struct tree_entry {
 	const struct tree_xattr *xattrs;
 	size_t xattr_count;
 	uint64_t entry;           /* number of the entry in its archive */
+	struct tree_inode *inode; /* a regular file whose data is already written */
 };
 
 int tree_init(struct tree *t, bool whiteouts, capsula_error *err);
@@ -88,6 +89,13 @@ void tree_free(struct tree *t);
  * for anything else (directories, links, whiteouts), -1 on error. */
 int tree_apply(struct tree *t, const struct tree_entry *e, struct tree_inode **data_inode,
                capsula_error *err);
+
+/* An inode for a regular file whose data is written before its entry is
+ * applied (tree_entry.inode). */
+struct tree_inode *tree_new_file_inode(struct tree *t);
+
+/* Whether a layer entry's name is a whiteout. */
+bool tree_is_whiteout(const char *path);
 
 /* Add a file made by capsula itself (the image's run configuration). */
 int tree_add_file(struct tree *t, const char *path, mode_t mode, uint64_t size,

@@ -29,6 +29,7 @@ struct layer_reader {
 	size_t directory_len;
 	struct archive_entry *disk_entry;
 	uint64_t entry;           /* number of the current entry, from 1 */
+	bool skip_diff_id;        /* a blob digest, checked again, is enough */
 	capsula_error *err;
 	bool failed;
 	struct tree_xattr xattrs[LAYER_MAX_XATTRS];
@@ -36,9 +37,11 @@ struct layer_reader {
 	unsigned char out[LAYER_BUFFER];    /* decompressed */
 };
 
-/* Layer number index (from 0) of source as ref describes it. */
+/* Layer number index (from 0) of source as ref describes it. A second
+ * read (again) checks only the blob's digest where it has one: the same
+ * bytes cannot give another tar stream. */
 int layer_open(struct layer_reader *l, struct image_source *source, const struct layer_ref *ref,
-               unsigned index, capsula_error *err);
+               unsigned index, bool again, capsula_error *err);
 /* A directory read as if it were one layer. */
 int layer_open_directory(struct layer_reader *l, const char *path, capsula_error *err);
 

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ struct squashfs_writer {
 	sqfs_dir_writer_t *dirs;
 	sqfs_u16 root_id;
 	uint32_t inode_count;
+	bool file_open;
 	unsigned skipped_xattrs;
 	char first_skipped_xattr[128];
 };
@@ -267,6 +269,7 @@ int squashfs_writer_begin_file(struct squashfs_writer *w, struct tree_inode *ino
 	if (ret != 0)
 		return writer_fail(w, ret, "file data", err);
 	inode->data_written = true;
+	w->file_open = true;
 	return 0;
 }
 
@@ -298,6 +301,7 @@ int squashfs_writer_end_file(struct squashfs_writer *w, capsula_error *err)
 {
 	int ret = sqfs_block_processor_end_file(w->proc);
 
+	w->file_open = false;
 	if (ret != 0)
 		return writer_fail(w, ret, "file data", err);
 	return 0;
@@ -541,6 +545,13 @@ void squashfs_writer_free(struct squashfs_writer *w)
 {
 	if (w == NULL)
 		return;
+	/* Stopped halfway (an error, a signal): libsquashfs frees the blocks
+	 * in flight only once they are through. */
+	if (w->proc != NULL) {
+		if (w->file_open)
+			sqfs_block_processor_end_file(w->proc);
+		sqfs_block_processor_sync(w->proc);
+	}
 	sqfs_destroy(w->dirs);
 	sqfs_destroy(w->dir_table);
 	sqfs_destroy(w->inode_table);

@@ -141,7 +141,8 @@ is "$rc" 0 "a compressed docker archive builds"
 is "$(in_image "$WORK/docker-gz.sqfs" cat /etc/issue.net/file)" "inside" "and holds the image"
 mkdir -p "$WORK/bad-diff"
 zero="sha256:$(printf '%064d' 0)"
-jq -c ".rootfs.diff_ids = [\"$zero\", \"$zero\"]" "$WORK/config.json" > "$WORK/bad-diff/config.json"
+up_id="sha256:$(gzip -dc "$WORK/up.tar.gz" | sha256sum | cut -d' ' -f1)"
+jq -c ".rootfs.diff_ids = [\"$zero\", \"$up_id\"]" "$WORK/config.json" > "$WORK/bad-diff/config.json"
 (cd "$WORK/bad-diff" && cp "$WORK/base.tar" l1.tar && cp "$WORK/up.tar.gz" l2.tar.gz &&
  echo '[{"Config": "config.json", "Layers": ["l1.tar", "l2.tar.gz"]}]' > manifest.json &&
  tar -cf "$WORK/bad-diff.tar" manifest.json config.json l1.tar l2.tar.gz)
