@@ -283,7 +283,8 @@ static int schedule_data(struct build *b, capsula_error *err)
 	if (b->files == NULL || tree_for_each_file(&b->tree, schedule_file, b) < 0)
 		return fail(err, ENOMEM, NULL, "image tree");
 	for (size_t i = 0; i < b->image.layer_count; i++)
-		qsort(b->files[i].items, b->files[i].count, sizeof(struct tree_inode *), by_entry);
+		if (b->files[i].count > 1)
+			qsort(b->files[i].items, b->files[i].count, sizeof(struct tree_inode *), by_entry);
 	return 0;
 }
 

@@ -81,6 +81,7 @@ mkdir -p "$WORK/l1" "$WORK/l2/data/sub" "$WORK/l2/etc"
 cp -a "$WORK/rootfs/." "$WORK/l1/"
 echo "to be deleted" > "$WORK/l1/etc/doomed"
 echo "old" > "$WORK/l1/data/sub/old"
+mkfifo "$WORK/l1/data/pipe"
 : > "$WORK/l2/etc/.wh.doomed"
 : > "$WORK/l2/data/sub/.wh..wh..opq"
 echo "new" > "$WORK/l2/data/sub/new"
@@ -116,6 +117,8 @@ fi
 ok "the whited-out file is gone" as_user "$CAPSULA" exec "$WORK/docker.sqfs" test ! -e /etc/doomed
 ok "the opaque directory hides the lower layer's files" \
 	as_user "$CAPSULA" exec "$WORK/docker.sqfs" test ! -e /data/sub/old
+like "$(unsquashfs -lls "$WORK/docker.sqfs")" "^p[-rw]{9} root/root .*/data/pipe$" \
+	"a FIFO of a layer is kept"
 listing=$(unsquashfs -l "$WORK/docker.sqfs"); rc=$?
 is "$rc" 0 "unsquashfs lists the image"
 like "$listing" "squashfs-root/etc/message" "the listing holds the image's files"
