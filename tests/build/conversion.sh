@@ -64,11 +64,13 @@ mkdir -p "$WORK/base/bin" "$WORK/base/etc" "$WORK/up/etc/issue.net" "$WORK/up/et
 cp "$busybox" "$WORK/base/bin/busybox"
 for applet in sh cat ls stat test printf wc; do ln -s busybox "$WORK/base/bin/$applet"; done
 echo "a file" > "$WORK/base/etc/issue.net"
+echo 1 > "$WORK/base/etc/version"
 ln -s issue.net "$WORK/base/etc/alt"
 cp "$busybox" "$WORK/base/bin/tool" && chmod 4444 "$WORK/base/bin/tool"
 : > "$WORK/up/etc/.wh.issue.net"
 echo inside > "$WORK/up/etc/issue.net/file"
 echo inside > "$WORK/up/etc/alt/file"
+echo 2 > "$WORK/up/etc/version"
 cp "$busybox" "$WORK/up/bin/tool" && chmod 0755 "$WORK/up/bin/tool"
 tar --owner=0 --group=0 -C "$WORK/base" -cf "$WORK/base.tar" .
 tar --owner=0 --group=0 -C "$WORK/up" -cf - . | gzip -n > "$WORK/up.tar.gz"
@@ -80,6 +82,8 @@ is "$(in_image "$WORK/podman.sqfs" cat /etc/issue.net/file)" "inside" \
 	"the file became a directory with its content"
 is "$(in_image "$WORK/podman.sqfs" cat /etc/alt/file)" "inside" \
 	"the symbolic link became a directory with its content"
+is "$(in_image "$WORK/podman.sqfs" cat /etc/version)" "2" \
+	"a file a later layer rewrites has the later layer's content"
 is "$(in_image "$WORK/podman.sqfs" stat -c %a /bin/tool)" "755" \
 	"a later layer's mode wins (the lower layer's setuid bit does not come back)"
 
