@@ -221,10 +221,10 @@ static int open_whole_file(struct image_source *s, struct blob *b, capsula_error
 	struct stat st;
 
 	b->fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (b->fd < 0)
+	if (b->fd < 0 || fstat(b->fd, &st) < 0)
 		return fail(err, errno, NULL, "%s", s->path);
-	if (fstat(b->fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return fail(err, errno, NULL, "%s is not a regular file", s->path);
+	if (!S_ISREG(st.st_mode))
+		return fail(err, 0, NULL, "%s is not a regular file", s->path);
 	return 0;
 }
 
