@@ -54,35 +54,36 @@ static int hmac_by_kernel(const unsigned char *key, size_t key_len, const void *
 	return ok ? 0 : -1;
 }
 
-/* The same from libcrypto's plain SHA-256 and the HMAC construction
- * (RFC 2104), where the kernel offers no AF_ALG: HMAC() would first read
- * openssl.cnf and set up providers, milliseconds a launch. */
+/* SHA-256 of (key padded to a block, each byte XOR fill) then data: one
+ * half of the HMAC construction (RFC 2104). */
+static int hash_keyed(const unsigned char *key, size_t key_len, unsigned char fill,
+                      const void *data, size_t len, unsigned char out[SHA256_BYTES])
+{
+	enum { BLOCK = 64 };
+	unsigned char pad[BLOCK];
+	struct sha256 h;
+
+	if (key_len > BLOCK || sha256_begin(&h) < 0)
+		return -1;
+	memset(pad, fill, sizeof pad);
+	for (size_t i = 0; i < key_len; i++)
+		pad[i] ^= key[i];
+	sha256_update(&h, pad, BLOCK);
+	sha256_update(&h, data, len);
+	return sha256_end(&h, out);
+}
+
+/* The same from libcrypto's plain SHA-256, where the kernel offers no
+ * AF_ALG: HMAC() would first read openssl.cnf and set up providers,
+ * milliseconds a launch. */
 static int hmac_by_libcrypto(const unsigned char *key, size_t key_len, const void *message,
                              size_t len, unsigned char mac[32])
 {
-	enum { BLOCK = 64 };
-	unsigned char pad[BLOCK], inner[SHA256_BYTES];
-	struct sha256 h;
+	unsigned char inner[SHA256_BYTES];
 
-	if (key_len > BLOCK)
+	if (hash_keyed(key, key_len, 0x36, message, len, inner) < 0)
 		return -1;
-	memset(pad, 0x36, sizeof pad);
-	for (size_t i = 0; i < key_len; i++)
-		pad[i] ^= key[i];
-	if (sha256_begin(&h) < 0)
-		return -1;
-	sha256_update(&h, pad, BLOCK);
-	sha256_update(&h, message, len);
-	if (sha256_end(&h, inner) < 0)
-		return -1;
-	memset(pad, 0x5c, sizeof pad);
-	for (size_t i = 0; i < key_len; i++)
-		pad[i] ^= key[i];
-	if (sha256_begin(&h) < 0)
-		return -1;
-	sha256_update(&h, pad, BLOCK);
-	sha256_update(&h, inner, sizeof inner);
-	return sha256_end(&h, mac);
+	return hash_keyed(key, key_len, 0x5c, inner, sizeof inner, mac);
 }
 
 int channel_name(const unsigned char secret[JOIN_SECRET_SIZE], const char *key, unsigned slot,
