@@ -202,6 +202,30 @@ static int copy_data(struct build *b, struct layer_reader *l, struct tree_inode 
 	return squashfs_writer_end_file(b->writer, err);
 }
 
+/* The end of a pass over a layer: on success, its progress line and its
+ * digests; either way its reader closed. */
+static int close_layer_pass(struct build *b, const char *step, bool ok, capsula_error *err)
+{
+	if (!ok) {
+		layer_close(b->reader);
+		return -1;
+	}
+	progress_show(b, step, true);
+	return layer_finish(b->reader, err);
+}
+
+/* The start of a pass over layer index: its reader, and its name for the
+ * progress line. */
+static int open_layer_pass(struct build *b, unsigned index, bool again, char *step, size_t size,
+                           capsula_error *err)
+{
+	snprintf(step, size, "layer %u of %zu", index + 1, b->image.layer_count);
+	progress_start(b);
+	if (layer_open(b->reader, &b->source, &b->image.layers[index], index, again, err) < 0)
+		return close_layer_pass(b, step, false, err);
+	return 0;
+}
+
 /* One pass over a source that cannot override itself (a directory, a
  * tarball): each file's data goes straight into the image. */
 static int convert_in_one_pass(struct build *b, struct layer_reader *l, capsula_error *err)
@@ -213,18 +237,13 @@ static int convert_in_one_pass(struct build *b, struct layer_reader *l, capsula_
 	while ((r = layer_next(l, &e, err)) > 0) {
 		struct tree_inode *data_inode;
 
-		if (tree_apply(&b->tree, &e, &data_inode, err) < 0 || check_interrupted(err) < 0)
-			goto failed;
-		if (data_inode != NULL && copy_data(b, l, data_inode, l->name, err) < 0)
-			goto failed;
+		if (tree_apply(&b->tree, &e, &data_inode, err) < 0 || check_interrupted(err) < 0 ||
+		    (data_inode != NULL && copy_data(b, l, data_inode, l->name, err) < 0)) {
+			r = -1;
+			break;
+		}
 	}
-	if (r < 0)
-		goto failed;
-	progress_show(b, l->name, true);
-	return layer_finish(l, err);
-failed:
-	layer_close(l);
-	return -1;
+	return close_layer_pass(b, l->name, r >= 0, err);
 }
 
 /* ---------------------------------------------------------------- layers */
@@ -298,27 +317,18 @@ static int copy_layer_data(struct build *b, unsigned index, capsula_error *err)
 	size_t next = 0;
 	int r = 0;
 
-	snprintf(step, sizeof step, "layer %u of %zu", index + 1, b->image.layer_count);
-	progress_start(b);
-	if (layer_open(l, &b->source, &b->image.layers[index], index, true, err) < 0)
-		goto failed;
+	if (open_layer_pass(b, index, true, step, sizeof step, err) < 0)
+		return -1;
 	while (next < f->count && (r = layer_next(l, &e, err)) > 0) {
-		if (e.entry != f->items[next]->entry)
-			continue;
-		if (copy_data(b, l, f->items[next++], step, err) < 0)
-			goto failed;
+		if (e.entry == f->items[next]->entry &&
+		    copy_data(b, l, f->items[next++], step, err) < 0) {
+			r = -1;
+			break;
+		}
 	}
-	if (r < 0)
-		goto failed;
-	if (next < f->count) {
-		fail(err, 0, "the layer changed while it was read", "%s ended early", l->name);
-		goto failed;
-	}
-	progress_show(b, step, true);
-	return layer_finish(l, err);
-failed:
-	layer_close(l);
-	return -1;
+	if (r >= 0 && next < f->count)
+		r = fail(err, 0, "the layer changed while it was read", "%s ended early", l->name);
+	return close_layer_pass(b, step, r >= 0, err);
 }
 
 /* The top layer's files cannot be hidden by a later one: their data goes
@@ -331,33 +341,27 @@ static int stream_top_layer(struct build *b, unsigned index, struct layer_entrie
 	char step[64];
 	int r;
 
-	snprintf(step, sizeof step, "layer %u of %zu", index + 1, b->image.layer_count);
-	progress_start(b);
-	if (layer_open(l, &b->source, &b->image.layers[index], index, false, err) < 0)
-		goto failed;
+	if (open_layer_pass(b, index, false, step, sizeof step, err) < 0)
+		return -1;
 	while ((r = layer_next(l, &e, err)) > 0) {
 		if (layer_entries_add(entries, &e, &kept) < 0) {
-			fail(err, ENOMEM, "build on a machine with more memory", "%s", l->name);
-			goto failed;
+			r = fail(err, ENOMEM, "build on a machine with more memory", "%s", l->name);
+			break;
 		}
 		if (!S_ISREG(e.mode) || e.hardlink != NULL || tree_is_whiteout(e.path))
 			continue;
 		kept->inode = tree_new_file_inode(&b->tree);
 		if (kept->inode == NULL) {
-			fail(err, ENOMEM, NULL, "%s", l->name);
-			goto failed;
+			r = fail(err, ENOMEM, NULL, "%s", l->name);
+			break;
 		}
 		kept->inode->size = e.size;
-		if (copy_data(b, l, kept->inode, step, err) < 0 || check_interrupted(err) < 0)
-			goto failed;
+		if (copy_data(b, l, kept->inode, step, err) < 0 || check_interrupted(err) < 0) {
+			r = -1;
+			break;
+		}
 	}
-	if (r < 0)
-		goto failed;
-	progress_show(b, step, true);
-	return layer_finish(l, err);
-failed:
-	layer_close(l);
-	return -1;
+	return close_layer_pass(b, step, r >= 0, err);
 }
 
 /* Pass 1 scans the lower layers while the top one streams in; pass 2
