@@ -42,5 +42,8 @@ void error_set(capsula_error *err, int status, int errnum, const char *hint,
 
 void error_print(const capsula_error *err)
 {
+	/* Empty: a child already said what failed. */
+	if (err->message[0] == '\0')
+		return;
 	fprintf(stderr, "capsula: %s\n", err->message);
 }

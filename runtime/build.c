@@ -483,8 +483,10 @@ int build_image(const struct build_options *opts, capsula_error *err)
 		fail(err, ENOMEM, NULL, "build");
 		goto out;
 	}
-	if (check_output(&b, err) < 0 || source_open(opts->source, opts->tag, &b.source, err) < 0 ||
-	    source_describe(&b.source, &b.image, err) < 0 ||
+	if (check_output(&b, err) < 0 || source_open(opts->source, opts->tag, &b.source, err) < 0)
+		goto out;
+	b.source.manifest = opts->manifest;
+	if (source_describe(&b.source, &b.image, err) < 0 ||
 	    tree_init(&b.tree, b.image.layer_count > 0 && b.source.kind != SOURCE_TARBALL, err) < 0)
 		goto out;
 	/* Per layer, not per file, when not on a terminal. */

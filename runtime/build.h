@@ -13,6 +13,7 @@ struct build_options {
 	const char *output;
 	const char *source;
 	const char *tag;           /* which image of an archive or layout */
+	const char *manifest;      /* or a layout's image by manifest digest (a pull) */
 	const char *compression;   /* zstd (default), gzip, xz, lz4 */
 	unsigned block_size;       /* bytes, a power of two from 4 KiB to 1 MiB */
 	unsigned workers;          /* compressing threads; 0: one per processor */
@@ -23,6 +24,10 @@ struct build_options {
 
 extern const char build_usage[];
 
+void build_options_default(struct build_options *opts);
+/* -f, -c, -b, -j and -q, which pull shares: 1 if option was one of them. */
+int build_option_apply(int option, const char *value, struct build_options *opts,
+                       capsula_error *err);
 int build_options_parse(int argc, char **argv, struct build_options *opts,
                         capsula_error *err);
 int build_image(const struct build_options *opts, capsula_error *err);

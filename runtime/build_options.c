@@ -10,8 +10,9 @@
 const char build_usage[] =
 	"Usage: capsula build [OPTIONS] OUTPUT.sqfs SOURCE\n"
 	"Make a squashfs image from SOURCE, unprivileged: a directory, a tarball\n"
-	"(.tar, .tar.gz, .tar.zst, .tar.xz, ...), a 'docker save' archive, or an OCI\n"
-	"image layout (directory or archive). Nothing is unpacked to disk; every\n"
+	"(.tar, .tar.gz, .tar.zst, .tar.xz, ...), a 'docker save' archive, an OCI\n"
+	"image layout (directory or archive), or docker://REF from a registry (as\n"
+	"capsula pull REF OUTPUT). Nothing is unpacked to disk; every\n"
 	"layer, config and manifest is checked against its digest. Files are owned\n"
 	"by root in the image. SOURCE:TAG picks one image of several.\n"
 	"\n"
@@ -69,45 +70,60 @@ static int parse_jobs(const char *text, unsigned *out, capsula_error *err)
 	return 0;
 }
 
+int build_option_apply(int option, const char *value, struct build_options *opts,
+                       capsula_error *err)
+{
+	static const char *const algorithms[] = {"zstd", "gzip", "xz", "lz4", NULL};
+	size_t i;
+
+	switch (option) {
+	case 'f':
+		opts->force = true;
+		return 1;
+	case 'c':
+		for (i = 0; algorithms[i] != NULL && strcmp(algorithms[i], value) != 0; i++)
+			;
+		if (algorithms[i] == NULL)
+			return fail(err, 0, "use zstd, gzip, xz or lz4",
+			            "--compression: unknown algorithm '%s'", value);
+		opts->compression = algorithms[i];
+		return 1;
+	case 'b':
+		return parse_block_size(value, &opts->block_size, err) < 0 ? -1 : 1;
+	case 'j':
+		return parse_jobs(value, &opts->workers, err) < 0 ? -1 : 1;
+	case 'q':
+		opts->quiet = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void build_options_default(struct build_options *opts)
+{
+	memset(opts, 0, sizeof *opts);
+	opts->compression = "zstd";
+	opts->block_size = DEFAULT_BLOCK_SIZE;
+}
+
 int build_options_parse(int argc, char **argv, struct build_options *opts,
                         capsula_error *err)
 {
-	static const char *const algorithms[] = {"zstd", "gzip", "xz", "lz4", NULL};
-	int c;
+	int c, applied;
 
-	memset(opts, 0, sizeof *opts);
-	opts->compression = algorithms[0];
-	opts->block_size = DEFAULT_BLOCK_SIZE;
+	build_options_default(opts);
 	optind = 0;  /* 0, not 1: glibc then also forgets a previous parse */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:ft:j:c:b:qh", long_options, NULL)) != -1) {
-		size_t i;
-
+		applied = build_option_apply(c, optarg, opts, err);
+		if (applied < 0)
+			return -1;
+		if (applied > 0)
+			continue;
 		switch (c) {
-		case 'f':
-			opts->force = true;
-			break;
-		case 'c':
-			for (i = 0; algorithms[i] != NULL && strcmp(algorithms[i], optarg) != 0; i++)
-				;
-			if (algorithms[i] == NULL)
-				return fail(err, 0, "use zstd, gzip, xz or lz4",
-				            "--compression: unknown algorithm '%s'", optarg);
-			opts->compression = algorithms[i];
-			break;
-		case 'b':
-			if (parse_block_size(optarg, &opts->block_size, err) < 0)
-				return -1;
-			break;
-		case 'q':
-			opts->quiet = true;
-			break;
 		case 't':
 			opts->tag = optarg;
-			break;
-		case 'j':
-			if (parse_jobs(optarg, &opts->workers, err) < 0)
-				return -1;
 			break;
 		case 'h':
 			opts->help = true;

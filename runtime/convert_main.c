@@ -1,6 +1,7 @@
-/* capsula-convert: the image-building half of capsula. `capsula build`
- * runs it, so that libarchive, libsquashfs and their own libraries load
- * only when an image is built, never on the launch path. */
+/* capsula-convert: the half of capsula that gets images: build, pull,
+ * login and cache. capsula runs it, so that libarchive, libsquashfs,
+ * libcurl and their own libraries load only when an image is made or
+ * fetched, never on the launch path. */
 #include "config.h"
 
 #include <locale.h>
@@ -9,6 +10,9 @@
 
 #include "common/error.h"
 #include "runtime/build.h"
+#include "runtime/image_ref.h"
+#include "runtime/login.h"
+#include "runtime/pull.h"
 
 static int build_main(int argc, char **argv)
 {
@@ -21,6 +25,17 @@ static int build_main(int argc, char **argv)
 		fputs(build_usage, stdout);
 		return 0;
 	}
+	if (is_docker_ref(opts.source)) {
+		struct pull_options pull;
+		char image[4096];
+
+		pull_options_default(&pull);
+		pull.build = opts;
+		pull.ref = opts.source;
+		if (pull_image(&pull, image, sizeof image, &err) == 0)
+			return 0;
+		goto failed;
+	}
 	if (build_image(&opts, &err) == 0)
 		return 0;
 failed:
@@ -28,15 +43,49 @@ failed:
 	return err.status;
 }
 
+static int pull_main(int argc, char **argv)
+{
+	struct pull_options opts;
+	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+	char image[4096];
+
+	if (pull_options_parse(argc, argv, &opts, &err) < 0)
+		goto failed;
+	if (opts.build.help) {
+		fputs(pull_usage, stdout);
+		return 0;
+	}
+	if (pull_image(&opts, image, sizeof image, &err) < 0)
+		goto failed;
+	/* exec docker://REF reads the cache itself; a user or script wants the path. */
+	if (!opts.if_missing)
+		printf("%s\n", image);
+	return 0;
+failed:
+	error_print(&err);
+	return err.status;
+}
+
+static const struct {
+	const char *name;
+	int (*main)(int argc, char **argv);
+} commands[] = {
+	{"build", build_main},
+	{"pull", pull_main},
+	{"login", login_main},
+	{"cache", cache_main},
+};
+
 int main(int argc, char **argv)
 {
 	capsula_error err;
 
 	/* Names in pax headers are UTF-8: read them as they are written. */
 	setlocale(LC_CTYPE, "C.UTF-8");
-	if (argc >= 2 && strcmp(argv[1], "build") == 0)
-		return build_main(argc - 1, argv + 1);
-	fail(&err, 0, "run it as 'capsula build'", "capsula-convert: unknown command '%s'",
+	for (size_t i = 0; argc >= 2 && i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].main(argc - 1, argv + 1);
+	fail(&err, 0, "run it through capsula", "capsula-convert: unknown command '%s'",
 	     argc >= 2 ? argv[1] : "");
 	error_print(&err);
 	return EXIT_CAPSULA_FAILED;

@@ -695,6 +695,19 @@ static int find_manifest(struct image_source *s, json_t **manifest, capsula_erro
 	json_t *document;
 	bool top = true;
 
+	if (s->manifest != NULL) {
+		char member[128];
+
+		if (!is_sha256_digest(s->manifest))
+			return fail(err, 0, NULL, "manifest digest '%s' is not sha256:HEX", s->manifest);
+		snprintf(member, sizeof member, "blobs/sha256/%s", s->manifest + 7);
+		if (read_document(s, member, s->manifest, -1, manifest, err) < 0)
+			return -1;
+		if (json_object_get(*manifest, "layers") != NULL)
+			return 0;
+		json_decref(*manifest);
+		return fail(err, 0, HINT_TAMPERED, "%s is not an image manifest", s->manifest);
+	}
 	if (read_document(s, "index.json", NULL, -1, &document, err) < 0)
 		return -1;
 	for (int depth = 0; depth <= MAX_INDEX_DEPTH; depth++) {

@@ -26,6 +26,7 @@ struct image_source {
 	enum source_kind kind;
 	char *path;
 	char *tag;               /* which image of several; NULL: the only one */
+	const char *manifest;    /* a layout's image by manifest digest, not by index.json */
 	int dir_fd;              /* an OCI layout's directory, else -1 */
 	struct strvec members;   /* an archive's regular members, sorted */
 };

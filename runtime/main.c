@@ -8,10 +8,13 @@
 
 #include "common/error.h"
 #include "common/timing.h"
+#include "runtime/converter.h"
 #include "runtime/doctor.h"
 #include "runtime/inspect.h"
 #include "runtime/instance.h"
+#include "runtime/image_ref.h"
 #include "runtime/launch.h"
+#include "runtime/pulled_image.h"
 #include "runtime/rundir.h"
 #include "starter/starter.h"
 
@@ -20,11 +23,15 @@ static const char usage[] =
 	"Run squashfs container images as yourself, without privileges.\n"
 	"\n"
 	"Commands:\n"
-	"  exec IMAGE COMMAND [ARG...]   run COMMAND inside IMAGE\n"
+	"  exec IMAGE COMMAND [ARG...]   run COMMAND inside IMAGE (a .sqfs or SIF file,\n"
+	"                                or docker://REF, pulled once into the cache)\n"
 	"  run IMAGE [ARG...]            run the image's runscript or entrypoint\n"
 	"  shell IMAGE                   an interactive shell inside IMAGE\n"
 	"  build OUTPUT.sqfs SOURCE      make an image from a directory, tarball,\n"
-	"                                docker save archive or OCI layout\n"
+	"                                docker save archive, OCI layout or registry\n"
+	"  pull REF [OUTPUT.sqfs]        fetch an image from a registry into the cache\n"
+	"  login REGISTRY                store credentials for a registry\n"
+	"  cache list|clean              the pulled images and blobs\n"
 	"  inspect IMAGE                 what an image is and carries\n"
 	"  instance start|list|stop      named containers that stay until stopped\n"
 	"  doctor                        can this node run containers, MPI, verbs?\n"
@@ -42,6 +49,8 @@ static int launch_main(int argc, char **argv)
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
 	int status = EXIT_CAPSULA_FAILED;
 	bool joining;
+	const char *image;
+	char pulled[4096];
 
 	if (launch_parse(&l, argc, argv, &err) < 0)
 		goto out;
@@ -53,7 +62,13 @@ static int launch_main(int argc, char **argv)
 	joining = strncmp(l.opts.image, INSTANCE_PREFIX, strlen(INSTANCE_PREFIX)) == 0;
 	if (joining && instance_lookup(l.opts.image + strlen(INSTANCE_PREFIX), &instance, &err) < 0)
 		goto out;
-	if (launch_plan(&l, joining ? instance.image : l.opts.image, &err) < 0)
+	image = joining ? instance.image : l.opts.image;
+	if (is_docker_ref(image)) {
+		if (pulled_image_path(image, pulled, sizeof pulled, &err) < 0)
+			goto out;
+		image = pulled;
+	}
+	if (launch_plan(&l, image, &err) < 0)
 		goto out;
 	if (joining) {
 		snprintf(l.plan.join_key, sizeof l.plan.join_key, "%s", instance.key);
@@ -76,49 +91,12 @@ out:
 	return status == 0 ? 0 : err.status;
 }
 
-/* capsula-convert does the building: beside this program (a build tree,
- * a staged copy), else where it was installed. */
-static int find_converter(char *path, size_t size, capsula_error *err)
-{
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	char *slash;
-
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			snprintf(path, size, "%s/capsula-convert", self);
-			if (access(path, X_OK) == 0)
-				return 0;
-		}
-	}
-	snprintf(path, size, "%s/capsula-convert", CAPSULA_LIBEXECDIR);
-	if (access(path, X_OK) == 0)
-		return 0;
-	return fail(err, errno, "reinstall capsula", "%s", path);
-}
-
-static int build_main(int argc, char **argv)
+/* build, pull, login and cache are capsula-convert's. */
+static int convert_main(int argc, char **argv)
 {
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
-	char converter[4200];
-	char **args = calloc((size_t)argc + 2, sizeof *args);
 
-	if (args == NULL) {
-		fail(&err, errno, NULL, "build");
-		error_print(&err);
-		return err.status;
-	}
-	if (find_converter(converter, sizeof converter, &err) == 0) {
-		args[0] = converter;
-		for (int i = 0; i < argc; i++)
-			args[i + 1] = argv[i];
-		execv(converter, args);
-		fail(&err, errno, "reinstall capsula", "run %s", converter);
-	}
-	free(args);
+	converter_exec(argc, argv, &err);
 	error_print(&err);
 	return err.status;
 }
@@ -130,7 +108,10 @@ static const struct {
 	{"exec", launch_main},
 	{"run", launch_main},
 	{"shell", launch_main},
-	{"build", build_main},
+	{"build", convert_main},
+	{"pull", convert_main},
+	{"login", convert_main},
+	{"cache", convert_main},
 	{"inspect", inspect_main},
 	{"instance", instance_main},
 	{"doctor", doctor_main},

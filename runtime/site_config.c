@@ -50,6 +50,15 @@ static int parse_grace(const char *value, unsigned *ms)
 	return 0;
 }
 
+static const char *set_path(char *out, size_t size, const char *value)
+{
+	if (value[0] != '/')
+		return "expected an absolute path";
+	if (snprintf(out, size, "%s", value) >= (int)size)
+		return "path too long";
+	return NULL;
+}
+
 /* One "setting = value" line; returns a reason on failure. */
 static const char *apply(struct capsula_config *c, const char *key, const char *value,
                          capsula_error *err)
@@ -84,6 +93,12 @@ static const char *apply(struct capsula_config *c, const char *key, const char *
 	if (strcmp(key, "reuse grace") == 0)
 		return parse_grace(value, &c->reuse_grace_ms) < 0 ? "expected seconds from 0 to 3600" :
 		       NULL;
+	if (strcmp(key, "cache directory") == 0)
+		return set_path(c->cache_dir, sizeof c->cache_dir, value);
+	if (strcmp(key, "registry ca") == 0)
+		return set_path(c->registry_ca, sizeof c->registry_ca, value);
+	if (strcmp(key, "insecure registry") == 0)
+		return strvec_push(&c->insecure_registries, value) < 0 ? strerror(errno) : NULL;
 	return "unknown setting";
 }
 
@@ -161,6 +176,7 @@ void config_free(struct capsula_config *config)
 {
 	strvec_free(&config->image_dirs);
 	strvec_free(&config->devices);
+	strvec_free(&config->insecure_registries);
 	bind_list_free(&config->binds);
 }
 

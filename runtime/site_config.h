@@ -22,6 +22,9 @@ struct capsula_config {
 	bool dev_host;             /* may users ask for --dev host (default yes) */
 	unsigned grace_ms;         /* holder's wait for late ranks */
 	unsigned reuse_grace_ms;   /* a private holder's wait for the same launch */
+	char cache_dir[512];       /* base of users' pull caches; "" for their homes */
+	char registry_ca[512];     /* extra CA bundle for registries, or "" */
+	struct strvec insecure_registries;  /* reached over plain HTTP */
 	char path[256];            /* where it came from, for messages */
 };
 

@@ -18,43 +18,8 @@ in_image() {  # IMAGE COMMAND...
 	img=$1; shift
 	as_user "$CAPSULA" exec "$img" "$@"
 }
-readable() { chmod -R a+rX "$@"; }
 
-# An OCI layout built by hand, so that its blobs can be tampered with.
-# layout_add_blob LAYOUT FILE: prints "DIGEST SIZE"
-layout_add_blob() {
-	sum=$(sha256sum "$2" | cut -d' ' -f1)
-	mkdir -p "$1/blobs/sha256"
-	cp "$2" "$1/blobs/sha256/$sum"
-	printf 'sha256:%s %s' "$sum" "$(stat -c %s "$2")"
-}
-# make_layout LAYOUT TAG CONFIG LAYER...: one image, tagged
-make_layout() {
-	layout=$1 tag=$2 config=$3; shift 3
-	mkdir -p "$layout"
-	echo '{"imageLayoutVersion": "1.0.0"}' > "$layout/oci-layout"
-	c=$(layout_add_blob "$layout" "$config")
-	layers=""
-	for layer in "$@"; do
-		d=$(layout_add_blob "$layout" "$layer")
-		case $layer in *.gz) type=tar+gzip ;; *) type=tar ;; esac
-		layers="$layers${layers:+,}{\"mediaType\": \"application/vnd.oci.image.layer.v1.$type\", \"digest\": \"${d% *}\", \"size\": ${d#* }}"
-	done
-	printf '{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "%s", "size": %s}, "layers": [%s]}' \
-		"${c% *}" "${c#* }" "$layers" > "$WORK/manifest.tmp"
-	m=$(layout_add_blob "$layout" "$WORK/manifest.tmp")
-	entry="{\"mediaType\": \"application/vnd.oci.image.manifest.v1+json\", \"digest\": \"${m% *}\", \"size\": ${m#* }, \"annotations\": {\"org.opencontainers.image.ref.name\": \"$tag\"}}"
-	if [ -f "$layout/index.json" ]; then
-		jq -c ".manifests += [$entry]" "$layout/index.json" > "$WORK/index.tmp"
-		mv "$WORK/index.tmp" "$layout/index.json"
-	else
-		echo "{\"schemaVersion\": 2, \"manifests\": [$entry]}" > "$layout/index.json"
-	fi
-	readable "$layout"
-}
-manifest_of() {  # LAYOUT: path of its (first) manifest blob
-	echo "$1/blobs/sha256/$(jq -r '.manifests[0].digest' "$1/index.json" | cut -d: -f2)"
-}
+. "$abs_top_srcdir/tests/lib/layout.sh"
 echo '{"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"]}, "rootfs": {"type": "layers"}}' \
 	> "$WORK/config.json"
 

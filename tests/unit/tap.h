@@ -29,9 +29,19 @@ int tap_ok(int passed, const char *file, int line, const char *fmt, ...)
 }
 
 #define ok(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+static __attribute__((unused)) int tap_same(const char *got, const char *want)
+{
+	return got != NULL && strcmp(got, want) == 0;
+}
+
+static __attribute__((unused)) int tap_show(const char *got, const char *want)
+{
+	printf("#   got '%s', want '%s'\n", got ? got : "(null)", want);
+	return 0;
+}
+
 #define is_str(got, want, ...) \
-	(ok((got) != NULL && strcmp((got), (want)) == 0, __VA_ARGS__) || \
-	 (printf("#   got '%s', want '%s'\n", (got) ? (got) : "(null)", (want)), 0))
+	((void)(ok(tap_same((got), (want)), __VA_ARGS__) || tap_show((got), (want))))
 
 static __attribute__((unused)) int tap_done(void)
 {
