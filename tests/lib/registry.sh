@@ -79,9 +79,10 @@ registry_stop() {  # DIR
 	rm -f "$1/pid"
 }
 
-# How many times the registry in DIR served GET of blob DIGEST (200 or 206).
-blob_gets() {  # DIR DIGEST
-	grep -c "\"GET /v2/[^ ]*/blobs/$2 HTTP/[0-9.]*\" 20[06] " "$1/log"
+# How many times the registry in DIR served GET of blob DIGEST (200 or
+# 206), from any repository or from REPO.
+blob_gets() {  # DIR DIGEST [REPO]
+	grep -c "\"GET /v2/${3:-[^ ]*}/blobs/$2 HTTP/[0-9.]*\" 20[06] " "$1/log"
 }
 
 # A token service as the registry's `auth: token` expects: JWTs signed
