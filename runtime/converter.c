@@ -63,7 +63,7 @@ int converter_run(const char *const *args, capsula_error *err)
 	if (converter_path(converter, sizeof converter, err) < 0)
 		return -1;
 	argv[0] = converter;
-	while (args[n] != NULL && n < CONVERTER_ARGS_MAX) {
+	while (n < CONVERTER_ARGS_MAX && args[n] != NULL) {
 		argv[n + 1] = args[n];
 		n++;
 	}

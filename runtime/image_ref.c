@@ -53,15 +53,16 @@ static bool valid_repository(const char *repo)
 
 	if (repo[0] == '\0')
 		return false;
-	do {
+	for (;;) {
 		slash = strchr(start, '/');
 		size_t len = slash ? (size_t)(slash - start) : strlen(start);
 
 		if (!valid_component(start, len))
 			return false;
+		if (slash == NULL)
+			return true;
 		start = slash + 1;
-	} while (slash != NULL);
-	return true;
+	}
 }
 
 static bool valid_tag(const char *tag)

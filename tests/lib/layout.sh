@@ -36,6 +36,7 @@ layout_platform_index() {
 	layout=$1; shift
 	entries=""
 	for m in "$@"; do
+		# shellcheck disable=SC2086 # "DIGEST SIZE PLATFORM" split on purpose
 		set -- $m
 		entries="$entries${entries:+,}{\"mediaType\": \"application/vnd.oci.image.manifest.v1+json\", \"digest\": \"$1\", \"size\": $2, \"platform\": {\"os\": \"${3%/*}\", \"architecture\": \"${3#*/}\"}}"
 	done

@@ -1,7 +1,7 @@
 # A real registry for the pull tests: Debian's docker-registry (the
 # distribution project's server) on 127.0.0.1 only, with a CA and a
 # certificate made here, and basic (htpasswd) or token authentication.
-# Needs WORK. registry_start sets REG (127.0.0.1:PORT) and REG_DIR.
+# Needs WORK. registry_start sets REG (127.0.0.1:PORT).
 # shellcheck shell=sh
 
 REG_USER=puller
@@ -63,7 +63,6 @@ registry_start() {  # DIR AUTH(htpasswd|token|none) [plain]
 	docker-registry serve "$dir/config.yml" >> "$dir/log" 2>&1 &
 	echo $! > "$dir/pid"
 	REG=127.0.0.1:$port
-	REG_DIR=$dir
 	scheme=https; [ "${3:-}" = plain ] && scheme=http
 	for _ in $(seq 100); do
 		curl -s -o /dev/null --cacert "$WORK/ca.crt" "$scheme://$REG/v2/" && return 0
