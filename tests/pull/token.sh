@@ -14,9 +14,9 @@ trap 'registries_stop; rm -rf "$WORK"' EXIT
 busybox=$(command -v busybox || echo /bin/busybox)
 [ -x "$busybox" ] || skip_all "no static busybox on the host (apt-get install busybox-static)"
 registry_certs "$WORK" || bail_out "cannot make the test CA and certificate"
-# Tokens live 3 s, so that a slow pull outlives its first one: the registry
-# allows a minute of clock skew, so they expire 57 s before they are made.
-TOKEN_LIFETIME=-57 token_service_start || bail_out "the token service did not start"
+# Tokens live 2 s, so that a slow pull outlives its first one: the registry
+# allows a minute of clock skew, so they expire 58 s before they are made.
+TOKEN_LIFETIME=-58 token_service_start || bail_out "the token service did not start"
 registry_start "$WORK/r" token || bail_out "the registry did not start (see above)"
 CREDS="$REG_USER:$REG_PASSWORD"
 CACHE=$WORK/cache
@@ -68,7 +68,7 @@ like "$out" "token from https://127.0.0.1:$TOKEN_PORT/token: access denied.*cred
 	"naming the token service and where the credentials came from"
 unlike "$out" "$REG_PASSWORD" "without printing the password"
 
-# Two 12 MiB layers at 4 MiB/s, one at a time: the second starts after the
+# Two 12 MiB layers at 3 MiB/s, one at a time: the second starts after the
 # first token has expired, is refused, and the pull asks for a new token.
 head -c $((12 << 20)) /dev/urandom > "$WORK/slow1/a"
 head -c $((12 << 20)) /dev/urandom > "$WORK/slow2/b"
@@ -77,7 +77,7 @@ tar --owner=0 --group=0 -C "$WORK/slow2" -cf "$WORK/slow2.tar" .
 make_layout "$WORK/layout" slow "$WORK/config.json" "$WORK/l1.tar.gz" "$WORK/slow1.tar" "$WORK/slow2.tar"
 push "$WORK/layout:slow" public/slow:v1 "$CREDS"
 before=$(tokens 'anonymous repository:public/slow:pull')
-path=$(pull -q --parallel 1 --limit-rate 4M "$REG/public/slow:v1" 2>&1); rc=$?
+path=$(pull -q --parallel 1 --limit-rate 3M "$REG/public/slow:v1" 2>&1); rc=$?
 is "$rc" 0 "a pull that outlives its token completes"
 ok "having asked for a new token" test "$(( $(tokens 'anonymous repository:public/slow:pull') - before ))" -ge 2
 is "$(in_image "$path" sha256sum /b | cut -d' ' -f1)" "$(sha256sum "$WORK/slow2/b" | cut -d' ' -f1)" \
@@ -106,6 +106,25 @@ for blob in "$WORK/l1.tar.gz" "$WORK/c.tar" "$WORK/config.json"; do
 done
 is "$(in_image "$(cat "$WORK/many.1")" cat /etc/served)" concurrent "the image they share runs"
 
+# Two images that share a layer, pulled at once: one fetches it, the other
+# waits for it.
+mkdir -p "$WORK/d/etc"
+echo other > "$WORK/d/etc/served"
+tar --owner=0 --group=0 -C "$WORK/d" -cf "$WORK/d.tar" .
+make_layout "$WORK/layout" other "$WORK/config.json" "$WORK/c.tar" "$WORK/d.tar"
+make_layout "$WORK/layout" another "$WORK/config.json" "$WORK/c.tar" "$WORK/l2.tar"
+push "$WORK/layout:other" public/shared:a "$CREDS"
+push "$WORK/layout:another" public/shared:b "$CREDS"
+rm -rf "$CACHE"
+pids=""
+for tag in a b a b; do
+	pull -q --limit-rate 8M "$REG/public/shared:$tag" >/dev/null 2>&1 &
+	pids="$pids $!"
+done
+for pid in $pids; do wait "$pid"; done
+is "$(blob_gets "$WORK/r" "$(digest_of "$WORK/c.tar")" public/shared)" 1 \
+	"two images pulled at once fetch the layer they share once"
+
 if command -v mpirun >/dev/null 2>&1; then
 	mkdir -p "$WORK/m/etc"
 	echo "from the registry" > "$WORK/m/etc/served"
@@ -126,7 +145,7 @@ fi
 # ---------------------------------------------------------------- the cache
 
 out=$(as_user CAPSULA_CACHEDIR="$CACHE" "$CAPSULA" cache list 2>&1)
-like "$out" "$REG/public/many:v1 +linux-amd64 +sha256:" "cache list names each pulled tag with its platform"
+like "$out" "$REG/public/shared:a +linux-amd64 +sha256:" "cache list names each pulled tag with its platform"
 like "$out" "[0-9]+ images \([0-9.]+ MiB\), [0-9]+ blobs" "and sums up images and blobs"
 out=$(as_user CAPSULA_CACHEDIR="$CACHE" "$CAPSULA" cache clean --older-than 1 2>&1)
 like "$out" "removed 0 files" "clean --older-than 1 keeps what was used today"
