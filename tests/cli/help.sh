@@ -4,7 +4,7 @@
 
 out=$(as_user "$CAPSULA" --help); rc=$?
 is "$rc" 0 "capsula --help exits 0"
-for command in exec run shell build inspect instance doctor; do
+for command in exec run shell build pull login cache inspect instance doctor; do
 	like "$out" "^  $command " "capsula --help lists $command"
 	text=$(as_user "$CAPSULA" $command --help); rc=$?
 	is "$rc" 0 "capsula $command --help exits 0"

@@ -13,9 +13,9 @@ ok "the man page is installed" [ -n "$man_page" ]
 if command -v man >/dev/null 2>&1; then
 	text=$(MANWIDTH=100 man -l "$man_page" 2>/dev/null); rc=$?
 	is "$rc" 0 "the man page renders with man -l"
-	for word in "capsula exec" "capsula run" "capsula shell" "capsula build" "capsula inspect" \
+	for word in "capsula exec" "capsula run" "capsula shell" "capsula build" "capsula pull" "capsula login" "capsula cache" "capsula inspect" \
 	            "capsula doctor" "capsula instance start" "EXIT STATUS" "ENVIRONMENT" "FILES" \
-	            "CAPSULA_BIND" "image directory" "allow user binds"; do
+	            "CAPSULA_BIND" "CAPSULA_CACHEDIR" "image directory" "allow user binds" "cache directory"; do
 		like "$text" "$word" "the man page documents $word"
 	done
 else
