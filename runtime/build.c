@@ -164,6 +164,7 @@ static int open_writer(struct build *b, capsula_error *err)
 {
 	struct squashfs_writer_options o = {
 		.compression = b->opts->compression,
+		.level = b->opts->level,
 		.block_size = b->opts->block_size,
 		.workers = b->opts->workers ? b->opts->workers : processors(),
 		.name = b->opts->output,

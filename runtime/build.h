@@ -15,6 +15,7 @@ struct build_options {
 	const char *tag;           /* which image of an archive or layout */
 	const char *manifest;      /* or a layout's image by manifest digest (a pull) */
 	const char *compression;   /* zstd (default), gzip, xz, lz4 */
+	int level;                 /* its level; 0: the default (zstd 9) */
 	unsigned block_size;       /* bytes, a power of two from 4 KiB to 1 MiB */
 	unsigned workers;          /* compressing threads; 0: one per processor */
 	bool force;

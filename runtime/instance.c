@@ -179,8 +179,9 @@ static int start_main(int argc, char **argv)
 	memset(&record, 0, sizeof record);
 	uuid_unparse_lower(uuid, record.id);
 	snprintf(record.name, sizeof record.name, "%s", l.opts.instance_name);
-	if (realpath(l.opts.image, record.image) == NULL)
-		snprintf(record.image, sizeof record.image, "%s", l.opts.image);
+	/* The image itself, also for docker://REF: a later pull must not change it. */
+	if (realpath(l.plan.image.path, record.image) == NULL)
+		snprintf(record.image, sizeof record.image, "%s", l.plan.image.path);
 	snprintf(record.key, sizeof record.key, "capsula-%u-%s", (unsigned)l.facts.uid, record.id);
 	snprintf(l.plan.join_key, sizeof l.plan.join_key, "%s", record.key);
 	l.plan.grace_ms = GRACE_FOREVER;

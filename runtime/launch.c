@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include "runtime/image.h"
+#include "runtime/image_ref.h"
 #include "runtime/launch.h"
+#include "runtime/pulled_image.h"
 
 int launch_parse(struct launch *l, int argc, char **argv, capsula_error *err)
 {
@@ -17,6 +19,11 @@ int launch_parse(struct launch *l, int argc, char **argv, capsula_error *err)
 
 int launch_plan(struct launch *l, const char *image_path, capsula_error *err)
 {
+	if (is_docker_ref(image_path)) {
+		if (pulled_image_path(image_path, l->pulled, sizeof l->pulled, err) < 0)
+			return -1;
+		image_path = l->pulled;
+	}
 	if (host_facts_gather(&l->facts, err) < 0 ||
 	    image_open(image_path, &l->image, &l->info, err) < 0 ||
 	    image_run_prepare(&l->image, l->opts.mode, l->opts.command, &l->run, err) < 0)

@@ -17,12 +17,14 @@ struct launch {
 	struct squashfs_info info;
 	struct image_run run;
 	struct capsula_plan plan;
+	char pulled[4096];          /* the cached image of a docker://REF */
 };
 
 /* Parse argv (argv[0] the subcommand). Returns 0, or -1 with err set. */
 int launch_parse(struct launch *l, int argc, char **argv, capsula_error *err);
 
-/* Host facts, the image at image_path and what it adds, then the plan. */
+/* Host facts, the image at image_path (or the cached image of
+ * docker://REF, pulled if missing) and what it adds, then the plan. */
 int launch_plan(struct launch *l, const char *image_path, capsula_error *err);
 
 void launch_release(struct launch *l);

@@ -12,9 +12,7 @@
 #include "runtime/doctor.h"
 #include "runtime/inspect.h"
 #include "runtime/instance.h"
-#include "runtime/image_ref.h"
 #include "runtime/launch.h"
-#include "runtime/pulled_image.h"
 #include "runtime/rundir.h"
 #include "starter/starter.h"
 
@@ -49,8 +47,6 @@ static int launch_main(int argc, char **argv)
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
 	int status = EXIT_CAPSULA_FAILED;
 	bool joining;
-	const char *image;
-	char pulled[4096];
 
 	if (launch_parse(&l, argc, argv, &err) < 0)
 		goto out;
@@ -62,13 +58,7 @@ static int launch_main(int argc, char **argv)
 	joining = strncmp(l.opts.image, INSTANCE_PREFIX, strlen(INSTANCE_PREFIX)) == 0;
 	if (joining && instance_lookup(l.opts.image + strlen(INSTANCE_PREFIX), &instance, &err) < 0)
 		goto out;
-	image = joining ? instance.image : l.opts.image;
-	if (is_docker_ref(image)) {
-		if (pulled_image_path(image, pulled, sizeof pulled, &err) < 0)
-			goto out;
-		image = pulled;
-	}
-	if (launch_plan(&l, image, &err) < 0)
+	if (launch_plan(&l, joining ? instance.image : l.opts.image, &err) < 0)
 		goto out;
 	if (joining) {
 		snprintf(l.plan.join_key, sizeof l.plan.join_key, "%s", instance.key);

@@ -26,7 +26,7 @@ const char pull_usage[] =
 	"  --limit-rate RATE         at most RATE bytes/s in all (K, M, G suffixes), to\n"
 	"                            leave a shared node's network to others\n"
 	"  -f, --force               replace OUTPUT if it exists\n"
-	"  -c, --compression ALGO    zstd (default), gzip, xz or lz4\n"
+	"  -c, --compression ALGO[:LEVEL]  zstd (default, level 9), gzip, xz or lz4\n"
 	"  -b, --block-size SIZE     4K to 1M, a power of two (default 128K)\n"
 	"  -j, --jobs N              compressing threads (default: one per processor)\n"
 	"  -q, --quiet               no progress, only warnings and errors\n"

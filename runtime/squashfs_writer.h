@@ -14,6 +14,7 @@ struct squashfs_writer;
 
 struct squashfs_writer_options {
 	const char *compression;   /* zstd, gzip, xz or lz4 */
+	int level;                 /* of zstd, gzip or xz; 0: the default */
 	unsigned block_size;
 	unsigned workers;          /* compressing threads */
 	const char *name;          /* the output, for messages */

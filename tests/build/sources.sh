@@ -42,6 +42,7 @@ listing=$(unsquashfs -lls "$WORK/dir.sqfs" 2>/dev/null)
 unlike "$listing" "$TEST_USER" "no file is owned by the building user"
 like "$listing" "r-------- root/root .*/data/private" "files are root's with their modes kept"
 like "$(unsquashfs -s "$WORK/dir.sqfs")" "Compression zstd" "zstd is the default compression"
+like "$(unsquashfs -s "$WORK/dir.sqfs")" "compression-level 9" "at level 9"
 like "$(unsquashfs -s "$WORK/dir.sqfs")" "Block size 131072" "128K is the default block size"
 
 err=$(build "$WORK/dir.sqfs" "$WORK/rootfs" 2>&1); rc=$?
@@ -51,6 +52,10 @@ build "$WORK/dir.sqfs" "$WORK/rootfs" --force -c gzip -b 1M; rc=$?
 is "$rc" 0 "--force replaces it"
 like "$(unsquashfs -s "$WORK/dir.sqfs")" "Compression gzip" "--compression gzip is used"
 like "$(unsquashfs -s "$WORK/dir.sqfs")" "Block size 1048576" "--block-size 1M is used"
+build "$WORK/dir.sqfs" "$WORK/rootfs" --force -c zstd:19
+like "$(unsquashfs -s "$WORK/dir.sqfs")" "compression-level 19" "-c zstd:19 sets the level"
+err=$(build "$WORK/x.sqfs" "$WORK/rootfs" -c lz4:3 2>&1)
+like "$err" "^capsula: --compression lz4:3: not a level of lz4" "a level lz4 lacks is refused"
 err=$(build "$WORK/x.sqfs" "$WORK/rootfs" -b 3K 2>&1)
 like "$err" "^capsula: --block-size 3K.*power of two" "a bad block size is refused"
 

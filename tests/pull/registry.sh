@@ -83,6 +83,10 @@ ok "a whiteout removes a lower layer's file" in_image "$path" test ! -e /etc/gon
 is "$(in_image "$path" cat /etc/from-zstd)" zstd "a zstd layer is read"
 is "$(in_image "docker://$R1/app:v1" cat /etc/opaque/new)" upper \
 	"exec docker://REF runs the pulled image from the cache"
+as_user CAPSULA_CACHEDIR="$CACHE" "$CAPSULA" instance start "docker://$R1/app:v1" pulled 2>/dev/null
+is "$(as_user "$CAPSULA" exec instance://pulled cat /etc/opaque/new)" upper \
+	"an instance starts from docker://REF"
+as_user "$CAPSULA" instance stop pulled >/dev/null 2>&1
 manifest=$(curl -sI --cacert "$WORK/ca.crt" -u "$CREDS" \
 	-H 'Accept: application/vnd.oci.image.manifest.v1+json' "https://$R1/v2/app/manifests/v1" |
 	tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
@@ -117,6 +121,25 @@ out=$(pull -q "no-such-host.invalid/app:v1" 2>&1); rc=$?
 like "$out" "unknown host no-such-host.invalid" "an unknown host is named"
 out=$(pull -q "$R1/App:v1" 2>&1); rc=$?
 like "$out" "not a valid repository name" "a malformed reference is refused before any request"
+
+# A registry that always says 429, with its reason and a Retry-After.
+cat > "$WORK/busy" <<'BUSY'
+#!/bin/sh
+while read -r line && [ "$(printf '%s' "$line" | tr -d '\r')" != "" ]; do :; done
+body='{"errors":[{"code":"TOOMANYREQUESTS","message":"pull rate limit reached"}]}'
+printf 'HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' "${#body}" "$body"
+BUSY
+busy_port=$(free_port)
+socat "TCP-LISTEN:$busy_port,bind=127.0.0.1,reuseaddr,fork" EXEC:"sh $WORK/busy" &
+echo $! > "$WORK/busy.pid"
+for _ in $(seq 50); do ss -ltn | grep -q ":$busy_port " && break; sleep 0.1; done
+start=$(date +%s)
+out=$(pull -q --insecure --retries 2 "127.0.0.1:$busy_port/app:v1" 2>&1); rc=$?
+is "$rc" 125 "a registry that keeps answering 429 fails the pull"
+like "$out" "too many requests to 127.0.0.1:$busy_port \(TOOMANYREQUESTS: pull rate limit reached\)" \
+	"with the registry's own message"
+ok "after trying again as Retry-After said (twice, 1 s each)" test $(($(date +%s) - start)) -ge 2
+kill "$(cat "$WORK/busy.pid")" 2>/dev/null
 
 # ---------------------------------------------------------------- tampering
 
@@ -225,5 +248,34 @@ ok "the later pulls asked only for the rest (206)" \
 is "$(blob_gets "$WORK/r1" "$(digest_of "$WORK/l1.tar.gz")")" 1 \
 	"a blob that had arrived was not fetched again"
 ok "no partial download is left" test ! -e "$partial"
+
+# ---------------------------------------------------------------- disk full
+
+if is_root; then
+	mkdir -p "$WORK/small"
+	mount -t tmpfs -o size=8m,mode=0700 tmpfs "$WORK/small"
+	chown "$TEST_UID:$TEST_GID" "$WORK/small"
+	out=$(as_user CAPSULA_CACHEDIR="$WORK/small/cache" REGISTRY_AUTH_FILE="$AUTH" \
+		CAPSULA_TLS_CA="$WORK/ca.crt" "$CAPSULA" pull -q "$R1/app:big" 2>&1); rc=$?
+	is "$rc" 125 "a cache on a full disk fails the pull"
+	like "$out" "No space left on device; free space there, or pull into another cache with CAPSULA_CACHEDIR" \
+		"saying so and what to do"
+	ok "recording no image" test ! -e "$WORK/small/cache/refs/$R1/app/big,linux-amd64"
+	umount "$WORK/small"
+else
+	skip "filling a disk needs a tmpfs mounted as root"
+fi
+
+# ---------------------------------------------------------------- a terminal
+
+if command -v script >/dev/null; then
+	out=$(as_user CAPSULA_CACHEDIR="$WORK/tty-cache" REGISTRY_AUTH_FILE="$AUTH" \
+		CAPSULA_TLS_CA="$WORK/ca.crt" script -qec "$CAPSULA pull $R1/app:v1" /dev/null 2>&1)
+	like "$out" "layer 1/3 +sha256:[0-9a-f]{12} \[#+\] +[0-9.]+/[0-9.]+ MiB +[0-9.]+ MiB/s" \
+		"on a terminal each layer has a progress bar with its rate"
+	like "$out" "total +\[#+\]" "and the whole pull one more"
+else
+	skip "no script(1) to give the pull a terminal (apt-get install bsdutils)"
+fi
 
 done_testing

@@ -155,4 +155,22 @@ mountinfo=$(as_user HOME=/dev "$CAPSULA" exec "$WORK/elsewhere/no.sqfs" cat /pro
 is "$(printf '%s\n' "$mountinfo" | awk '$5 == "/dev" && $6 !~ /(^|,)nodev(,|$)/' | wc -l)" 0 \
 	"HOME=/dev: every mount on /dev is nodev"
 
+# Pull caches on the site's disk: one directory per uid, which must be the
+# user's own; one that someone else made first is refused, not used.
+mkdir -p "$WORK/pullcache" && chmod 1777 "$WORK/pullcache"
+printf 'cache directory = %s\nregistry ca = /etc/ssl/certs/ca-certificates.crt\ninsecure registry = 127.0.0.1:5000\n' \
+	"$WORK/pullcache" | write_conf
+out=$(as_user "$CAPSULA" cache list 2>&1); rc=$?
+is "$rc" 0 "the registry settings are accepted"
+like "$out" "^$WORK/pullcache/$TEST_UID: 0 images" "the site's cache directory has a cache per uid"
+rmdir "$WORK/pullcache/$TEST_UID" 2>/dev/null
+mkdir "$WORK/pullcache/$TEST_UID" && chown nobody "$WORK/pullcache/$TEST_UID"
+out=$(as_user "$CAPSULA" pull -q "127.0.0.1:5000/app:v1" 2>&1); rc=$?
+is "$rc" 125 "a cache directory another user made for this one is refused"
+like "$out" "cache directory $WORK/pullcache/$TEST_UID belongs to uid [0-9]+, not to you; set CAPSULA_CACHEDIR" \
+	"saying whose it is and what to do"
+printf 'registry ca = certs.pem\n' | write_conf
+like "$(as_user "$CAPSULA" cache list 2>&1)" "registry ca: expected an absolute path" \
+	"a relative CA path is refused"
+
 done_testing
