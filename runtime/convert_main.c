@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/command.h"
 #include "common/error.h"
 #include "runtime/build.h"
 #include "runtime/image_ref.h"
@@ -66,10 +67,7 @@ failed:
 	return err.status;
 }
 
-static const struct {
-	const char *name;
-	int (*main)(int argc, char **argv);
-} commands[] = {
+static const struct command commands[] = {
 	{"build", build_main},
 	{"pull", pull_main},
 	{"login", login_main},
@@ -78,13 +76,15 @@ static const struct {
 
 int main(int argc, char **argv)
 {
+	const struct command *command;
 	capsula_error err;
 
 	/* Names in pax headers are UTF-8: read them as they are written. */
 	setlocale(LC_CTYPE, "C.UTF-8");
-	for (size_t i = 0; argc >= 2 && i < sizeof commands / sizeof commands[0]; i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].main(argc - 1, argv + 1);
+	command = argc >= 2 ? command_find(commands, sizeof commands / sizeof commands[0], argv[1]) :
+	          NULL;
+	if (command != NULL)
+		return command->main(argc - 1, argv + 1);
 	fail(&err, 0, "run it through capsula", "capsula-convert: unknown command '%s'",
 	     argc >= 2 ? argv[1] : "");
 	error_print(&err);

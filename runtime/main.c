@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/command.h"
 #include "common/error.h"
 #include "common/timing.h"
 #include "runtime/converter.h"
@@ -91,10 +92,7 @@ static int convert_main(int argc, char **argv)
 	return err.status;
 }
 
-static const struct {
-	const char *name;
-	int (*main)(int argc, char **argv);
-} commands[] = {
+static const struct command commands[] = {
 	{"exec", launch_main},
 	{"run", launch_main},
 	{"shell", launch_main},
@@ -109,6 +107,7 @@ static const struct {
 
 int main(int argc, char **argv)
 {
+	const struct command *command;
 	capsula_error err;
 
 	if (argc < 2) {
@@ -125,9 +124,9 @@ int main(int argc, char **argv)
 		fputs(usage, stdout);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].main(argc - 1, argv + 1);
+	command = command_find(commands, sizeof commands / sizeof commands[0], argv[1]);
+	if (command != NULL)
+		return command->main(argc - 1, argv + 1);
 	fail(&err, 0, "see 'capsula --help'", "unknown command '%s'", argv[1]);
 	error_print(&err);
 	return EXIT_CAPSULA_FAILED;

@@ -207,8 +207,13 @@ for format in gnu pax; do
 		"$format sparse: no GNUSparseFile entry holding the raw map"
 	is "$(in_image "$WORK/sparse-$format.sqfs" sh -c 'tail -c 4 /holes')" "end" \
 		"$format sparse: the data after the hole is there"
-	ok "$format sparse: the holes take no room in the image" \
-		[ "$(stat -c %s "$WORK/sparse-$format.sqfs")" -lt 1000000 ]
+	# Compressed zero blocks would be small too: ask for the sparse count.
+	if command -v rdsquashfs >/dev/null; then
+		like "$(rdsquashfs -s /holes "$WORK/sparse-$format.sqfs")" "Sparse: 104857600" \
+			"$format sparse: the holes are stored as holes"
+	else
+		skip "no rdsquashfs to read the block list (apt-get install squashfs-tools-ng)"
+	fi
 done
 
 if is_root && command -v setcap >/dev/null && command -v rdsquashfs >/dev/null; then

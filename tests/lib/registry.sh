@@ -115,3 +115,13 @@ registries_stop() {  # stop every registry under WORK and the token service
 	done
 	return 0
 }
+
+# The pull tests' common start: the tools, a static busybox for the images,
+# the test CA, and every server stopped at the end.
+registry_test_start() {
+	registry_require
+	trap 'registries_stop; rm -rf "$WORK"' EXIT
+	busybox=$(command -v busybox || echo /bin/busybox)
+	[ -x "$busybox" ] || skip_all "no static busybox on the host (apt-get install busybox-static)"
+	registry_certs "$WORK" || bail_out "cannot make the test CA and certificate"
+}

@@ -8,12 +8,7 @@
 require_containers
 . "$abs_top_srcdir/tests/lib/layout.sh"
 . "$abs_top_srcdir/tests/lib/registry.sh"
-registry_require
-trap 'registries_stop; rm -rf "$WORK"' EXIT
-
-busybox=$(command -v busybox || echo /bin/busybox)
-[ -x "$busybox" ] || skip_all "no static busybox on the host (apt-get install busybox-static)"
-registry_certs "$WORK" || bail_out "cannot make the test CA and certificate"
+registry_test_start
 registry_start "$WORK/r1" htpasswd || bail_out "the registry did not start (see above)"
 R1=$REG
 CREDS="$REG_USER:$REG_PASSWORD"

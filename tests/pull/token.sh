@@ -8,12 +8,7 @@
 require_containers
 . "$abs_top_srcdir/tests/lib/layout.sh"
 . "$abs_top_srcdir/tests/lib/registry.sh"
-registry_require
-trap 'registries_stop; rm -rf "$WORK"' EXIT
-
-busybox=$(command -v busybox || echo /bin/busybox)
-[ -x "$busybox" ] || skip_all "no static busybox on the host (apt-get install busybox-static)"
-registry_certs "$WORK" || bail_out "cannot make the test CA and certificate"
+registry_test_start
 # Tokens live 2 s, so that a slow pull outlives its first one: the registry
 # allows a minute of clock skew, so they expire 58 s before they are made.
 TOKEN_LIFETIME=-58 token_service_start || bail_out "the token service did not start"
