@@ -68,6 +68,8 @@ is "$(stat -c %a "$AUTH" 2>/dev/null)" 600 "the credentials file is 0600"
 is "$(jq -r ".auths[\"$R1\"].auth" "$AUTH" | base64 -d)" "$CREDS" "in the auths format docker reads"
 unlike "$out" "s3cret" "login never prints the password"
 
+mkdir -p "$WORK/xdg/containers" && cp "$AUTH" "$WORK/xdg/containers/auth.json"
+chown -R "$TEST_UID:$TEST_GID" "$WORK/xdg" 2>/dev/null
 path=$(pull -q "$R1/app:v1" 2>"$WORK/err"); rc=$?
 is "$rc" 0 "with the stored credentials the pull succeeds"
 like "$path" "^$CACHE/images/[0-9a-f]{64}\.sqfs$" "and prints the cached image's path"
@@ -87,6 +89,17 @@ manifest=$(curl -sI --cacert "$WORK/ca.crt" -u "$CREDS" \
 	tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
 is "$(basename "$path" .sqfs)" "${manifest#sha256:}" "the image is named by its manifest digest"
 is "$(blob_gets "$WORK/r1" "$(digest_of "$WORK/l1.tar.gz")")" 1 "each blob was fetched once"
+
+# Docker's own formats (which have no zstd): skopeo writes schema 2 v2.
+make_layout "$WORK/layout" docker "$WORK/config.json" "$WORK/l1.tar.gz" "$WORK/l2.tar"
+skopeo copy -q --format v2s2 --dest-creds "$CREDS" --dest-cert-dir "$WORK/certs" \
+	"oci:$WORK/layout:docker" "docker://$R1/app:docker"
+docker_image=$(as_user CAPSULA_CACHEDIR="$CACHE" CAPSULA_TLS_CA="$WORK/ca.crt" \
+	XDG_RUNTIME_DIR="$WORK/xdg" "$CAPSULA" pull "$R1/app:docker" 2>"$WORK/err")
+is "$(in_image "$docker_image" cat /etc/opaque/new)" upper \
+	"a Docker schema 2 manifest pulls, with credentials from \$XDG_RUNTIME_DIR/containers/auth.json"
+like "$(cat "$WORK/err")" "^capsula: layer 1/2 sha256:[0-9a-f]{12}: " \
+	"without a terminal, one line per blob"
 
 pull -q "$R1/app:v1" "$WORK/out.sqfs" >/dev/null 2>&1
 ok "pull REF OUT.sqfs writes the image there too" cmp "$path" "$WORK/out.sqfs"
