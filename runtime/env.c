@@ -122,6 +122,18 @@ static int set_pair(struct strvec *env, const char *name, const char *value)
 	return ret;
 }
 
+/* Scripts written for Apptainer look for these to know they run inside. */
+static int set_apptainer_names(struct strvec *env, const char *image_path)
+{
+	const char *slash = strrchr(image_path, '/');
+	const char *name = slash ? slash + 1 : image_path;
+
+	return set_pair(env, "APPTAINER_CONTAINER", image_path) < 0 ||
+	       set_pair(env, "APPTAINER_NAME", name) < 0 ||
+	       set_pair(env, "SINGULARITY_CONTAINER", image_path) < 0 ||
+	       set_pair(env, "SINGULARITY_NAME", name) < 0 ? -1 : 0;
+}
+
 int env_build(const struct env_request *req, struct strvec *out, capsula_error *err)
 {
 	for (char **e = req->host; e != NULL && *e != NULL; e++) {
@@ -134,7 +146,8 @@ int env_build(const struct env_request *req, struct strvec *out, capsula_error *
 	}
 	if (set_pair(out, "PATH", CONTAINER_DEFAULT_PATH) < 0 ||
 	    (req->home != NULL && set_pair(out, "HOME", req->home) < 0) ||
-	    set_pair(out, "CAPSULA_CONTAINER", req->image_path) < 0)
+	    set_pair(out, "CAPSULA_CONTAINER", req->image_path) < 0 ||
+	    set_apptainer_names(out, req->image_path) < 0)
 		return fail(err, errno, NULL, "environment");
 	for (char *const *e = req->image_env; e != NULL && *e != NULL; e++)
 		if (env_set(out, *e) < 0)

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,38 @@ int image_config_parse(const char *text, size_t length, struct image_config *con
 	}
 	ret = image_config_from_json(document, config, why, why_size);
 	json_decref(document);
+	return ret;
+}
+
+int image_config_add_labels(const char *text, size_t length, struct image_config *config,
+                            char *why, size_t why_size)
+{
+	json_error_t problem;
+	json_t *labels = json_loadb(text, length, 0, &problem);
+	const char *key;
+	const json_t *item;
+	int ret = 0;
+
+	if (!json_is_object(labels)) {
+		snprintf(why, why_size, "%s", labels ? "not a JSON object" : problem.text);
+		json_decref(labels);
+		return -1;
+	}
+	json_object_foreach(labels, key, item) {
+		bool known = false;
+
+		for (size_t i = 0; i < config->label_keys.count && !known; i++)
+			known = strcmp(config->label_keys.items[i], key) == 0;
+		if (known || !json_is_string(item))
+			continue;
+		if (strvec_push(&config->label_keys, key) < 0 ||
+		    strvec_push(&config->label_values, json_string_value(item)) < 0) {
+			snprintf(why, why_size, "%s", strerror(errno));
+			ret = -1;
+			break;
+		}
+	}
+	json_decref(labels);
 	return ret;
 }
 

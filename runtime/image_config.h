@@ -32,6 +32,10 @@ int image_config_parse(const char *text, size_t length, struct image_config *con
 json_t *image_config_to_json(const struct image_config *config);
 void image_config_free(struct image_config *config);
 
+/* Labels from a JSON object of strings (Apptainer's labels.json), those
+ * not already set; other values are left out. */
+int image_config_add_labels(const char *text, size_t length, struct image_config *config,
+                            char *why, size_t why_size);
 /* The labels as one JSON object (a new reference, NULL on ENOMEM). */
 json_t *json_labels(const struct image_config *config);
 

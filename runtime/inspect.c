@@ -25,6 +25,7 @@ static const char inspect_usage[] =
 	"  --json      one JSON object instead of text\n"
 	"  -h, --help  this text\n";
 
+#define MAX_LABELS_SIZE (1u << 20)
 #define MAX_RUNSCRIPT_SIZE (64u << 10)
 
 struct inspection {
@@ -35,6 +36,21 @@ struct inspection {
 	char *runscript;              /* Apptainer's, or NULL */
 	struct mpi_stack stack;
 };
+
+/* An image Apptainer built keeps its labels beside its runscript. */
+static void add_apptainer_labels(struct inspection *in)
+{
+	char *text, why[256];
+	size_t length;
+
+	if (image_files_read(&in->files, APPTAINER_DIR "/labels.json", MAX_LABELS_SIZE, &text,
+	                     &length) < 0)
+		return;
+	if (image_config_add_labels(text, length, &in->run.config, why, sizeof why) < 0)
+		fprintf(stderr, "capsula: warning: %s/labels.json: %s; its labels are left out\n",
+		        APPTAINER_DIR, why);
+	free(text);
+}
 
 static int gather(const char *path, struct inspection *in, capsula_error *err)
 {
@@ -48,6 +64,7 @@ static int gather(const char *path, struct inspection *in, capsula_error *err)
 	if (image_files_read(&in->files, APPTAINER_DIR "/runscript", MAX_RUNSCRIPT_SIZE,
 	                     &in->runscript, &length) < 0)
 		in->runscript = NULL;
+	add_apptainer_labels(in);
 	access = image_files_access(&in->files);
 	mpi_stack_detect(&access, &in->stack);
 	return 0;

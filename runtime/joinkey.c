@@ -27,6 +27,19 @@ const char *launcher_job_id(char **env, char *buf, size_t size)
 	return buf;
 }
 
+bool launcher_first_rank(char **env)
+{
+	static const char *const names[] = {"PMIX_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID"};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		const char *rank = env_get(env, names[i]);
+
+		if (rank != NULL && rank[0] != '\0')
+			return strcmp(rank, "0") == 0;
+	}
+	return true;
+}
+
 static uint64_t fnv1a(uint64_t hash, const void *data, size_t len)
 {
 	const unsigned char *p = data;

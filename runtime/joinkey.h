@@ -16,6 +16,10 @@
  * "slurm:JOB.STEP"), or NULL when no launcher started us. */
 const char *launcher_job_id(char **env, char *buf, size_t size);
 
+/* Is this the launcher's first rank (rank 0 of the job), or is it not
+ * known? For what only one rank should say. */
+bool launcher_first_rank(char **env);
+
 /* Fill plan->join_key from scope ("pmix:NS", "reuse") and what shapes the
  * container (the caller's groups included); scope NULL means a fresh,
  * private key. Returns 0. */

@@ -1,11 +1,13 @@
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "runtime/image.h"
 #include "runtime/image_ref.h"
+#include "runtime/joinkey.h"
 #include "runtime/launch.h"
 #include "runtime/pulled_image.h"
 
@@ -15,6 +17,21 @@ int launch_parse(struct launch *l, int argc, char **argv, capsula_error *err)
 	l->image.fd = -1;
 	l->plan.image.fd = -1;
 	return exec_options_parse(argc, argv, &l->opts, err);
+}
+
+/* Ranks in containers of their own cannot map each other's memory: Open
+ * MPI's single-copy transfers (CMA) fail, and large messages hang. */
+static void warn_private_ranks(const struct launch *l)
+{
+	char job[256];
+
+	if (l->opts.join != JOIN_NEVER || l->opts.verbosity < 0 ||
+	    launcher_job_id(l->facts.environ, job, sizeof job) == NULL ||
+	    !launcher_first_rank(l->facts.environ))
+		return;
+	fprintf(stderr, "capsula: warning: --join never under a launcher (%s): each rank gets a "
+	        "container of its own, and Open MPI's single-copy transfers between ranks fail "
+	        "(large messages hang); leave --join at auto\n", job);
 }
 
 int launch_plan(struct launch *l, const char *image_path, capsula_error *err)
@@ -28,7 +45,10 @@ int launch_plan(struct launch *l, const char *image_path, capsula_error *err)
 	    image_open(image_path, &l->image, &l->info, err) < 0 ||
 	    image_run_prepare(&l->image, l->opts.mode, l->opts.command, &l->run, err) < 0)
 		return -1;
-	return plan_build(&l->opts, &l->facts, &l->image, &l->run, &l->plan, err);
+	if (plan_build(&l->opts, &l->facts, &l->image, &l->run, &l->plan, err) < 0)
+		return -1;
+	warn_private_ranks(l);
+	return 0;
 }
 
 void launch_release(struct launch *l)

@@ -37,6 +37,19 @@ is "$(printf '%s' "$json" | jq -r '.labels["org.opencontainers.image.title"]')" 
 is "$(printf '%s' "$json" | jq -c .env)" '["A=1"]' "JSON: the image's Env"
 is "$(printf '%s' "$json" | jq -c .cmd)" '["/bin/hello"]' "JSON: the image's Cmd"
 
+# An image Apptainer built: its labels are in /.singularity.d/labels.json.
+mkdir -p "$WORK/apptainer/.singularity.d"
+printf '{"org.label-schema.build-arch": "amd64", "MAINTAINER": "hpc@site", "count": 3}' \
+	> "$WORK/apptainer/.singularity.d/labels.json"
+mksquashfs "$WORK/apptainer" "$WORK/apptainer.sqfs" -all-root -noappend -quiet -no-progress >/dev/null &&
+	chmod a+r "$WORK/apptainer.sqfs"
+out=$(as_user "$CAPSULA" inspect "$WORK/apptainer.sqfs" 2>&1)
+like "$out" "^Labels: +.*MAINTAINER=hpc@site" "text: the labels of an Apptainer image"
+is "$(as_user "$CAPSULA" inspect --json "$WORK/apptainer.sqfs" | jq -r '.labels["org.label-schema.build-arch"]')" \
+	amd64 "JSON: the labels of an Apptainer image"
+is "$(as_user "$CAPSULA" inspect --json "$WORK/apptainer.sqfs" | jq -r '.labels.count')" null \
+	"a label that is not a string is left out"
+
 if [ -r "$abs_top_builddir/tests/images/mpi.sqfs" ] && [ ! -e "$abs_top_builddir/tests/images/mpi.unavailable" ]; then
 	mpi=$(stage_file "$abs_top_builddir/tests/images/mpi.sqfs")
 	json=$(as_user "$CAPSULA" inspect --json "$mpi")

@@ -75,4 +75,13 @@ ok "so does a launch with another bind" \
 is "$(capsula_exec --env VIA=env -- sh -c 'echo $VIA')" "env" \
 	"a reused container still gets each launch's own environment"
 
+# --join never under a launcher: the first rank says what it costs, once.
+err=$(as_user PMIX_NAMESPACE=capsula-test-job PMIX_RANK=0 "$CAPSULA" exec --join never "$IMAGE" true 2>&1)
+like "$err" "^capsula: warning: --join never under a launcher \(pmix:capsula-test-job\).*single-copy" \
+	"--join never under a launcher warns on rank 0"
+err=$(as_user PMIX_NAMESPACE=capsula-test-job PMIX_RANK=1 "$CAPSULA" exec --join never "$IMAGE" true 2>&1)
+is "$err" "" "and on no other rank"
+err=$(as_user "$CAPSULA" exec --join never "$IMAGE" true 2>&1)
+is "$err" "" "nor without a launcher"
+
 done_testing

@@ -12,6 +12,7 @@ like "$out" '^OMPI_COMM_WORLD_RANK=5$' "MPI variables pass through"
 unlike "$out" '^LD_LIBRARY_PATH=' "the host's LD_LIBRARY_PATH stays outside"
 like "$out" '^PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin$' "PATH is the image's"
 like "$out" "^CAPSULA_CONTAINER=$IMAGE\$" "CAPSULA_CONTAINER names the image"
+like "$out" "^APPTAINER_NAME=$(basename "$IMAGE")\$" "APPTAINER_NAME is the image's file name, as Apptainer sets it"
 
 out=$(env_inside --env PATH=/opt/bin:/bin --env LD_LIBRARY_PATH=/opt/lib --env A=1)
 like "$out" '^PATH=/opt/bin:/bin$' "--env sets PATH"

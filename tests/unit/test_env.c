@@ -51,6 +51,9 @@ int main(void)
 	is_str(get(&env, "SLURM_JOB_ID"), "7", "Slurm variables pass through");
 	is_str(get(&env, "HOME"), "/home/alice", "HOME passes through when not set");
 	is_str(get(&env, "CAPSULA_CONTAINER"), "/img.sqfs", "CAPSULA_CONTAINER names the image");
+	is_str(get(&env, "APPTAINER_CONTAINER"), "/img.sqfs", "APPTAINER_CONTAINER too, as Apptainer sets it");
+	is_str(get(&env, "APPTAINER_NAME"), "img.sqfs", "APPTAINER_NAME is the image's file name");
+	is_str(get(&env, "SINGULARITY_NAME"), "img.sqfs", "and SINGULARITY_NAME, for older scripts");
 	ok(get(&env, "NOEQUALS") == NULL, "malformed entries are dropped");
 	strvec_free(&env);
 
