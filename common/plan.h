@@ -18,6 +18,7 @@ enum {
 	BIND_READONLY = 1u << 0,  /* read-only inside the container */
 	BIND_OPTIONAL = 1u << 1,  /* skip quietly when the host source is missing */
 	BIND_DEVICES = 1u << 2,   /* device nodes work (only devices the policy allows) */
+	BIND_TMPFS = 1u << 3,     /* an empty private tmpfs at destination; no source */
 };
 
 /* The user's own random secret, from their private runtime directory: it
@@ -26,7 +27,7 @@ enum {
 #define JOIN_KEY_SIZE 64
 
 struct capsula_bind {
-	char *source;       /* absolute host path */
+	char *source;       /* absolute host path ("tmpfs" with BIND_TMPFS) */
 	char *destination;  /* absolute path inside the container */
 	unsigned flags;
 };

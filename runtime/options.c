@@ -11,6 +11,9 @@
 	"  -B, --bind SRC[:DST[:ro|rw]]  bind a host path (repeatable, comma lists)\n" \
 	"      --home SRC[:DST]      bind SRC as the home directory (default: $HOME)\n" \
 	"      --no-home             do not bind a home directory\n" \
+	"  -c, --contain             no host home, /tmp or current directory: private\n" \
+	"                            empty ones (tmpfs) instead\n" \
+	"      --no-mount LIST       leave out default binds: home,tmp,cwd,shm\n" \
 	"      --pwd DIR             start in DIR inside the container\n" \
 	"      --env K=V             set a variable (repeatable; may set PATH)\n" \
 	"      --env-file FILE       set variables from FILE (K=V lines)\n" \
@@ -57,7 +60,7 @@ const char *exec_usage(enum run_mode mode)
 }
 
 enum {
-	OPT_HOME = 256, OPT_NO_HOME, OPT_PWD, OPT_ENV, OPT_ENV_FILE, OPT_DEV,
+	OPT_HOME = 256, OPT_NO_HOME, OPT_NO_MOUNT, OPT_PWD, OPT_ENV, OPT_ENV_FILE, OPT_DEV,
 	OPT_JOIN, OPT_DRY_RUN, OPT_TIMING,
 };
 
@@ -65,6 +68,8 @@ static const struct option long_options[] = {
 	{"bind", required_argument, NULL, 'B'},
 	{"home", required_argument, NULL, OPT_HOME},
 	{"no-home", no_argument, NULL, OPT_NO_HOME},
+	{"contain", no_argument, NULL, 'c'},
+	{"no-mount", required_argument, NULL, OPT_NO_MOUNT},
 	{"pwd", required_argument, NULL, OPT_PWD},
 	{"env", required_argument, NULL, OPT_ENV},
 	{"env-file", required_argument, NULL, OPT_ENV_FILE},
@@ -101,6 +106,31 @@ static int parse_choice(const char *option, const char *value,
 	return fail(err, 0, USAGE_HINT, "--%s: unknown value '%s'", option, value);
 }
 
+static int parse_no_mount(const char *list, unsigned *out, capsula_error *err)
+{
+	static const struct { const char *name; unsigned flag; } names[] = {
+		{"home", NO_MOUNT_HOME}, {"tmp", NO_MOUNT_TMP}, {"cwd", NO_MOUNT_CWD},
+		{"shm", NO_MOUNT_SHM},
+	};
+	const char *p = list;
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, ","), i;
+
+		for (i = 0; i < sizeof names / sizeof names[0]; i++)
+			if (strlen(names[i].name) == len && strncmp(names[i].name, p, len) == 0)
+				break;
+		if (i == sizeof names / sizeof names[0])
+			return fail(err, 0, "name home, tmp, cwd or shm, separated by commas",
+			            "--no-mount: unknown bind '%.*s'", (int)len, p);
+		*out |= names[i].flag;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
 static int set_once(char **slot, const char *option, const char *value,
                     capsula_error *err)
 {
@@ -125,6 +155,11 @@ static int handle_option(int c, struct exec_options *opts, capsula_error *err)
 	case OPT_NO_HOME:
 		opts->no_home = true;
 		return 0;
+	case 'c':
+		opts->contain = true;
+		return 0;
+	case OPT_NO_MOUNT:
+		return parse_no_mount(optarg, &opts->no_mount, err);
 	case OPT_PWD:
 		if (optarg[0] != '/')
 			return fail(err, 0, USAGE_HINT, "--pwd %s: not an absolute path", optarg);
@@ -198,7 +233,7 @@ int exec_options_parse(int argc, char **argv, struct exec_options *opts,
 	 * lets us word the message for a missing argument ourselves. */
 	optind = 0;  /* 0, not 1: glibc then also forgets a previous parse */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:B:evqh", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:B:cevqh", long_options, NULL)) != -1) {
 		if (c == '?') {
 			if (optopt != 0)
 				return fail(err, 0, USAGE_HINT, "unknown option '-%c'", optopt);

@@ -11,6 +11,14 @@
 
 enum join_mode { JOIN_AUTO, JOIN_NEVER };
 
+/* Default binds --no-mount can leave out. */
+enum {
+	NO_MOUNT_HOME = 1u << 0,
+	NO_MOUNT_TMP = 1u << 1,
+	NO_MOUNT_CWD = 1u << 2,
+	NO_MOUNT_SHM = 1u << 3,
+};
+
 /* exec runs a command, run the image's own, shell its shell; start makes
  * a named instance (capsula instance start IMAGE NAME). */
 enum run_mode { RUN_EXEC, RUN_RUN, RUN_SHELL, RUN_INSTANCE };
@@ -19,6 +27,8 @@ struct exec_options {
 	struct bind_list binds;    /* -B, in the order given */
 	char *home;                /* --home SRC[:DST] */
 	bool no_home;
+	bool contain;              /* private tmpfs home and /tmp, no cwd */
+	unsigned no_mount;         /* NO_MOUNT_* */
 	char *pwd;                 /* --pwd */
 	struct strvec env;         /* --env K=V, in order */
 	struct strvec env_files;   /* --env-file */

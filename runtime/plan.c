@@ -228,6 +228,14 @@ static int check_limits(const struct exec_options *opts, const struct host_facts
 	return 0;
 }
 
+/* --contain: an empty directory of the container's own at path. */
+static int add_private_tmpfs(struct bind_list *binds, const char *path, capsula_error *err)
+{
+	if (bind_list_add(binds, "tmpfs", path, BIND_TMPFS) < 0)
+		return fail(err, errno, NULL, "private %s", path);
+	return 0;
+}
+
 static int add_system_binds(struct bind_list *binds, const struct exec_options *opts,
                             const struct host_facts *facts, capsula_error *err)
 {
@@ -241,13 +249,18 @@ static int add_system_binds(struct bind_list *binds, const struct exec_options *
 		for (size_t i = 0; minimal_devices[i] != NULL; i++)
 			if (add_host_path(binds, facts, minimal_devices[i], BIND_DEVICES, err) < 0)
 				return -1;
-		if (add_host_path(binds, facts, "/dev/shm", BIND_OPTIONAL, err) < 0 ||
+		if ((!(opts->no_mount & NO_MOUNT_SHM) &&
+		     add_host_path(binds, facts, "/dev/shm", BIND_OPTIONAL, err) < 0) ||
 		    add_host_path(binds, facts, "/dev/infiniband", BIND_OPTIONAL | BIND_DEVICES,
 		                  err) < 0)
 			return -1;
 	}
-	if (add_host_path(binds, facts, "/tmp", 0, err) < 0)
+	if (opts->contain) {
+		if (add_private_tmpfs(binds, "/tmp", err) < 0)
+			return -1;
+	} else if (!(opts->no_mount & NO_MOUNT_TMP) && add_host_path(binds, facts, "/tmp", 0, err) < 0) {
 		return -1;
+	}
 	for (size_t i = 0; optional_files[i] != NULL; i++)
 		if (add_host_path(binds, facts, optional_files[i],
 		                  BIND_OPTIONAL | BIND_READONLY, err) < 0)
@@ -266,7 +279,7 @@ static int add_home(struct bind_list *binds, const struct exec_options *opts,
 	int ret = 0;
 
 	*home_out = NULL;
-	if (opts->no_home)
+	if (opts->no_home || (opts->no_mount & NO_MOUNT_HOME))
 		return 0;
 	if (opts->home != NULL) {
 		spec = strdup(opts->home);
@@ -294,14 +307,19 @@ static int add_home(struct bind_list *binds, const struct exec_options *opts,
 		           "home destination '%s' is not absolute", destination);
 		goto out;
 	}
-	source = facts->resolve(spec);
-	if (source == NULL) {
-		ret = fail(err, errno, "create it, or use --home DIR or --no-home",
-		           "home directory %s", spec);
-		goto out;
+	if (opts->contain && opts->home == NULL) {
+		/* The home's path, but none of its files. */
+		ret = bind_list_add(binds, "tmpfs", destination, BIND_TMPFS);
+	} else {
+		source = facts->resolve(spec);
+		if (source == NULL) {
+			ret = fail(err, errno, "create it, or use --home DIR or --no-home",
+			           "home directory %s", spec);
+			goto out;
+		}
+		ret = bind_list_add(binds, source, destination, 0);
+		free(source);
 	}
-	ret = bind_list_add(binds, source, destination, 0);
-	free(source);
 	if (ret < 0) {
 		ret = fail(err, errno, NULL, "home");
 		goto out;
@@ -314,10 +332,12 @@ out:
 	return ret;
 }
 
+/* Does a bind bring the host's path? (A private tmpfs hides it.) */
 static bool covered_by_bind(const struct bind_list *binds, const char *path)
 {
 	for (size_t i = 0; i < binds->count; i++)
-		if (path_is_under(path, binds->items[i].destination))
+		if (!(binds->items[i].flags & BIND_TMPFS) &&
+		    path_is_under(path, binds->items[i].destination))
 			return true;
 	return false;
 }
@@ -330,7 +350,8 @@ static int choose_cwd(struct bind_list *binds, const struct exec_options *opts,
                       const char *home, char **cwd_out, capsula_error *err)
 {
 	const char *cwd = opts->pwd ? opts->pwd : image_workdir ? image_workdir : facts->cwd;
-	bool may_bind = config_of(facts)->user_binds;
+	bool may_bind = config_of(facts)->user_binds && !opts->contain &&
+	                !(opts->no_mount & NO_MOUNT_CWD);
 
 	if (cwd == facts->cwd && !may_bind && !covered_by_bind(binds, cwd))
 		cwd = home != NULL ? home : "/";

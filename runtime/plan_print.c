@@ -14,9 +14,12 @@ void plan_print(const struct capsula_plan *plan, FILE *out)
 	fprintf(out, "namespaces user mount (network and pid: host's)\n");
 	fprintf(out, "dev        %s\n", plan->dev_mode == DEV_HOST ? "host" : "minimal");
 	for (size_t i = 0; i < plan->bind_count; i++)
-		fprintf(out, "bind       %s -> %s%s\n", plan->binds[i].source,
-		        plan->binds[i].destination,
-		        plan->binds[i].flags & BIND_READONLY ? " (ro)" : "");
+		if (plan->binds[i].flags & BIND_TMPFS)
+			fprintf(out, "tmpfs      %s (private, empty)\n", plan->binds[i].destination);
+		else
+			fprintf(out, "bind       %s -> %s%s\n", plan->binds[i].source,
+			        plan->binds[i].destination,
+			        plan->binds[i].flags & BIND_READONLY ? " (ro)" : "");
 	fprintf(out, "identity   /etc/passwd /etc/group: image entries + caller\n");
 	fprintf(out, "home       %s\n", plan->home ? plan->home : "(none)");
 	fprintf(out, "cwd        %s\n", plan->cwd);

@@ -50,7 +50,10 @@ int stage_enter(int *stage_fd, int *host_fd, capsula_error *err)
 	return 0;
 }
 
-static int new_tmpfs(mode_t mode, int *mnt_fd, capsula_error *err)
+#define SCAFFOLD_SIZE "4m"
+
+/* size NULL: the kernel's default (half of the memory). */
+static int new_tmpfs(mode_t mode, const char *size, int *mnt_fd, capsula_error *err)
 {
 	char mode_text[16];
 	int fs_fd = fsopen("tmpfs", FSOPEN_CLOEXEC);
@@ -59,7 +62,7 @@ static int new_tmpfs(mode_t mode, int *mnt_fd, capsula_error *err)
 		return fail(err, errno, "capsula needs Linux 5.12 or newer", "fsopen tmpfs");
 	snprintf(mode_text, sizeof mode_text, "%04o", (unsigned)(mode & 07777));
 	if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "mode", mode_text, 0) < 0 ||
-	    fsconfig(fs_fd, FSCONFIG_SET_STRING, "size", "4m", 0) < 0 ||
+	    (size != NULL && fsconfig(fs_fd, FSCONFIG_SET_STRING, "size", size, 0) < 0) ||
 	    fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		int saved = errno;
 
@@ -207,7 +210,7 @@ int rootfs_from_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
 	int mnt_fd;
 	int ret;
 
-	if (new_tmpfs(0755, &mnt_fd, err) < 0)
+	if (new_tmpfs(0755, SCAFFOLD_SIZE, &mnt_fd, err) < 0)
 		return -1;
 	if (move_mount(mnt_fd, "", stage_fd, root_dir, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
 		int saved = errno;
@@ -248,7 +251,7 @@ static int underlay(struct rootfs *rfs, const char *path, capsula_error *err)
 		close(orig_fd);
 		return fail(err, saved, NULL, "stat %s in the image", path);
 	}
-	if (new_tmpfs(st.st_mode, &mnt_fd, err) < 0) {
+	if (new_tmpfs(st.st_mode, SCAFFOLD_SIZE, &mnt_fd, err) < 0) {
 		close(orig_fd);
 		return -1;
 	}
@@ -512,13 +515,26 @@ int rootfs_mount_tmpfs(struct rootfs *rfs, const char *path, capsula_error *err)
 {
 	int mnt_fd;
 
-	if (new_tmpfs(0755, &mnt_fd, err) < 0)
+	if (new_tmpfs(0755, SCAFFOLD_SIZE, &mnt_fd, err) < 0)
 		return -1;
 	if (attach(rfs, mnt_fd, path, true, "mount a tmpfs on", err) < 0) {
 		close(mnt_fd);
 		return -1;
 	}
 	return remember_scaffold(rfs, mnt_fd, err);
+}
+
+int rootfs_mount_private_tmpfs(struct rootfs *rfs, const char *path, capsula_error *err)
+{
+	int mnt_fd, ret;
+
+	if (new_tmpfs(0755, NULL, &mnt_fd, err) < 0)
+		return -1;
+	/* Writable, unlike the scaffolding: it is never sealed. */
+	ret = attach(rfs, mnt_fd, path, true, "mount a private tmpfs on", err) < 0 ||
+	      remember_own_fs(rfs, mnt_fd, err) < 0 ? -1 : 0;
+	close(mnt_fd);
+	return ret;
 }
 
 int rootfs_bind(struct rootfs *rfs, int from_fd, const char *from_path,

@@ -37,6 +37,8 @@ int rootfs_from_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
 
 /* Mount an empty tmpfs at path inside the root (for a minimal /dev). */
 int rootfs_mount_tmpfs(struct rootfs *rfs, const char *path, capsula_error *err);
+/* An empty, writable tmpfs of the container's own (--contain). */
+int rootfs_mount_private_tmpfs(struct rootfs *rfs, const char *path, capsula_error *err);
 
 /* Bind from_fd/from_path (relative to from_fd) onto destination inside the
  * root, with BIND_* flags; always nosuid, nodev unless allow_devices. */

@@ -67,4 +67,40 @@ is "$(capsula_exec --home "$WORK/data:/home/elsewhere" -- sh -c 'echo $HOME; cat
 payload" "--home SRC:DST binds SRC as the home at DST"
 rm -f "$TEST_HOME/capsula-home-marker"
 
+# --contain: no host home, /tmp or current directory; empty private ones.
+echo "host home file" > "$TEST_HOME/capsula-contain-probe" 2>/dev/null
+is_root && chown "$TEST_UID:$TEST_GID" "$TEST_HOME/capsula-contain-probe"
+is "$(capsula_exec --contain -- sh -c 'ls -A ~ | wc -l')" 0 "--contain: the home is empty"
+is "$(capsula_exec -c -- sh -c 'ls -A /tmp | wc -l')" 0 "-c: /tmp is empty"
+capsula_exec --contain -- sh -c 'echo inside > /tmp/contain-probe && echo inside > ~/probe'
+ok "--contain: /tmp is writable, and its files stay inside" test ! -e /tmp/contain-probe
+ok "so are the home's" test ! -e "$TEST_HOME/probe"
+is "$(capsula_exec --contain -- pwd)" "$TEST_HOME" "--contain: the command starts in the (empty) home"
+like "$(capsula_exec --contain --dry-run -- true)" "tmpfs +/tmp \(private, empty\)" \
+	"--dry-run shows the private tmpfs"
+key_plain=$(capsula_exec --dry-run -- true | awk '$1 == "join" {print $2}')
+key_contained=$(capsula_exec --contain --dry-run -- true | awk '$1 == "join" {print $2}')
+ok "--contain is part of the join key" differ_nonempty "$key_plain" "$key_contained"
+rm -f "$TEST_HOME/capsula-contain-probe"
+# Ranks of one job, each with --contain, still share one container (and its /tmp).
+ns1=$(as_user PMIX_NAMESPACE=capsula-contain-job PMIX_RANK=0 "$CAPSULA" exec --contain "$IMAGE" \
+	sh -c 'echo shared > /tmp/rank0; readlink /proc/self/ns/mnt')
+ns2=$(as_user PMIX_NAMESPACE=capsula-contain-job PMIX_RANK=1 "$CAPSULA" exec --contain "$IMAGE" \
+	sh -c 'cat /tmp/rank0 >/dev/null && readlink /proc/self/ns/mnt')
+ok "ranks of one job with --contain share one container and its private /tmp" same_nonempty "$ns1" "$ns2"
+
+# --no-mount drops single default binds.
+err=$(capsula_exec --no-mount tmp -- sh -c 'touch /tmp/x' 2>&1); rc=$?
+like "$err" "Read-only file system" "--no-mount tmp: /tmp is the image's own, read-only"
+# (The tests run in a directory below /tmp, which another bind would bring.)
+is "$(capsula_exec --no-mount cwd,tmp -- pwd)" "$TEST_HOME" \
+	"--no-mount cwd: the current directory is not bound; the command starts in the home"
+is "$(capsula_exec --no-mount home -- sh -c 'grep -c " $TEST_HOME " /proc/self/mountinfo')" 0 \
+	"--no-mount home: no home is bound"
+is "$(capsula_exec --no-mount shm -- sh -c 'grep -c " /dev/shm " /proc/self/mountinfo')" 0 \
+	"--no-mount shm: no /dev/shm from the host"
+err=$(capsula_exec --no-mount home,proc -- true 2>&1); rc=$?
+is "$rc" 125 "--no-mount of something it cannot drop fails"
+like "$err" "--no-mount: unknown bind 'proc'; name home, tmp, cwd or shm" "and lists what it can"
+
 done_testing
