@@ -59,6 +59,12 @@ static bool owned_by_image(const char *assignment)
 	return has_name(assignment, "PATH") || has_name(assignment, "LD_LIBRARY_PATH");
 }
 
+/* A registry password is for capsula pull, not for the command. */
+static bool secret(const char *assignment)
+{
+	return has_name(assignment, "CAPSULA_DOCKER_PASSWORD");
+}
+
 static bool valid_name(const char *s, size_t len)
 {
 	if (len == 0 || isdigit((unsigned char)s[0]))
@@ -137,7 +143,7 @@ static int set_apptainer_names(struct strvec *env, const char *image_path)
 int env_build(const struct env_request *req, struct strvec *out, capsula_error *err)
 {
 	for (char **e = req->host; e != NULL && *e != NULL; e++) {
-		if (owned_by_image(*e) || (req->cleanenv && !kept_when_clean(*e)))
+		if (owned_by_image(*e) || secret(*e) || (req->cleanenv && !kept_when_clean(*e)))
 			continue;
 		if (strchr(*e, '=') == NULL)
 			continue;

@@ -35,7 +35,7 @@ int main(void)
 	char *host[] = {
 		"PATH=/host/bin", "LD_LIBRARY_PATH=/host/lib", "OMPI_COMM_WORLD_RANK=3",
 		"PMIX_NAMESPACE=prterun-n1-42@1", "SLURM_JOB_ID=7", "TERM=xterm",
-		"HOME=/home/alice", "NOEQUALS", NULL,
+		"HOME=/home/alice", "NOEQUALS", "CAPSULA_DOCKER_PASSWORD=s3cret", NULL,
 	};
 	char *assignments[] = {"LD_LIBRARY_PATH=/opt/lib", "FOO=bar", NULL};
 	struct env_request req = {.host = host, .image_path = "/img.sqfs"};
@@ -55,6 +55,7 @@ int main(void)
 	is_str(get(&env, "APPTAINER_NAME"), "img.sqfs", "APPTAINER_NAME is the image's file name");
 	is_str(get(&env, "SINGULARITY_NAME"), "img.sqfs", "and SINGULARITY_NAME, for older scripts");
 	ok(get(&env, "NOEQUALS") == NULL, "malformed entries are dropped");
+	ok(get(&env, "CAPSULA_DOCKER_PASSWORD") == NULL, "a registry password does not reach the command");
 	strvec_free(&env);
 
 	req.assignments = assignments;
