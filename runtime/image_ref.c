@@ -87,12 +87,14 @@ static bool valid_digest(const char *digest)
 	return true;
 }
 
+/* Names the cache's paths too: no empty label, so never "." or "..". */
 static bool valid_host(const char *host)
 {
 	for (const char *p = host; *p; p++)
 		if (!isalnum((unsigned char)*p) && strchr(".-:[]", *p) == NULL)
 			return false;
-	return host[0] != '\0';
+	return isalnum((unsigned char)host[0]) || host[0] == '[' ?
+	       strstr(host, "..") == NULL && strstr(host, ".:") == NULL : false;
 }
 
 /* The first component names a registry only if it looks like a host. */

@@ -57,6 +57,9 @@ int main(void)
 	ok(!parses("ns/a..b"), "a doubled dot in a component is refused");
 	ok(!parses("ns//app"), "an empty component is refused");
 	ok(!parses("ho st:5000/app"), "a space in a host is refused");
+	ok(!parses("../app"), "a host of dots is refused");
+	ok(!parses("a..b:5000/app"), "an empty label in a host is refused");
+	ok(parses("[::1]:5000/app"), "an IPv6 address in brackets is a host");
 
 	ok(platform_parse(NULL, &p, &err) == 0 && strcmp(p.os, "linux") == 0 &&
 	   p.architecture[0] != '\0', "no platform means this machine's");
