@@ -71,3 +71,9 @@ void sha256_hex(const unsigned char digest[SHA256_BYTES], char hex[SHA256_HEX_BY
 	for (unsigned i = 0; i < SHA256_BYTES; i++)
 		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 }
+
+bool sha256_digest_valid(const char *text)
+{
+	return text != NULL && strncmp(text, "sha256:", 7) == 0 && strlen(text) == 7 + 64 &&
+	       strspn(text + 7, "0123456789abcdef") == 64;
+}

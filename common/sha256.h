@@ -3,6 +3,7 @@
 #ifndef CAPSULA_SHA256_H
 #define CAPSULA_SHA256_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define SHA256_BYTES 32
@@ -20,5 +21,7 @@ void sha256_update(struct sha256 *h, const void *data, size_t len);
 /* 0, or -1 if libcrypto failed at any step of this digest. */
 int sha256_end(struct sha256 *h, unsigned char digest[SHA256_BYTES]);
 void sha256_hex(const unsigned char digest[SHA256_BYTES], char hex[SHA256_HEX_BYTES]);
+/* Is text "sha256:" and 64 lower-case hexadecimal digits, as OCI writes it? */
+bool sha256_digest_valid(const char *text);
 
 #endif

@@ -33,9 +33,8 @@ static capsula_error walk_err;
 
 static int list_ref(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
-	char *text, image[CACHE_PATH_MAX], when[32], name[CACHE_PATH_MAX];
+	char digest[72], image[CACHE_PATH_MAX], when[32], name[CACHE_PATH_MAX];
 	const char *relative = path + strlen(cache.dir) + strlen("/refs/");
-	size_t length;
 	struct stat image_st;
 	capsula_error ignored;
 	char *comma;
@@ -43,9 +42,8 @@ static int list_ref(const char *path, const struct stat *st, int type, struct FT
 	(void)ftw;
 	if (type != FTW_F || strstr(path, ".tmp-") != NULL)
 		return 0;
-	if (read_small_file(path, 128, &text, &length, &ignored) < 0)
-		return 0;
-	text[strcspn(text, "\n")] = '\0';
+	if (cache_read_record(path, digest, &ignored) < 0)
+		snprintf(digest, sizeof digest, "-");
 	snprintf(name, sizeof name, "%s", relative);
 	comma = strrchr(name, ',');
 	if (comma != NULL)
@@ -55,18 +53,17 @@ static int list_ref(const char *path, const struct stat *st, int type, struct FT
 
 	if (last != NULL)
 		*last = strncmp(last + 1, "sha256:", 7) == 0 ? '@' : ':';
-	if (strlen(text) > 7)
-		cache_image_path(&cache, text, image, sizeof image);
+	if (digest[0] == 's')
+		cache_image_path(&cache, digest, image, sizeof image);
 	else
 		image[0] = '\0';
 	strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime(&st->st_mtime));
 	if (image[0] != '\0' && stat(image, &image_st) == 0)
-		printf("%-50s %-14s %.19s %9.1f MiB  %s\n", name, comma ? comma : "-", text,
+		printf("%-50s %-14s %.19s %9.1f MiB  %s\n", name, comma ? comma : "-", digest,
 		       (double)image_st.st_size / MIB, when);
 	else
-		printf("%-50s %-14s %.19s %13s  %s\n", name, comma ? comma : "-", text, "(no image)",
+		printf("%-50s %-14s %.19s %13s  %s\n", name, comma ? comma : "-", digest, "(no image)",
 		       when);
-	free(text);
 	return 0;
 }
 
@@ -137,21 +134,18 @@ static int clean_file(const char *path, const struct stat *st, int type, struct 
 /* A tag whose image is gone is pulled again next time. */
 static int clean_ref(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
-	char *text, image[CACHE_PATH_MAX];
-	size_t length;
+	char digest[72], image[CACHE_PATH_MAX];
 	capsula_error ignored;
-	bool stale;
 
 	(void)ftw;
 	if (type != FTW_F)
 		return 0;
-	if (read_small_file(path, 128, &text, &length, &ignored) < 0)
-		return remove_file(path, st) < 0 ? -1 : 0;
-	text[strcspn(text, "\n")] = '\0';
-	cache_image_path(&cache, text, image, sizeof image);
-	stale = strlen(text) != 71 || access(image, F_OK) < 0;
-	free(text);
-	return stale && remove_file(path, st) < 0 ? -1 : 0;
+	if (cache_read_record(path, digest, &ignored) == 0) {
+		cache_image_path(&cache, digest, image, sizeof image);
+		if (access(image, F_OK) == 0)
+			return 0;
+	}
+	return remove_file(path, st) < 0 ? -1 : 0;
 }
 
 static int cache_clean(void)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/sha256.h"
 #include "common/small_file.h"
 #include "runtime/image_cache.h"
 
@@ -126,19 +127,29 @@ static void ref_record_path(const struct image_cache *cache, const struct image_
 	         p->variant[0] ? "-" : "", p->variant);
 }
 
-static int valid_record(const char *text)
+int cache_read_record(const char *path, char digest[72], capsula_error *err)
 {
-	if (strncmp(text, "sha256:", 7) != 0 || strlen(text) != 7 + 64 + 1 || text[71] != '\n')
-		return 0;
-	return strspn(text + 7, "0123456789abcdef") == 64;
+	char *text;
+	size_t length;
+	bool valid;
+
+	if (read_small_file(path, RECORD_MAX, &text, &length, err) < 0)
+		return -1;
+	valid = length == 72 && text[71] == '\n';
+	text[length > 0 ? length - 1 : 0] = '\0';
+	valid = valid && sha256_digest_valid(text);
+	if (valid)
+		memcpy(digest, text, 72);
+	free(text);
+	if (!valid)
+		return fail(err, 0, "remove it and pull again", "cache record %s is damaged", path);
+	return 0;
 }
 
 int cache_lookup(const struct image_cache *cache, const struct image_ref *ref,
                  const struct platform *platform, char *image, size_t size, capsula_error *err)
 {
-	char path[CACHE_PATH_MAX];
-	char *text;
-	size_t length;
+	char path[CACHE_PATH_MAX], digest[72];
 
 	ref_record_path(cache, ref, platform, path, sizeof path);
 	if (access(path, F_OK) < 0) {
@@ -146,15 +157,9 @@ int cache_lookup(const struct image_cache *cache, const struct image_ref *ref,
 			return 0;
 		return fail(err, errno, HINT_CACHE, "%s", path);
 	}
-	if (read_small_file(path, RECORD_MAX, &text, &length, err) < 0)
+	if (cache_read_record(path, digest, err) < 0)
 		return -1;
-	if (!valid_record(text)) {
-		free(text);
-		return fail(err, 0, "remove it and pull again", "cache record %s is damaged", path);
-	}
-	text[71] = '\0';
-	cache_image_path(cache, text, image, size);
-	free(text);
+	cache_image_path(cache, digest, image, size);
 	if (access(image, R_OK) == 0)
 		return 1;
 	if (errno == ENOENT)

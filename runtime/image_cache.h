@@ -38,6 +38,8 @@ void cache_image_path(const struct image_cache *cache, const char *digest, char 
  * there, 0 when not, -1 on error. */
 int cache_lookup(const struct image_cache *cache, const struct image_ref *ref,
                  const struct platform *platform, char *image, size_t size, capsula_error *err);
+/* A tag's record: the manifest digest it resolved to ("sha256:HEX"). */
+int cache_read_record(const char *path, char digest[72], capsula_error *err);
 int cache_record_ref(const struct image_cache *cache, const struct image_ref *ref,
                      const struct platform *platform, const char *digest, capsula_error *err);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 
+#include "common/sha256.h"
 #include "runtime/image_ref.h"
 
 #define HINT_REF "write REGISTRY/REPOSITORY:TAG or @sha256:DIGEST, e.g. ubuntu:24.04 or " \
@@ -77,16 +78,6 @@ static bool valid_tag(const char *tag)
 	return true;
 }
 
-static bool valid_digest(const char *digest)
-{
-	if (strncmp(digest, "sha256:", 7) != 0 || strlen(digest) != 7 + 64)
-		return false;
-	for (const char *p = digest + 7; *p; p++)
-		if (!isdigit((unsigned char)*p) && !(*p >= 'a' && *p <= 'f'))
-			return false;
-	return true;
-}
-
 /* Names the cache's paths too: no empty label, so never "." or "..". */
 static bool valid_host(const char *host)
 {
@@ -154,7 +145,7 @@ int image_ref_parse(const char *text, struct image_ref *ref, capsula_error *err)
 	at = strchr(name, '@');
 	if (at != NULL) {
 		*at = '\0';
-		if (!valid_digest(at + 1))
+		if (!sha256_digest_valid(at + 1))
 			return fail(err, 0, "give the digest as sha256: and 64 hexadecimal digits",
 			            "'%s' is not a sha256 digest", at + 1);
 		snprintf(ref->digest, sizeof ref->digest, "%s", at + 1);

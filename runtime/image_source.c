@@ -387,12 +387,6 @@ static int push_layer(struct image_description *d, const char *member, const cha
 	return 0;
 }
 
-static bool is_sha256_digest(const char *digest)
-{
-	return digest != NULL && strncmp(digest, "sha256:", 7) == 0 && strlen(digest) == 71 &&
-	       strspn(digest + 7, "0123456789abcdef") == 64;
-}
-
 /* The config's run settings and its layers' diff_ids. */
 static int read_config(struct image_source *s, const char *member, const char *digest,
                        int64_t size, struct image_description *d, json_t **diff_ids,
@@ -427,7 +421,7 @@ static const char *diff_id_at(const json_t *diff_ids, size_t i, size_t layer_cou
 		return NULL;
 	}
 	id = json_string_value(json_array_get(diff_ids, i));
-	if (!is_sha256_digest(id)) {
+	if (!sha256_digest_valid(id)) {
 		*bad = fail(err, 0, HINT_TAMPERED, "the config's diff_id %zu is not a sha256 digest",
 		            i + 1);
 		return NULL;
@@ -679,7 +673,7 @@ static int blob_member(const json_t *descriptor, char *member, size_t size, cons
 	const json_t *size_value = json_object_get(descriptor, "size");
 
 	*digest = json_string_value(json_object_get(descriptor, "digest"));
-	if (!is_sha256_digest(*digest))
+	if (!sha256_digest_valid(*digest))
 		return fail(err, 0, HINT_TAMPERED, "descriptor digest '%s' is not sha256:HEX",
 		            *digest ? *digest : "(none)");
 	if (!json_is_integer(size_value) || json_integer_value(size_value) < 0)
@@ -698,7 +692,7 @@ static int find_manifest(struct image_source *s, json_t **manifest, capsula_erro
 	if (s->manifest != NULL) {
 		char member[128];
 
-		if (!is_sha256_digest(s->manifest))
+		if (!sha256_digest_valid(s->manifest))
 			return fail(err, 0, NULL, "manifest digest '%s' is not sha256:HEX", s->manifest);
 		snprintf(member, sizeof member, "blobs/sha256/%s", s->manifest + 7);
 		if (read_document(s, member, s->manifest, -1, manifest, err) < 0)

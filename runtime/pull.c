@@ -122,12 +122,6 @@ static int store_blob(struct pull *p, const char *digest, const char *body, size
 	return cache_write_file(path, body, length, 0644, err);
 }
 
-static bool is_digest(const char *text)
-{
-	return text != NULL && strncmp(text, "sha256:", 7) == 0 && strlen(text) == 71 &&
-	       strspn(text + 7, "0123456789abcdef") == 64;
-}
-
 /* One manifest or index, verified, parsed into p->manifest and kept in
  * the cache, where the conversion reads it again. */
 static int fetch_manifest(struct pull *p, const char *reference, char *type, size_t type_size,
@@ -168,7 +162,7 @@ static int resolve(struct pull *p, capsula_error *err)
 		return 0;
 	if (pick_platform(p, p->manifest, &digest, err) < 0)
 		return -1;
-	if (!is_digest(digest))
+	if (!sha256_digest_valid(digest))
 		return fail(err, 0, HINT_REGISTRY, "%s: index entry digest '%s' is not sha256:HEX",
 		            p->name, digest);
 	snprintf(chosen, sizeof chosen, "%s", digest);
@@ -187,7 +181,7 @@ static int add_blob(struct pull *p, const json_t *descriptor, const char *label,
 	const json_t *size = json_object_get(descriptor, "size");
 	struct fetch_blob *b = &p->blobs[p->blob_count];
 
-	if (!is_digest(digest) || !json_is_integer(size) || json_integer_value(size) < 0)
+	if (!sha256_digest_valid(digest) || !json_is_integer(size) || json_integer_value(size) < 0)
 		return fail(err, 0, HINT_REGISTRY, "%s: the %s's descriptor has no sha256 digest or "
 		            "size", p->name, label);
 	if (type != NULL && strstr(type, "encrypted") != NULL)
