@@ -14,11 +14,27 @@ static void free_vector(char **v)
 	free(v);
 }
 
+static void image_release(struct capsula_image *image)
+{
+	if (image->fd >= 0)
+		close(image->fd);
+	free(image->path);
+	image->fd = -1;
+	image->path = NULL;
+}
+
 void plan_free(struct capsula_plan *plan)
 {
-	if (plan->image.fd >= 0)
-		close(plan->image.fd);
-	free(plan->image.path);
+	image_release(&plan->image);
+	for (size_t i = 0; i < plan->layer_count; i++)
+		image_release(&plan->layers[i]);
+	free(plan->layers);
+	plan->layers = NULL;
+	plan->layer_count = 0;
+	free(plan->overlay_dir);
+	free(plan->newuidmap);
+	free(plan->newgidmap);
+	plan->overlay_dir = plan->newuidmap = plan->newgidmap = NULL;
 	for (size_t i = 0; i < plan->bind_count; i++) {
 		free(plan->binds[i].source);
 		free(plan->binds[i].destination);
@@ -28,8 +44,6 @@ void plan_free(struct capsula_plan *plan)
 	free(plan->cwd);
 	free_vector(plan->argv);
 	free_vector(plan->envp);
-	plan->image.fd = -1;
-	plan->image.path = NULL;
 	plan->binds = NULL;
 	plan->bind_count = 0;
 	plan->home = plan->cwd = NULL;

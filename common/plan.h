@@ -42,8 +42,37 @@ struct capsula_image {
 	int64_t mtime_ns;
 };
 
+/* A writable layer over the image (kernel overlayfs in the user namespace). */
+enum capsula_overlay {
+	OVERLAY_NONE,
+	OVERLAY_TMPFS,  /* --writable-tmpfs: changes vanish with the container */
+	OVERLAY_DIR,    /* --overlay DIR: changes kept in DIR/upper on the host */
+};
+
+/* Subordinate ids from /etc/subuid or /etc/subgid; count 0 when none. */
+struct id_range {
+	unsigned long start;
+	unsigned long count;
+};
+
+/* overlayfs takes up to 500 lower layers; a launch has no use for more
+ * than a few. */
+#define MAX_IMAGE_LAYERS 32
+
 struct capsula_plan {
 	struct capsula_image image;
+	struct capsula_image *layers;  /* --overlay IMG: read-only, bottom first */
+	size_t layer_count;
+
+	enum capsula_overlay overlay;
+	char *overlay_dir;             /* OVERLAY_DIR: the host directory, resolved */
+	unsigned long long tmpfs_bytes;  /* OVERLAY_TMPFS: its size */
+
+	/* --fakeroot: the user is uid 0 inside. With both ranges and both
+	 * helpers, ids 1.. map to the user's subordinate ids as well. */
+	bool fakeroot;
+	struct id_range subuids, subgids;
+	char *newuidmap, *newgidmap;
 
 	uid_t uid;
 	gid_t gid;
@@ -78,6 +107,17 @@ struct capsula_plan {
 #define GRACE_FOREVER UINT32_MAX
 
 void plan_free(struct capsula_plan *plan);
+
+/* The user's ids as the container sees them. */
+static inline uid_t plan_inner_uid(const struct capsula_plan *plan)
+{
+	return plan->fakeroot ? 0 : plan->uid;
+}
+
+static inline gid_t plan_inner_gid(const struct capsula_plan *plan)
+{
+	return plan->fakeroot ? 0 : plan->gid;
+}
 
 /* A join key nobody else will have: "capsula-UID-UUID". */
 void join_key_private(uid_t uid, char *key, size_t size);

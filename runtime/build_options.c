@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/text.h"
 #include "runtime/build.h"
 
 const char build_usage[] =
@@ -41,16 +42,9 @@ static const struct option long_options[] = {
 
 static int parse_block_size(const char *text, unsigned *out, capsula_error *err)
 {
-	char *end;
-	unsigned long value;
+	unsigned long long value;
 
-	errno = 0;
-	value = strtoul(text, &end, 10);
-	if (*end == 'K' || *end == 'k')
-		value <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		value <<= 20, end++;
-	if (errno != 0 || *end != '\0' || text[0] == '-' || value < 4096 || value > (1u << 20) ||
+	if (parse_byte_size(text, &value) < 0 || value < 4096 || value > (1u << 20) ||
 	    (value & (value - 1)) != 0)
 		return fail(err, 0, "give a power of two from 4K to 1M, such as 128K",
 		            "--block-size %s", text);

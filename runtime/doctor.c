@@ -16,7 +16,8 @@ static const char doctor_usage[] =
 	"Check that this node can run capsula containers, and MPI over RDMA in\n"
 	"them: user namespaces, /dev/fuse and the kernel's FUSE, the site\n"
 	"configuration, the locked-memory limit, /dev/infiniband and the HCAs\n"
-	"libibverbs sees. With --image, compare the host's Open MPI and PMIx\n"
+	"libibverbs sees, and what --nv and --rocm would bind (GPU devices,\n"
+	"driver libraries, programs). With --image, compare the host's Open MPI and PMIx\n"
 	"with the image's and look for the verbs providers the HCAs need.\n"
 	"\n"
 	"  --json          one JSON object instead of text\n"
@@ -106,6 +107,7 @@ int doctor_main(int argc, char **argv)
 	check_site_config(&list);
 	check_memlock(&list);
 	check_rdma_devices(&list, &drivers);
+	check_gpus(&list);
 	if (image != NULL)
 		check_image_stack(&list, image, &drivers);
 	for (size_t i = 0; i < list.count; i++)

@@ -38,6 +38,9 @@ void check_rdma_devices(struct check_list *list, struct strvec *drivers);
 void check_image_stack(struct check_list *list, const char *image,
                        const struct strvec *host_drivers);
 
+/* What --nv and --rocm would bind (doctor_gpu.c). */
+void check_gpus(struct check_list *list);
+
 int doctor_main(int argc, char **argv);
 
 #endif

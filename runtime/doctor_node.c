@@ -85,7 +85,7 @@ static void probe_child(int report, const char *dir)
 		r.stage = STAGE_OPEN_FUSE;
 		goto out;
 	}
-	if (fuse_mount("capsula-doctor", fuse, dir, getuid(), getgid(), &err) < 0) {
+	if (fuse_mount("capsula-doctor", fuse, dir, getuid(), getgid(), false, &err) < 0) {
 		r.stage = STAGE_MOUNT;
 		goto out;
 	}

@@ -41,10 +41,15 @@ int env_set(struct strvec *env, const char *assignment)
 	return strvec_push(env, assignment);
 }
 
-/* With --cleanenv only what a terminal session needs survives. */
+/* With --cleanenv only what a terminal session needs survives, and which
+ * GPUs the batch system gave the job. */
 static bool kept_when_clean(const char *assignment)
 {
-	static const char *const names[] = {"TERM", "LANG", "TZ", "USER", "LOGNAME", NULL};
+	static const char *const names[] = {
+		"TERM", "LANG", "TZ", "USER", "LOGNAME", "CUDA_VISIBLE_DEVICES",
+		"NVIDIA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
+		"GPU_DEVICE_ORDINAL", NULL,
+	};
 
 	if (strncmp(assignment, "LC_", 3) == 0)
 		return true;

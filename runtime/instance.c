@@ -74,6 +74,7 @@ static int read_record(const char *path, struct instance_record *r, capsula_erro
 	size_t length;
 	const char *name, *id, *image, *key;
 	json_int_t holder, started;
+	int fakeroot = 0;
 
 	if (read_small_file(path, MAX_RECORD_SIZE, &text, &length, err) < 0)
 		return -1;
@@ -82,8 +83,9 @@ static int read_record(const char *path, struct instance_record *r, capsula_erro
 	if (doc == NULL)
 		return fail(err, 0, "remove it", "instance record %s: line %d: %s", path, error.line,
 		            error.text);
-	if (json_unpack(doc, "{s:s,s:s,s:s,s:s,s:I,s:I}", "name", &name, "id", &id, "image", &image,
-	                "key", &key, "holder", &holder, "started", &started) < 0) {
+	if (json_unpack(doc, "{s:s,s:s,s:s,s:s,s:I,s:I,s?b}", "name", &name, "id", &id,
+	                "image", &image, "key", &key, "holder", &holder, "started", &started,
+	                "fakeroot", &fakeroot) < 0) {
 		json_decref(doc);
 		return fail(err, 0, "remove it", "instance record %s is incomplete", path);
 	}
@@ -93,15 +95,16 @@ static int read_record(const char *path, struct instance_record *r, capsula_erro
 	snprintf(r->key, sizeof r->key, "%s", key);
 	r->holder = (pid_t)holder;
 	r->started = (long long)started;
+	r->fakeroot = fakeroot != 0;
 	json_decref(doc);
 	return 0;
 }
 
 static json_t *record_json(const struct instance_record *r)
 {
-	return json_pack("{s:o,s:s,s:o,s:s,s:i,s:I}", "name", json_text(r->name), "id", r->id,
+	return json_pack("{s:o,s:s,s:o,s:s,s:i,s:I,s:b}", "name", json_text(r->name), "id", r->id,
 	                 "image", json_text(r->image), "key", r->key, "holder", (int)r->holder,
-	                 "started", (json_int_t)r->started);
+	                 "started", (json_int_t)r->started, "fakeroot", r->fakeroot);
 }
 
 /* Written beside its final name and renamed: never seen half written. */
@@ -189,6 +192,7 @@ static int start_main(int argc, char **argv)
 	if (starter_start_instance(&l.plan, &record.holder, &err) < 0)
 		goto out;
 	record.started = (long long)time(NULL);
+	record.fakeroot = l.plan.fakeroot;
 	if (write_record(path, &record, &err) < 0) {
 		capsula_error ignored;
 

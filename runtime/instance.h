@@ -19,6 +19,7 @@ struct instance_record {
 	char key[64];         /* the holder's join key */
 	pid_t holder;
 	long long started;    /* seconds since the epoch */
+	bool fakeroot;        /* its user is root inside: commands keep root's capabilities */
 };
 
 int instance_main(int argc, char **argv);

@@ -57,10 +57,18 @@ static uint64_t fnv1a_str(uint64_t hash, const char *s)
 	return fnv1a(hash, s ? s : "", s ? strlen(s) + 1 : 1);
 }
 
+static uint64_t hash_image(uint64_t hash, const struct capsula_image *img)
+{
+	hash = fnv1a(hash, &img->dev, sizeof img->dev);
+	hash = fnv1a(hash, &img->ino, sizeof img->ino);
+	hash = fnv1a(hash, &img->size, sizeof img->size);
+	hash = fnv1a(hash, &img->mtime_ns, sizeof img->mtime_ns);
+	return fnv1a(hash, &img->offset, sizeof img->offset);
+}
+
 int join_key_make(struct capsula_plan *plan, const char *scope, const gid_t *groups,
                   size_t group_count)
 {
-	const struct capsula_image *img = &plan->image;
 	uint64_t hash = 0xcbf29ce484222325ULL;
 
 	if (scope == NULL) {
@@ -76,15 +84,19 @@ int join_key_make(struct capsula_plan *plan, const char *scope, const gid_t *gro
 	hash = fnv1a(hash, &plan->gid, sizeof plan->gid);
 	hash = fnv1a(hash, &group_count, sizeof group_count);
 	hash = fnv1a(hash, groups, group_count * sizeof *groups);
-	hash = fnv1a(hash, &img->dev, sizeof img->dev);
-	hash = fnv1a(hash, &img->ino, sizeof img->ino);
-	hash = fnv1a(hash, &img->size, sizeof img->size);
-	hash = fnv1a(hash, &img->mtime_ns, sizeof img->mtime_ns);
-	hash = fnv1a(hash, &img->offset, sizeof img->offset);
+	hash = hash_image(hash, &plan->image);
 	hash = fnv1a(hash, &plan->dev_mode, sizeof plan->dev_mode);
 	hash = fnv1a(hash, &plan->fuse_threads, sizeof plan->fuse_threads);
 	hash = fnv1a(hash, &plan->fuse_cache_bytes, sizeof plan->fuse_cache_bytes);
 	hash = fnv1a_str(hash, plan->home);
+	for (size_t i = 0; i < plan->layer_count; i++)
+		hash = hash_image(hash, &plan->layers[i]);
+	hash = fnv1a(hash, &plan->overlay, sizeof plan->overlay);
+	hash = fnv1a_str(hash, plan->overlay_dir);
+	hash = fnv1a(hash, &plan->tmpfs_bytes, sizeof plan->tmpfs_bytes);
+	hash = fnv1a(hash, &plan->fakeroot, sizeof plan->fakeroot);
+	hash = fnv1a(hash, &plan->subuids, sizeof plan->subuids);
+	hash = fnv1a(hash, &plan->subgids, sizeof plan->subgids);
 	for (size_t i = 0; i < plan->bind_count; i++) {
 		hash = fnv1a_str(hash, plan->binds[i].source);
 		hash = fnv1a_str(hash, plan->binds[i].destination);

@@ -19,19 +19,37 @@ int launch_parse(struct launch *l, int argc, char **argv, capsula_error *err)
 	return exec_options_parse(argc, argv, &l->opts, err);
 }
 
+/* Warnings about a job's launch are said once, by its first rank. */
+static bool first_rank_of_job(const struct launch *l, char *job, size_t size)
+{
+	return l->opts.verbosity >= 0 && launcher_job_id(l->facts.environ, job, size) != NULL &&
+	       launcher_first_rank(l->facts.environ);
+}
+
 /* Ranks in containers of their own cannot map each other's memory: Open
  * MPI's single-copy transfers (CMA) fail, and large messages hang. */
 static void warn_private_ranks(const struct launch *l)
 {
 	char job[256];
 
-	if (l->opts.join != JOIN_NEVER || l->opts.verbosity < 0 ||
-	    launcher_job_id(l->facts.environ, job, sizeof job) == NULL ||
-	    !launcher_first_rank(l->facts.environ))
+	if (l->opts.join != JOIN_NEVER || !first_rank_of_job(l, job, sizeof job))
 		return;
 	fprintf(stderr, "capsula: warning: --join never under a launcher (%s): each rank gets a "
 	        "container of its own, and Open MPI's single-copy transfers between ranks fail "
 	        "(large messages hang); leave --join at auto\n", job);
+}
+
+/* Open MPI's ranks tell its PMIx server who they are, and as uid 0 they
+ * are not the user the server expects: MPI_Init fails. */
+static void warn_fakeroot_ranks(const struct launch *l)
+{
+	char job[256];
+
+	if (!l->opts.fakeroot || !first_rank_of_job(l, job, sizeof job))
+		return;
+	fprintf(stderr, "capsula: warning: --fakeroot under a launcher (%s): as uid 0 the ranks "
+	        "cannot connect to the launcher's PMIx server, so MPI_Init fails; use --fakeroot to "
+	        "install or build, and run the job without it\n", job);
 }
 
 int launch_plan(struct launch *l, const char *image_path, capsula_error *err)
@@ -48,6 +66,7 @@ int launch_plan(struct launch *l, const char *image_path, capsula_error *err)
 	if (plan_build(&l->opts, &l->facts, &l->image, &l->run, &l->plan, err) < 0)
 		return -1;
 	warn_private_ranks(l);
+	warn_fakeroot_ranks(l);
 	return 0;
 }
 

@@ -64,6 +64,7 @@ static int launch_main(int argc, char **argv)
 	if (joining) {
 		snprintf(l.plan.join_key, sizeof l.plan.join_key, "%s", instance.key);
 		l.plan.join_existing = true;
+		l.plan.fakeroot = instance.fakeroot;
 	}
 	l.plan.start_us = start_us;
 	if (l.opts.dry_run) {

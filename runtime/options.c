@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/text.h"
 #include "runtime/options.h"
 
 #define COMMON_OPTIONS \
@@ -15,6 +16,16 @@
 	"                            empty ones (tmpfs) instead\n" \
 	"      --no-mount LIST       leave out default binds: home,tmp,cwd,shm\n" \
 	"      --pwd DIR             start in DIR inside the container\n" \
+	"      --writable-tmpfs      the image writable, changes kept in memory and\n" \
+	"                            dropped with the container\n" \
+	"      --tmpfs-size SIZE     their limit (default 2G; K, M, G, T suffixes)\n" \
+	"      --overlay DIR         the image writable, changes kept in DIR on the\n" \
+	"                            host (DIR/upper); one DIR, made if missing\n" \
+	"      --overlay IMG.sqfs    a read-only layer over the image (repeatable,\n" \
+	"                            later ones on top)\n" \
+	"      --fakeroot            be uid 0 inside (a full id map with /etc/subuid)\n" \
+	"      --nv                  NVIDIA GPUs: devices and the host's driver\n" \
+	"      --rocm                AMD GPUs: devices and the host's ROCm libraries\n" \
 	"      --env K=V             set a variable (repeatable; may set PATH)\n" \
 	"      --env-file FILE       set variables from FILE (K=V lines)\n" \
 	"  -e, --cleanenv            do not pass the host environment\n" \
@@ -61,7 +72,8 @@ const char *exec_usage(enum run_mode mode)
 
 enum {
 	OPT_HOME = 256, OPT_NO_HOME, OPT_NO_MOUNT, OPT_PWD, OPT_ENV, OPT_ENV_FILE, OPT_DEV,
-	OPT_JOIN, OPT_DRY_RUN, OPT_TIMING,
+	OPT_JOIN, OPT_DRY_RUN, OPT_TIMING, OPT_WRITABLE_TMPFS, OPT_TMPFS_SIZE, OPT_OVERLAY,
+	OPT_FAKEROOT, OPT_NV, OPT_ROCM,
 };
 
 static const struct option long_options[] = {
@@ -71,6 +83,12 @@ static const struct option long_options[] = {
 	{"contain", no_argument, NULL, 'c'},
 	{"no-mount", required_argument, NULL, OPT_NO_MOUNT},
 	{"pwd", required_argument, NULL, OPT_PWD},
+	{"writable-tmpfs", no_argument, NULL, OPT_WRITABLE_TMPFS},
+	{"tmpfs-size", required_argument, NULL, OPT_TMPFS_SIZE},
+	{"overlay", required_argument, NULL, OPT_OVERLAY},
+	{"fakeroot", no_argument, NULL, OPT_FAKEROOT},
+	{"nv", no_argument, NULL, OPT_NV},
+	{"rocm", no_argument, NULL, OPT_ROCM},
 	{"env", required_argument, NULL, OPT_ENV},
 	{"env-file", required_argument, NULL, OPT_ENV_FILE},
 	{"cleanenv", no_argument, NULL, 'e'},
@@ -164,6 +182,27 @@ static int handle_option(int c, struct exec_options *opts, capsula_error *err)
 		if (optarg[0] != '/')
 			return fail(err, 0, USAGE_HINT, "--pwd %s: not an absolute path", optarg);
 		return set_once(&opts->pwd, "pwd", optarg, err);
+	case OPT_WRITABLE_TMPFS:
+		opts->writable_tmpfs = true;
+		return 0;
+	case OPT_TMPFS_SIZE:
+		if (parse_byte_size(optarg, &opts->tmpfs_bytes) < 0 || opts->tmpfs_bytes < (1u << 20))
+			return fail(err, 0, "give a size of at least 1M, such as 512M or 4G",
+			            "--tmpfs-size %s", optarg);
+		return 0;
+	case OPT_OVERLAY:
+		if (optarg[0] == '\0' || strvec_push(&opts->overlays, optarg) < 0)
+			return fail(err, optarg[0] ? errno : 0, USAGE_HINT, "--overlay '%s'", optarg);
+		return 0;
+	case OPT_FAKEROOT:
+		opts->fakeroot = true;
+		return 0;
+	case OPT_NV:
+		opts->gpus |= GPU_NVIDIA;
+		return 0;
+	case OPT_ROCM:
+		opts->gpus |= GPU_AMD;
+		return 0;
 	case OPT_ENV:
 		if (strchr(optarg, '=') == NULL || optarg[0] == '=')
 			return fail(err, 0, "write --env NAME=VALUE", "--env %s: no NAME=", optarg);
@@ -249,6 +288,8 @@ int exec_options_parse(int argc, char **argv, struct exec_options *opts,
 		return 0;
 	if (opts->no_home && opts->home != NULL)
 		return fail(err, 0, USAGE_HINT, "--home and --no-home exclude each other");
+	if (opts->tmpfs_bytes != 0 && !opts->writable_tmpfs)
+		return fail(err, 0, USAGE_HINT, "--tmpfs-size needs --writable-tmpfs");
 	if (optind >= argc)
 		return fail(err, 0, USAGE_HINT, "no image given");
 	opts->image = argv[optind++];
@@ -272,4 +313,5 @@ void exec_options_free(struct exec_options *opts)
 	free(opts->pwd);
 	strvec_free(&opts->env);
 	strvec_free(&opts->env_files);
+	strvec_free(&opts->overlays);
 }

@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/plan.h"
 #include "runtime/bindspec.h"
+#include "runtime/gpu.h"
 #include "runtime/strvec.h"
 
 enum join_mode { JOIN_AUTO, JOIN_NEVER };
@@ -30,6 +31,11 @@ struct exec_options {
 	bool contain;              /* private tmpfs home and /tmp, no cwd */
 	unsigned no_mount;         /* NO_MOUNT_* */
 	char *pwd;                 /* --pwd */
+	bool writable_tmpfs;
+	unsigned long long tmpfs_bytes;  /* --tmpfs-size; 0: the site's or default */
+	struct strvec overlays;    /* --overlay DIR|IMG, in order */
+	bool fakeroot;
+	unsigned gpus;             /* GPU_NVIDIA | GPU_AMD */
 	struct strvec env;         /* --env K=V, in order */
 	struct strvec env_files;   /* --env-file */
 	bool cleanenv;

@@ -12,8 +12,11 @@
 #include "common/environ.h"
 #include "runtime/bindspec.h"
 #include "runtime/env.h"
+#include "runtime/fakeroot_plan.h"
+#include "runtime/gpu_plan.h"
 #include "runtime/image_run.h"
 #include "runtime/joinkey.h"
+#include "runtime/overlay_plan.h"
 #include "runtime/paths.h"
 #include "runtime/plan.h"
 
@@ -124,7 +127,7 @@ void host_facts_free(struct host_facts *facts)
 	}
 }
 
-static const struct capsula_config *config_of(const struct host_facts *facts)
+const struct capsula_config *facts_config(const struct host_facts *facts)
 {
 	static struct capsula_config defaults;
 
@@ -189,7 +192,7 @@ static int add_resolved_binds(struct bind_list *binds, const struct bind_list *w
 static int add_site_binds(struct bind_list *binds, const struct exec_options *opts,
                           const struct host_facts *facts, capsula_error *err)
 {
-	const struct capsula_config *config = config_of(facts);
+	const struct capsula_config *config = facts_config(facts);
 
 	for (size_t i = 0; opts->dev_mode == DEV_MINIMAL && i < config->devices.count; i++)
 		if (add_host_path(binds, facts, config->devices.items[i], BIND_DEVICES, err) < 0)
@@ -198,22 +201,13 @@ static int add_site_binds(struct bind_list *binds, const struct exec_options *op
 	                          "ask the administrator to fix it", err);
 }
 
-/* The administrator's limits on what this launch asks for. */
-static int check_limits(const struct exec_options *opts, const struct host_facts *facts,
-                        const struct bind_list *user_binds, const struct capsula_image *image,
-                        capsula_error *err)
+int facts_allow_image(const struct host_facts *facts, const struct capsula_image *image,
+                      capsula_error *err)
 {
-	const struct capsula_config *config = config_of(facts);
+	const struct capsula_config *config = facts_config(facts);
 	char *real;
 	bool allowed;
 
-	if (!config->user_binds && (user_binds->count > 0 || opts->home != NULL))
-		return fail(err, 0, "remove -B, --home and CAPSULA_BIND, or ask the administrator",
-		            "binds of your own are not allowed here (%s: allow user binds = no)",
-		            config->path);
-	if (!config->dev_host && opts->dev_mode == DEV_HOST)
-		return fail(err, 0, "leave out --dev host, or ask the administrator",
-		            "--dev host is not allowed here (%s: allow dev host = no)", config->path);
 	if (config->image_dirs.count == 0)
 		return 0;
 	/* The file that is open, not the path: a path can be swapped between a
@@ -226,6 +220,24 @@ static int check_limits(const struct exec_options *opts, const struct host_facts
 		            "image %s is not in a directory the administrator allows (%s: image "
 		            "directory)", image->path, config->path);
 	return 0;
+}
+
+/* The administrator's limits on what this launch asks for. */
+static int check_limits(const struct exec_options *opts, const struct host_facts *facts,
+                        const struct bind_list *user_binds, const struct capsula_image *image,
+                        capsula_error *err)
+{
+	const struct capsula_config *config = facts_config(facts);
+
+	if (!config->user_binds && (user_binds->count > 0 || opts->home != NULL ||
+	                            opts->overlays.count > 0))
+		return fail(err, 0, "remove -B, --home, --overlay and CAPSULA_BIND, or ask the "
+		            "administrator", "binds of your own are not allowed here (%s: allow "
+		            "user binds = no)", config->path);
+	if (!config->dev_host && opts->dev_mode == DEV_HOST)
+		return fail(err, 0, "leave out --dev host, or ask the administrator",
+		            "--dev host is not allowed here (%s: allow dev host = no)", config->path);
+	return facts_allow_image(facts, image, err);
 }
 
 /* --contain: an empty directory of the container's own at path. */
@@ -350,7 +362,7 @@ static int choose_cwd(struct bind_list *binds, const struct exec_options *opts,
                       const char *home, char **cwd_out, capsula_error *err)
 {
 	const char *cwd = opts->pwd ? opts->pwd : image_workdir ? image_workdir : facts->cwd;
-	bool may_bind = config_of(facts)->user_binds && !opts->contain &&
+	bool may_bind = facts_config(facts)->user_binds && !opts->contain &&
 	                !(opts->no_mount & NO_MOUNT_CWD);
 
 	if (cwd == facts->cwd && !may_bind && !covered_by_bind(binds, cwd))
@@ -400,7 +412,8 @@ static int make_environment(const struct exec_options *opts, const struct host_f
 		.assignments = opts->env.items,
 	};
 
-	if (env_build(&req, &env, err) < 0) {
+	if (env_build(&req, &env, err) < 0 ||
+	    (opts->gpus != 0 && plan_gpu_environment(&env, err) < 0)) {
 		strvec_free(&env);
 		return -1;
 	}
@@ -484,10 +497,14 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 	plan->verbosity = opts->verbosity;
 	plan->timing = opts->timing || opts->verbosity > 0;
 
+	if (opts->fakeroot)
+		plan_fakeroot(facts, plan);
 	if (collect_user_binds(opts, facts, &user_binds, err) < 0 ||
 	    check_limits(opts, facts, &user_binds, &plan->image, err) < 0 ||
+	    plan_overlays(opts, facts, plan, err) < 0 ||
 	    add_system_binds(&binds, opts, facts, err) < 0 ||
 	    add_site_binds(&binds, opts, facts, err) < 0 ||
+	    (opts->gpus != 0 && plan_gpu_binds(opts, facts, &binds, err) < 0) ||
 	    add_home(&binds, opts, facts, &plan->home, err) < 0 ||
 	    choose_cwd(&binds, opts, facts, run && opts->mode == RUN_RUN ? run->workdir : NULL,
 	               plan->home, &plan->cwd, err) < 0 ||
@@ -515,8 +532,8 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 	join_key_make(plan, job_id ? job_id : opts->join == JOIN_AUTO ? "reuse" : NULL,
 	              facts->groups, facts->group_count);
 	plan->join_shared = job_id != NULL;
-	plan->grace_ms = job_id ? config_of(facts)->grace_ms :
-	                 opts->join == JOIN_AUTO ? config_of(facts)->reuse_grace_ms : 0;
+	plan->grace_ms = job_id ? facts_config(facts)->grace_ms :
+	                 opts->join == JOIN_AUTO ? facts_config(facts)->reuse_grace_ms : 0;
 	if (opts->mode == RUN_INSTANCE)
 		plan->prefetch = false;  /* no command to warm the cache for */
 	return 0;

@@ -31,6 +31,12 @@ struct host_facts {
 	char *(*resolve)(const char *path);
 };
 
+/* The site's configuration (its defaults when there is no file). */
+const struct capsula_config *facts_config(const struct host_facts *facts);
+/* Does the site allow running this image (its "image directory" lines)? */
+int facts_allow_image(const struct host_facts *facts, const struct capsula_image *image,
+                      capsula_error *err);
+
 int host_facts_gather(struct host_facts *facts, capsula_error *err);
 void host_facts_free(struct host_facts *facts);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/text.h"
 #include "runtime/pull.h"
 
 const char pull_usage[] =
@@ -92,18 +93,9 @@ void pull_options_default(struct pull_options *opts)
 
 static int parse_rate(const char *text, uint64_t *out, capsula_error *err)
 {
-	char *end;
 	unsigned long long value;
 
-	errno = 0;
-	value = strtoull(text, &end, 10);
-	if (*end == 'K' || *end == 'k')
-		value <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		value <<= 20, end++;
-	else if (*end == 'G' || *end == 'g')
-		value <<= 30, end++;
-	if (errno != 0 || *end != '\0' || text[0] == '-' || value < 1024)
+	if (parse_byte_size(text, &value) < 0 || value < 1024)
 		return fail(err, 0, "give bytes per second, at least 1K, such as 50M",
 		            "--limit-rate %s", text);
 	*out = value;

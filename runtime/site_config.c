@@ -22,6 +22,7 @@ void config_defaults(struct capsula_config *config)
 	config->dev_host = true;
 	config->grace_ms = DEFAULT_GRACE_MS;
 	config->reuse_grace_ms = DEFAULT_REUSE_GRACE_MS;
+	config->tmpfs_bytes = DEFAULT_WRITABLE_TMPFS_BYTES;
 }
 
 static int parse_yes_no(const char *value, bool *out)
@@ -93,6 +94,9 @@ static const char *apply(struct capsula_config *c, const char *key, const char *
 	if (strcmp(key, "reuse grace") == 0)
 		return parse_grace(value, &c->reuse_grace_ms) < 0 ? "expected seconds from 0 to 3600" :
 		       NULL;
+	if (strcmp(key, "writable tmpfs size") == 0)
+		return parse_byte_size(value, &c->tmpfs_bytes) < 0 || c->tmpfs_bytes < (1u << 20) ?
+		       "expected a size of at least 1M, such as 4G" : NULL;
 	if (strcmp(key, "cache directory") == 0)
 		return set_path(c->cache_dir, sizeof c->cache_dir, value);
 	if (strcmp(key, "registry ca") == 0)

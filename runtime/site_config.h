@@ -14,6 +14,10 @@
 #define DEFAULT_GRACE_MS 1500
 #define DEFAULT_REUSE_GRACE_MS 2000
 
+/* Apptainer's 64 MiB is what its users keep running out of; memory is only
+ * used as files are written. */
+#define DEFAULT_WRITABLE_TMPFS_BYTES (2ULL << 30)
+
 struct capsula_config {
 	struct strvec image_dirs;  /* images must lie under one; none: anywhere */
 	struct bind_list binds;    /* added to every container */
@@ -22,6 +26,7 @@ struct capsula_config {
 	bool dev_host;             /* may users ask for --dev host (default yes) */
 	unsigned grace_ms;         /* holder's wait for late ranks */
 	unsigned reuse_grace_ms;   /* a private holder's wait for the same launch */
+	unsigned long long tmpfs_bytes;  /* --writable-tmpfs's default size */
 	char cache_dir[512];       /* base of users' pull caches; "" for their homes */
 	char registry_ca[512];     /* extra CA bundle for registries, or "" */
 	struct strvec insecure_registries;  /* reached over plain HTTP */

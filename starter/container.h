@@ -9,6 +9,7 @@
 struct container {
 	int userns_fd;
 	int mntns_fd;
+	int upper_fd;  /* the writable tmpfs, or -1: watched for running full */
 };
 
 /* Build the container in this (single-threaded) process: afterwards the

@@ -94,13 +94,13 @@ int fuse_device_open(int *fd_out, capsula_error *err)
 }
 
 int fuse_mount(const char *source, int fuse_fd, const char *mountpoint, uid_t uid, gid_t gid,
-               capsula_error *err)
+               bool allow_other, capsula_error *err)
 {
 	char options[256];
 
 	snprintf(options, sizeof options,
-	         "fd=%d,rootmode=40000,user_id=%u,group_id=%u,default_permissions",
-	         fuse_fd, (unsigned)uid, (unsigned)gid);
+	         "fd=%d,rootmode=40000,user_id=%u,group_id=%u,default_permissions%s",
+	         fuse_fd, (unsigned)uid, (unsigned)gid, allow_other ? ",allow_other" : "");
 	if (mount(source, mountpoint, "fuse", MS_RDONLY | MS_NOSUID | MS_NODEV, options) < 0)
 		return fail(err, errno,
 		            "the kernel must allow FUSE mounts in user namespaces (Linux 4.18+)",
@@ -108,17 +108,36 @@ int fuse_mount(const char *source, int fuse_fd, const char *mountpoint, uid_t ui
 	return 0;
 }
 
-static int mount_image(const struct capsula_plan *plan, int fuse_fd, const char *mountpoint,
-                       capsula_error *err)
+/* The other ids of a full --fakeroot map (the package manager's users)
+ * must reach the image too; only the container's processes can. */
+static bool others_mapped(const struct capsula_plan *plan)
+{
+	return plan->fakeroot && plan->newuidmap != NULL;
+}
+
+static int mount_image(const struct capsula_plan *plan, const struct capsula_image *image,
+                       int fuse_fd, const char *mountpoint, capsula_error *err)
 {
 	char source[4096 + 16];
 
-	snprintf(source, sizeof source, "capsula:%s", plan->image.path);
-	return fuse_mount(source, fuse_fd, mountpoint, plan->uid, plan->gid, err);
+	snprintf(source, sizeof source, "capsula:%s", image->path);
+	return fuse_mount(source, fuse_fd, mountpoint, plan_inner_uid(plan), plan_inner_gid(plan),
+	                  others_mapped(plan), err);
 }
 
-int fuse_server_start(const struct capsula_plan *plan, int fuse_fd, const char *mountpoint,
-                      struct image_fs **served, capsula_error *err)
+static void set_owners(struct image_fs *ifs, const struct capsula_plan *plan)
+{
+	ifs->squash_owners = plan->overlay != OVERLAY_NONE;
+	ifs->inner_uid = plan_inner_uid(plan);
+	ifs->inner_gid = plan_inner_gid(plan);
+	if (others_mapped(plan))
+		ifs->mapped_ids = plan->subuids.count < plan->subgids.count ?
+		                  plan->subuids.count : plan->subgids.count;
+}
+
+int fuse_server_start(const struct capsula_plan *plan, const struct capsula_image *image,
+                      int fuse_fd, const char *mountpoint, struct image_fs **served,
+                      capsula_error *err)
 {
 	char *fake_argv[] = {"capsula", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(1, fake_argv);
@@ -131,8 +150,15 @@ int fuse_server_start(const struct capsula_plan *plan, int fuse_fd, const char *
 	ifs = calloc(1, sizeof *ifs);
 	if (ifs == NULL)
 		return fail(err, errno, NULL, "image server");
-	if (image_fs_open(ifs, &plan->image, plan->fuse_cache_bytes, err) < 0 ||
-	    mount_image(plan, fuse_fd, mountpoint, err) < 0)
+	set_owners(ifs, plan);
+	if (image_fs_open(ifs, image, plan->fuse_cache_bytes, err) < 0)
+		return -1;
+	/* Every owner the kernel is told of is then mapped, so the holder may
+	 * read all the image's directories already: no need to answer them
+	 * open and uncached while it builds (each lookup a round trip). */
+	if (ifs->squash_owners)
+		image_fs_built(ifs);
+	if (mount_image(plan, image, fuse_fd, mountpoint, err) < 0)
 		return -1;
 	session = fuse_session_new(&args, &image_operations, sizeof image_operations, ifs);
 	if (session == NULL)

@@ -3,6 +3,7 @@
 #ifndef CAPSULA_FUSE_SERVER_H
 #define CAPSULA_FUSE_SERVER_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -15,13 +16,16 @@ struct image_fs;
 int fuse_device_open(int *fd_out, capsula_error *err);
 
 /* Mount a read-only FUSE file system served through fuse_fd at mountpoint,
- * owned by uid and gid (as seen in the caller's user namespace). */
+ * owned by uid and gid (as seen in the caller's user namespace); with
+ * allow_other, other ids of that namespace may use it too. */
 int fuse_mount(const char *source, int fuse_fd, const char *mountpoint, uid_t uid, gid_t gid,
-               capsula_error *err);
+               bool allow_other, capsula_error *err);
 
-/* Mount the image read-only at mountpoint through fuse_fd and serve it from
- * up to plan->fuse_threads threads until the process exits. */
-int fuse_server_start(const struct capsula_plan *plan, int fuse_fd, const char *mountpoint,
-                      struct image_fs **served, capsula_error *err);
+/* Mount image (the plan's or one of its layers) read-only at mountpoint
+ * through fuse_fd and serve it from up to plan->fuse_threads threads until
+ * the process exits. */
+int fuse_server_start(const struct capsula_plan *plan, const struct capsula_image *image,
+                      int fuse_fd, const char *mountpoint, struct image_fs **served,
+                      capsula_error *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -68,27 +69,31 @@ static void ignore_terminal_signals(void)
 }
 
 /* Answer one connection: a rank gets the container (and we get its pidfd,
- * returned), an instance tool gets our own pidfd, so that it can wait for
- * us and signal us without ever naming a pid that might be reused. Returns
- * -1 for anything else, and for a peer that is not the container's user:
- * peers outside our user namespace's map read as the overflow uid, which
- * is never the user's (the launch refuses to run as it). */
-static int answer_peer(int conn, uid_t uid, const struct container *c)
+ * returned, and its stderr in *stderr_fd, or -1), an instance tool gets our
+ * own pidfd, so that it can wait for us and signal us without ever naming a
+ * pid that might be reused. Returns -1 for anything else, and for a peer
+ * that is not the container's user: peers outside our user namespace's map
+ * read as the overflow uid, which is never the user's (the launch refuses
+ * to run as it). */
+static int answer_peer(int conn, const struct capsula_plan *plan, const struct container *c,
+                       int *stderr_fd)
 {
 	struct timeval timeout = {.tv_sec = HANDSHAKE_TIMEOUT_S};
 	struct holder_reply reply = {.status = HOLDER_READY, .holder = getpid()};
 	int fds[2] = {c->userns_fd, c->mntns_fd};
+	int received[2] = {-1, -1};
 	capsula_error err;
-	int pidfd = -1;
-	size_t nfds = 1;
+	size_t nfds = 2;
 	char request;
 
-	if (uid_is_overflow(uid) || channel_peer_is(conn, uid, NULL, &err) != 1)
+	*stderr_fd = -1;
+	if (uid_is_overflow(plan->uid) ||
+	    channel_peer_is(conn, plan_inner_uid(plan), NULL, &err) != 1)
 		return -1;
 	if (setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0 ||
 	    setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout) < 0)
 		return -1;
-	if (channel_recv(conn, &request, 1, &pidfd, &nfds) != 1)
+	if (channel_recv(conn, &request, 1, received, &nfds) != 1)
 		return -1;
 	if (request == CHANNEL_STATUS && nfds == 0) {
 		int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
@@ -99,16 +104,14 @@ static int answer_peer(int conn, uid_t uid, const struct container *c)
 		}
 		return -1;
 	}
-	if (request != CHANNEL_JOIN || nfds != 1) {
-		if (nfds == 1)
-			close(pidfd);
+	if (request != CHANNEL_JOIN || nfds < 1 ||
+	    channel_send(conn, &reply, sizeof reply, fds, 2) < 0) {
+		for (size_t i = 0; i < nfds; i++)
+			close(received[i]);
 		return -1;
 	}
-	if (channel_send(conn, &reply, sizeof reply, fds, 2) < 0) {
-		close(pidfd);
-		return -1;
-	}
-	return pidfd;
+	*stderr_fd = nfds == 2 ? received[1] : -1;
+	return received[0];
 }
 
 static void refuse_waiting_ranks(int listen_fd, const capsula_error *err)
@@ -125,65 +128,139 @@ static void refuse_waiting_ranks(int listen_fd, const capsula_error *err)
 	}
 }
 
+/* The ranks being served: fds[0] is the listening socket, fds[1..count]
+ * the ranks' pidfds; stderr_fds[i] the stderr of rank i (or -1), kept
+ * only while a writable tmpfs may need to tell them it is full. */
+struct rank_set {
+	struct pollfd *fds;
+	int *stderr_fds;
+	size_t count;
+};
+
+static int rank_add(struct rank_set *ranks, int pidfd, int stderr_fd)
+{
+	struct pollfd *fds = realloc(ranks->fds, (ranks->count + 2) * sizeof *fds);
+	int *errs;
+
+	if (fds == NULL)
+		return -1;
+	ranks->fds = fds;
+	errs = realloc(ranks->stderr_fds, (ranks->count + 2) * sizeof *errs);
+	if (errs == NULL)
+		return -1;
+	ranks->stderr_fds = errs;
+	ranks->count++;
+	fds[ranks->count] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+	errs[ranks->count] = stderr_fd;
+	return 0;
+}
+
+static void rank_remove(struct rank_set *ranks, size_t i)
+{
+	close(ranks->fds[i].fd);
+	if (ranks->stderr_fds[i] >= 0)
+		close(ranks->stderr_fds[i]);
+	ranks->fds[i] = ranks->fds[ranks->count];
+	ranks->stderr_fds[i] = ranks->stderr_fds[ranks->count];
+	ranks->count--;
+}
+
+/* A program that fills the writable tmpfs sees only ENOSPC; its user
+ * should learn which limit that was, once each time it fills. */
+static void watch_writable_tmpfs(const struct capsula_plan *plan, const struct container *c,
+                                 const struct rank_set *ranks, bool *told)
+{
+	struct statfs fs;
+	char line[320];
+	int length;
+
+	if (c->upper_fd < 0 || fstatfs(c->upper_fd, &fs) < 0 || fs.f_blocks == 0)
+		return;
+	if (fs.f_bavail > fs.f_blocks / 10) {
+		*told = false;
+		return;
+	}
+	if (fs.f_bavail > 0 || *told)
+		return;
+	*told = true;
+	length = snprintf(line, sizeof line, "capsula: the container's writable tmpfs is full "
+	                  "(%llu MiB): writes fail with 'No space left on device'; give it more "
+	                  "with --tmpfs-size, or write to a host directory\n",
+	                  plan->tmpfs_bytes >> 20);
+	for (size_t i = 1; i <= ranks->count; i++)
+		if (ranks->stderr_fds[i] >= 0 && write(ranks->stderr_fds[i], line,
+		                                       (size_t)length) < 0)
+			continue;  /* that rank's stderr is gone: nothing more to do */
+}
+
+#define TMPFS_WATCH_MS 500
+
 /* Serve ranks until none is left and the grace period has passed. */
 static void serve_ranks(int listen_fd, const struct capsula_plan *plan,
                         const struct container *c)
 {
-	struct pollfd *fds = NULL;
-	size_t nranks = 0;
+	struct rank_set ranks = {0};
 	uint64_t idle_deadline = timing_now_us() + FIRST_RANK_TIMEOUT_MS * 1000ULL;
 	bool forever = plan->grace_ms == GRACE_FOREVER;
+	bool told_full = false;
 
+	ranks.fds = malloc(sizeof *ranks.fds);
+	ranks.stderr_fds = malloc(sizeof *ranks.stderr_fds);
+	if (ranks.fds == NULL || ranks.stderr_fds == NULL)
+		goto out;
 	for (;;) {
-		struct pollfd *grown = realloc(fds, (nranks + 1) * sizeof *fds);
 		int timeout_ms = -1;
 		int ready;
 
-		if (grown == NULL)
-			break;
-		fds = grown;
-		fds[0] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
-		if (nranks == 0 && !forever) {
+		ranks.fds[0] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+		if (ranks.count == 0 && !forever) {
 			uint64_t now = timing_now_us();
 
 			if (now >= idle_deadline)
 				break;
 			timeout_ms = (int)((idle_deadline - now + 999) / 1000);
 		}
-		ready = poll(fds, nranks + 1, timeout_ms);
+		if (c->upper_fd >= 0 && (timeout_ms < 0 || timeout_ms > TMPFS_WATCH_MS))
+			timeout_ms = TMPFS_WATCH_MS;
+		ready = poll(ranks.fds, ranks.count + 1, timeout_ms);
 		if (ready < 0 && errno != EINTR)
 			break;
+		watch_writable_tmpfs(plan, c, &ranks, &told_full);
 		if (ready <= 0)
 			continue;
 		/* Ranks that ended; pidfds are readable once the process is gone. */
-		for (size_t i = 1; i <= nranks;) {
-			if (fds[i].revents) {
-				close(fds[i].fd);
-				fds[i] = fds[nranks--];
-				if (nranks == 0)
+		for (size_t i = 1; i <= ranks.count;) {
+			if (ranks.fds[i].revents) {
+				rank_remove(&ranks, i);
+				if (ranks.count == 0)
 					idle_deadline = timing_now_us() + plan->grace_ms * 1000ULL;
 			} else {
 				i++;
 			}
 		}
-		if (fds[0].revents & POLLIN) {
+		if (ranks.fds[0].revents & POLLIN) {
 			int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			int pidfd = conn >= 0 ? answer_peer(conn, plan->uid, c) : -1;
+			int stderr_fd = -1;
+			int pidfd = conn >= 0 ? answer_peer(conn, plan, c, &stderr_fd) : -1;
 
 			if (conn >= 0)
 				close(conn);
-			if (pidfd >= 0) {
-				grown = realloc(fds, (nranks + 2) * sizeof *fds);
-				if (grown == NULL) {
-					close(pidfd);
-					continue;
-				}
-				fds = grown;
-				fds[++nranks] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+			/* Holding a rank's stderr past its end would keep its
+			 * launcher waiting: only while it lives, and only if needed. */
+			if (stderr_fd >= 0 && c->upper_fd < 0) {
+				close(stderr_fd);
+				stderr_fd = -1;
+			}
+			if (pidfd >= 0 && rank_add(&ranks, pidfd, stderr_fd) < 0) {
+				close(pidfd);
+				if (stderr_fd >= 0)
+					close(stderr_fd);
 			}
 		}
 	}
-	free(fds);
+out:
+	free(ranks.fds);
+	free(ranks.stderr_fds);
 }
 
 static void detach_stdio(int devnull)
@@ -199,13 +276,16 @@ static void detach_stdio(int devnull)
 static __attribute__((noreturn)) void holder_main(const struct capsula_plan *plan,
                                                   int listen_fd, int report_fd)
 {
-	const int keep[] = {plan->image.fd, listen_fd, report_fd};
+	int keep[3 + MAX_IMAGE_LAYERS] = {plan->image.fd, listen_fd, report_fd};
+	size_t kept = 3;
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
-	struct container c = {-1, -1};
+	struct container c = {-1, -1, -1};
 	struct identity id;
 	int devnull;
 
-	close_other_fds(keep, sizeof keep / sizeof keep[0]);
+	for (size_t i = 0; i < plan->layer_count && i < MAX_IMAGE_LAYERS; i++)
+		keep[kept++] = plan->layers[i].fd;
+	close_other_fds(keep, kept);
 	ignore_terminal_signals();
 	prctl(PR_SET_NAME, "capsula-holder", 0, 0, 0);
 	if (chdir("/") < 0 || (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {

@@ -60,6 +60,7 @@ int image_fs_open(struct image_fs *ifs, const struct capsula_image *image,
 	ifs->block_size = probe.sb.block_size;
 	ifs->root = sqfs_inode_root(&probe);
 	ifs->fragment_count = probe.sb.fragments;
+	ifs->has_xattrs = probe.sb.xattr_id_table_start != (uint64_t)SQUASHFS_INVALID_BLK;
 	sqfs_destroy(&probe);
 	ifs->fragments = calloc(ifs->fragment_count + 1, sizeof *ifs->fragments);
 	if (ifs->fragments == NULL)

@@ -31,7 +31,27 @@ struct image_fs {
 	 * open to all and never cached, so the kernel asks again, and gets the
 	 * image's real modes, once the container is built. */
 	bool building;
+	/* Without an xattr table, every xattr request is answered ENOSYS, which
+	 * the kernel remembers: overlayfs asks for its own attributes on every
+	 * lookup, and each answer would otherwise be a round trip. */
+	bool has_xattrs;
+	/* Under a writable overlay the kernel copies a file up with its owner,
+	 * which must have an id in the container: owners without one are
+	 * answered as the user (inner_uid/gid). Ids 1..mapped_ids are mapped
+	 * too with --fakeroot's subordinate ids. */
+	bool squash_owners;
+	uid_t inner_uid;
+	gid_t inner_gid;
+	unsigned long mapped_ids;
 };
+
+/* The owner the kernel is told about for an image owner id. */
+static inline unsigned image_fs_owner(const struct image_fs *ifs, unsigned id, unsigned inner)
+{
+	if (!ifs->squash_owners || id == inner || (id >= 1 && id <= ifs->mapped_ids))
+		return id;
+	return inner;
+}
 
 /* The container is built: from now on answer the image's modes as they are. */
 void image_fs_built(struct image_fs *ifs);

@@ -67,10 +67,10 @@ static int inode_stat(struct request_context *rc, sqfs_inode *inode, fuse_ino_t 
 	st->st_blksize = (blksize_t)rc->ifs->block_size;
 	if (sqfs_id_get(rc->fs, inode->base.uid, &id) != SQFS_OK)
 		return -1;
-	st->st_uid = id;
+	st->st_uid = image_fs_owner(rc->ifs, id, rc->ifs->inner_uid);
 	if (sqfs_id_get(rc->fs, inode->base.guid, &id) != SQFS_OK)
 		return -1;
-	st->st_gid = id;
+	st->st_gid = image_fs_owner(rc->ifs, id, rc->ifs->inner_gid);
 	if (S_ISREG(st->st_mode))
 		st->st_size = (off_t)inode->xtra.reg.file_size;
 	else if (S_ISLNK(st->st_mode))
@@ -356,7 +356,13 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	size_t real = size;
 	char *value;
 
-	if (request_begin(req, &rc) < 0 || inode_of(req, &rc, ino, &inode) < 0)
+	if (request_begin(req, &rc) < 0)
+		return;
+	if (!rc.ifs->has_xattrs) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	if (inode_of(req, &rc, ino, &inode) < 0)
 		return;
 	value = malloc(size ? size : 1);
 	if (value == NULL)

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -19,6 +20,8 @@ int rank_receive(int conn, uid_t uid, int *userns_fd, int *mntns_fd, capsula_err
 {
 	struct holder_reply reply;
 	int fds[2] = {-1, -1};
+	int sent[2] = {-1, STDERR_FILENO};
+	size_t sent_count = 2;
 	size_t nfds = 2;
 	ssize_t got;
 	int pidfd;
@@ -34,7 +37,12 @@ int rank_receive(int conn, uid_t uid, int *userns_fd, int *mntns_fd, capsula_err
 	pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	if (pidfd < 0)
 		return fail(err, errno, "capsula needs Linux 5.3 or newer", "pidfd_open");
-	if (channel_send(conn, &(char){CHANNEL_JOIN}, 1, &pidfd, 1) < 0) {
+	/* Our stderr too: the holder tells us there when a limit of the
+	 * container's (its writable tmpfs) is reached. */
+	sent[0] = pidfd;
+	if (fcntl(STDERR_FILENO, F_GETFD) < 0)
+		sent_count = 1;
+	if (channel_send(conn, &(char){CHANNEL_JOIN}, 1, sent, sent_count) < 0) {
 		int saved = errno;
 
 		close(pidfd);
@@ -83,10 +91,15 @@ static void enter_directory(const struct capsula_plan *plan)
 			return;
 }
 
-static int drop_privileges(capsula_error *err)
+/* With --fakeroot the user is root of the container's user namespace and
+ * keeps its capabilities there (they count for nothing outside it): tools
+ * that insist on root, and package managers, need them. */
+static int drop_privileges(bool fakeroot, capsula_error *err)
 {
 	cap_t none;
 
+	if (fakeroot)
+		goto no_new_privs;
 	/* Bounding set first: it needs CAP_SETPCAP, which goes last. */
 	for (cap_value_t cap = 0; cap < (cap_value_t)cap_max_bits(); cap++)
 		if (cap_drop_bound(cap) < 0 && errno != EINVAL)
@@ -103,6 +116,7 @@ static int drop_privileges(capsula_error *err)
 		return fail(err, saved, NULL, "drop capabilities");
 	}
 	cap_free(none);
+no_new_privs:
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return fail(err, errno, NULL, "set no_new_privs");
 	return 0;
@@ -151,7 +165,7 @@ static int exec_command(char **argv, char **envp, capsula_error *err)
 int rank_exec(const struct capsula_plan *plan, capsula_error *err)
 {
 	enter_directory(plan);
-	if (drop_privileges(err) < 0)
+	if (drop_privileges(plan->fakeroot, err) < 0)
 		return -1;
 	return exec_command(plan->argv, plan->envp, err);
 }

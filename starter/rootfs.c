@@ -52,8 +52,7 @@ int stage_enter(int *stage_fd, int *host_fd, capsula_error *err)
 
 #define SCAFFOLD_SIZE "4m"
 
-/* size NULL: the kernel's default (half of the memory). */
-static int new_tmpfs(mode_t mode, const char *size, int *mnt_fd, capsula_error *err)
+int rootfs_new_tmpfs(mode_t mode, const char *size, int *mnt_fd, capsula_error *err)
 {
 	char mode_text[16];
 	int fs_fd = fsopen("tmpfs", FSOPEN_CLOEXEC);
@@ -202,6 +201,21 @@ static int replicate_entries(struct rootfs *rfs, int from_fd, int to_fd, const c
 	return ret;
 }
 
+int rootfs_from_overlay(struct rootfs *rfs, int stage_fd, int overlay_fd, const char *root_dir,
+                        capsula_error *err)
+{
+	struct stat root_st;
+
+	if (move_mount(overlay_fd, "", stage_fd, root_dir, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return fail(err, errno, NULL, "mount the overlay as the root");
+	rfs->root_fd = openat(stage_fd, root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfs->root_fd < 0 || fstat(rfs->root_fd, &root_st) < 0)
+		return fail(err, errno, NULL, "open the new root");
+	rfs->root_dev = root_st.st_dev;
+	rfs->root_ino = root_st.st_ino;
+	return remember_own_fs(rfs, rfs->root_fd, err);
+}
+
 int rootfs_from_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
                       const char *root_dir, capsula_error *err)
 {
@@ -210,7 +224,7 @@ int rootfs_from_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
 	int mnt_fd;
 	int ret;
 
-	if (new_tmpfs(0755, SCAFFOLD_SIZE, &mnt_fd, err) < 0)
+	if (rootfs_new_tmpfs(0755, SCAFFOLD_SIZE, &mnt_fd, err) < 0)
 		return -1;
 	if (move_mount(mnt_fd, "", stage_fd, root_dir, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
 		int saved = errno;
@@ -251,7 +265,7 @@ static int underlay(struct rootfs *rfs, const char *path, capsula_error *err)
 		close(orig_fd);
 		return fail(err, saved, NULL, "stat %s in the image", path);
 	}
-	if (new_tmpfs(st.st_mode, SCAFFOLD_SIZE, &mnt_fd, err) < 0) {
+	if (rootfs_new_tmpfs(st.st_mode, SCAFFOLD_SIZE, &mnt_fd, err) < 0) {
 		close(orig_fd);
 		return -1;
 	}
@@ -515,7 +529,7 @@ int rootfs_mount_tmpfs(struct rootfs *rfs, const char *path, capsula_error *err)
 {
 	int mnt_fd;
 
-	if (new_tmpfs(0755, SCAFFOLD_SIZE, &mnt_fd, err) < 0)
+	if (rootfs_new_tmpfs(0755, SCAFFOLD_SIZE, &mnt_fd, err) < 0)
 		return -1;
 	if (attach(rfs, mnt_fd, path, true, "mount a tmpfs on", err) < 0) {
 		close(mnt_fd);
@@ -528,7 +542,7 @@ int rootfs_mount_private_tmpfs(struct rootfs *rfs, const char *path, capsula_err
 {
 	int mnt_fd, ret;
 
-	if (new_tmpfs(0755, NULL, &mnt_fd, err) < 0)
+	if (rootfs_new_tmpfs(0755, NULL, &mnt_fd, err) < 0)
 		return -1;
 	/* Writable, unlike the scaffolding: it is never sealed. */
 	ret = attach(rfs, mnt_fd, path, true, "mount a private tmpfs on", err) < 0 ||

@@ -35,6 +35,15 @@ int stage_enter(int *stage_fd, int *host_fd, capsula_error *err);
 int rootfs_from_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
                       const char *root_dir, capsula_error *err);
 
+/* Make rootfs->root_fd the writable overlay overlay_fd (detached), mounted
+ * at stage path root_dir: mount points are made in it directly. */
+int rootfs_from_overlay(struct rootfs *rfs, int stage_fd, int overlay_fd, const char *root_dir,
+                        capsula_error *err);
+
+/* A detached tmpfs (nosuid, nodev) of that mode; size NULL: the kernel's
+ * default (half of the memory). */
+int rootfs_new_tmpfs(mode_t mode, const char *size, int *mnt_fd, capsula_error *err);
+
 /* Mount an empty tmpfs at path inside the root (for a minimal /dev). */
 int rootfs_mount_tmpfs(struct rootfs *rfs, const char *path, capsula_error *err);
 /* An empty, writable tmpfs of the container's own (--contain). */

@@ -173,4 +173,19 @@ printf 'registry ca = certs.pem\n' | write_conf
 like "$(as_user "$CAPSULA" cache list 2>&1)" "registry ca: expected an absolute path" \
 	"a relative CA path is refused"
 
+# The writable tmpfs's default size; --tmpfs-size still chooses.
+printf 'writable tmpfs size = 8M\n' | write_conf
+like "$(as_user "$CAPSULA" exec --writable-tmpfs "$WORK/allowed/ok.sqfs" df -k / 2>&1)" " 8192 " \
+	"'writable tmpfs size = 8M' sizes --writable-tmpfs"
+like "$(as_user "$CAPSULA" exec --writable-tmpfs --tmpfs-size 16M "$WORK/allowed/ok.sqfs" df -k / 2>&1)" \
+	" 16384 " "--tmpfs-size overrides it"
+printf 'writable tmpfs size = lots\n' | write_conf
+like "$(as_user "$CAPSULA" exec --writable-tmpfs "$WORK/allowed/ok.sqfs" true 2>&1)" \
+	"line 1: writable tmpfs size: expected a size of at least 1M" "a malformed size is refused"
+
+# Where users may not bind, they may not add layers either.
+printf 'allow user binds = no\n' | write_conf
+like "$(as_user "$CAPSULA" exec --overlay "$WORK/allowed/ok.sqfs" "$WORK/allowed/ok.sqfs" true 2>&1)" \
+	"binds of your own are not allowed here" "--overlay is refused where user binds are"
+
 done_testing

@@ -89,6 +89,24 @@ int main(void)
 	char *quiet[] = {"exec", "-q", "img", "true", NULL};
 	ok(parse(ARGC(quiet), quiet, &opts, &err) == 0 && opts.verbosity < 0, "-q is quiet");
 
+	char *writable[] = {"exec", "--writable-tmpfs", "--tmpfs-size", "512M", "--overlay", "/a.sqfs",
+	                    "--overlay=/upper", "--fakeroot", "--nv", "--rocm", "img", "ls", NULL};
+	ok(parse(ARGC(writable), writable, &opts, &err) == 0, "the overlay, fakeroot and GPU "
+	   "options parse (%s)", err.message);
+	ok(opts.writable_tmpfs && opts.tmpfs_bytes == 512ULL << 20, "--writable-tmpfs 512M");
+	ok(opts.overlays.count == 2 && strcmp(opts.overlays.items[1], "/upper") == 0,
+	   "two --overlay, in order");
+	ok(opts.fakeroot && opts.gpus == (GPU_NVIDIA | GPU_AMD), "--fakeroot, --nv, --rocm");
+
+	char *sizeonly[] = {"exec", "--tmpfs-size", "1G", "img", "ls", NULL};
+	ok(parse(ARGC(sizeonly), sizeonly, &opts, &err) < 0 && strstr(err.message, "--writable-tmpfs"),
+	   "--tmpfs-size without --writable-tmpfs is refused");
+	char *tiny[] = {"exec", "--writable-tmpfs", "--tmpfs-size", "100K", "img", "ls", NULL};
+	ok(parse(ARGC(tiny), tiny, &opts, &err) < 0 && strstr(err.message, "at least 1M"),
+	   "a tmpfs under 1M is refused");
+	char *empty[] = {"exec", "--overlay", "", "img", "ls", NULL};
+	ok(parse(ARGC(empty), empty, &opts, &err) < 0, "an empty --overlay is refused");
+
 	exec_options_free(&opts);
 	return tap_done();
 }
