@@ -67,6 +67,7 @@ static int launch_main(int argc, char **argv)
 		l.plan.fakeroot = instance.fakeroot;
 	}
 	l.plan.start_us = start_us;
+	timing_report(l.plan.timing, "plan", start_us);
 	if (l.opts.dry_run) {
 		plan_print(&l.plan, stdout);
 		status = 0;

@@ -1,7 +1,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <linux/if_alg.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -16,7 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "common/sha256.h"
+#include "common/hmac_sha256.h"
 #include "starter/channel.h"
 
 static socklen_t abstract_address(const char *key, struct sockaddr_un *addr)
@@ -30,66 +29,10 @@ static socklen_t abstract_address(const char *key, struct sockaddr_un *addr)
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
 }
 
-/* HMAC-SHA256 by the kernel (AF_ALG): a few system calls, where loading and
- * initialising a crypto library would cost a launch milliseconds. */
-static int hmac_by_kernel(const unsigned char *key, size_t key_len, const void *message,
-                          size_t len, unsigned char mac[32])
-{
-	struct sockaddr_alg alg = {
-		.salg_family = AF_ALG, .salg_type = "hash", .salg_name = "hmac(sha256)",
-	};
-	int tfm = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	int op = -1;
-	int ok = 0;
-
-	if (tfm >= 0 && bind(tfm, (struct sockaddr *)&alg, sizeof alg) == 0 &&
-	    setsockopt(tfm, SOL_ALG, ALG_SET_KEY, key, (socklen_t)key_len) == 0 &&
-	    (op = accept4(tfm, NULL, NULL, SOCK_CLOEXEC)) >= 0 &&
-	    write(op, message, len) == (ssize_t)len && read(op, mac, 32) == 32)
-		ok = 1;
-	if (op >= 0)
-		close(op);
-	if (tfm >= 0)
-		close(tfm);
-	return ok ? 0 : -1;
-}
-
-/* SHA-256 of (key padded to a block, each byte XOR fill) then data: one
- * half of the HMAC construction (RFC 2104). */
-static int hash_keyed(const unsigned char *key, size_t key_len, unsigned char fill,
-                      const void *data, size_t len, unsigned char out[SHA256_BYTES])
-{
-	enum { BLOCK = 64 };
-	unsigned char pad[BLOCK];
-	struct sha256 h;
-
-	if (key_len > BLOCK || sha256_begin(&h) < 0)
-		return -1;
-	memset(pad, fill, sizeof pad);
-	for (size_t i = 0; i < key_len; i++)
-		pad[i] ^= key[i];
-	sha256_update(&h, pad, BLOCK);
-	sha256_update(&h, data, len);
-	return sha256_end(&h, out);
-}
-
-/* The same from libcrypto's plain SHA-256, where the kernel offers no
- * AF_ALG: HMAC() would first read openssl.cnf and set up providers,
- * milliseconds a launch. */
-static int hmac_by_libcrypto(const unsigned char *key, size_t key_len, const void *message,
-                             size_t len, unsigned char mac[32])
-{
-	unsigned char inner[SHA256_BYTES];
-
-	if (hash_keyed(key, key_len, 0x36, message, len, inner) < 0)
-		return -1;
-	return hash_keyed(key, key_len, 0x5c, inner, sizeof inner, mac);
-}
-
 int channel_name(const unsigned char secret[JOIN_SECRET_SIZE], const char *key, unsigned slot,
                  char *name, size_t size, capsula_error *err)
 {
-	unsigned char mac[32];
+	unsigned char mac[HMAC_SHA256_BYTES];
 	char message[JOIN_KEY_SIZE + 16];
 	int len = snprintf(message, sizeof message, "%s/%u", key, slot);
 	size_t at;
@@ -97,11 +40,9 @@ int channel_name(const unsigned char secret[JOIN_SECRET_SIZE], const char *key, 
 	/* Keyed with the user's own secret, so that nobody else can know a
 	 * name before the user's holder binds it: a name cannot be taken in
 	 * advance. 128 bits of the MAC are plenty to be unguessable. */
-	if (hmac_by_kernel(secret, JOIN_SECRET_SIZE, message, (size_t)len, mac) < 0 &&
-	    hmac_by_libcrypto(secret, JOIN_SECRET_SIZE, message, (size_t)len, mac) < 0)
-		return fail(err, errno, "ask the administrator to enable AF_ALG "
-		            "(CONFIG_CRYPTO_USER_API_HASH) or install libcrypto (OpenSSL)",
-		            "compute a socket name (HMAC-SHA256)");
+	if (len < 0 || (size_t)len >= sizeof message)
+		return fail(err, ENAMETOOLONG, NULL, "socket name for %s", key);
+	hmac_sha256(secret, JOIN_SECRET_SIZE, message, (size_t)len, mac);
 	at = (size_t)snprintf(name, size, "capsula-");
 	for (unsigned i = 0; i < 16 && at + 2 < size; i++, at += 2)
 		snprintf(name + at, size - at, "%02x", mac[i]);

@@ -6,6 +6,7 @@
 #define CAPSULA_CHANNEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -26,6 +27,12 @@ enum {
 	CHANNEL_STATUS = 'S',  /* instance tools: the holder's own pidfd out */
 };
 
+/* What a rank sends after CHANNEL_JOIN (with its pidfd and its stderr). */
+struct join_request {
+	uint64_t start_us;  /* when its capsula started (CLOCK_MONOTONIC) */
+	uint32_t timing;    /* 1: report the command's run and the total */
+};
+
 /* The holder's reply to a rank, or its report to the rank that spawned it. */
 struct holder_reply {
 	int status;          /* 0 ready; otherwise the exit status to use */
@@ -34,7 +41,7 @@ struct holder_reply {
 };
 
 /* The abstract socket name of slot (0, 1, ...) of key: HMAC-SHA256 under
- * the user's secret, by the kernel (AF_ALG) or else libcrypto. */
+ * the user's secret. */
 int channel_name(const unsigned char secret[JOIN_SECRET_SIZE], const char *key, unsigned slot,
                  char *name, size_t size, capsula_error *err);
 

@@ -153,34 +153,35 @@ int container_build(const struct capsula_plan *plan, const struct identity *id,
 	for (size_t i = 0; i < plan->layer_count; i++)
 		if (fuse_device_open(&layer_fuse_fds[i], err) < 0)
 			return -1;
-	t = timing_report(plan->timing, "user+mount namespaces", t);
+	t = timing_report(plan->timing, "  user+mount namespaces", t);
 	if (stage_enter(&stage_fd, &rfs.host_fd, err) < 0)
 		return -1;
-	t = timing_report(plan->timing, "stage", t);
+	t = timing_report(plan->timing, "  stage", t);
 	if (fuse_server_start(plan, &plan->image, fuse_fd, "/image", &served, err) < 0)
 		return -1;
 	prefetch_start(served, plan);
 	if (serve_layers(plan, stage_fd, layer_fuse_fds, layers_served, err) < 0)
 		return -1;
-	t = timing_report(plan->timing, "image mount (FUSE)", t);
+	t = timing_report(plan->timing, "  image mount (FUSE)", t);
 	if (build_root(&rfs, plan, stage_fd, c, err) < 0)
 		return -1;
-	t = timing_report(plan->timing, "root scaffold", t);
+	t = timing_report(plan->timing, "  root scaffold", t);
 	if (plan->dev_mode == DEV_MINIMAL && make_minimal_dev(&rfs, err) < 0)
 		return -1;
 	if (apply_binds(&rfs, plan, err) < 0)
 		return -1;
-	t = timing_report(plan->timing, "binds", t);
+	t = timing_report(plan->timing, "  binds", t);
 	/* With --fakeroot the user is the image's root: its own files are right. */
 	if (!plan->fakeroot && identity_install(&rfs, stage_fd, id, plan->home, err) < 0)
 		return -1;
-	t = timing_report(plan->timing, "passwd/group", t);
+	t = timing_report(plan->timing, "  passwd/group", t);
 	if (rootfs_seal(&rfs, err) < 0 || rootfs_enter(&rfs, err) < 0)
 		return -1;
 	image_fs_built(served);
+	c->served = served;
 	for (size_t i = 0; i < plan->layer_count; i++)
 		image_fs_built(layers_served[i]);
 	close(stage_fd);
-	timing_report(plan->timing, "pivot_root", t);
+	timing_report(plan->timing, "  pivot_root", t);
 	return 0;
 }

@@ -5,11 +5,13 @@
 #include "common/error.h"
 #include "common/plan.h"
 #include "starter/identity.h"
+#include "starter/image_fs.h"
 
 struct container {
 	int userns_fd;
 	int mntns_fd;
 	int upper_fd;  /* the writable tmpfs, or -1: watched for running full */
+	struct image_fs *served;  /* the image's server, for its counters */
 };
 
 /* Build the container in this (single-threaded) process: afterwards the

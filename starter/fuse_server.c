@@ -17,6 +17,7 @@
 
 #include <fuse3/fuse_lowlevel.h>
 
+#include "common/timing.h"
 #include "starter/fuse_server.h"
 
 /* Workers start one at a time: a new one only when requests queue up with
@@ -25,6 +26,7 @@
  * readers and readahead get as many as they keep busy. */
 struct worker_pool {
 	struct fuse_session *session;
+	struct image_fs *ifs;
 	pthread_mutex_t lock;
 	unsigned started, idle, max;
 };
@@ -56,6 +58,7 @@ static void *serve(void *arg)
 {
 	struct worker_pool *pool = arg;
 	struct fuse_buf request = {0};
+	uint64_t began;
 
 	while (!fuse_session_exited(pool->session)) {
 		int received = fuse_session_receive_buf(pool->session, &request);
@@ -69,7 +72,10 @@ static void *serve(void *arg)
 		if (pool->idle == 0 && pool->started < pool->max && requests_waiting(pool))
 			(void)start_worker(pool);  /* without it, the others still serve */
 		pthread_mutex_unlock(&pool->lock);
+		began = timing_now_us();
 		fuse_session_process_buf(pool->session, &request);
+		__atomic_add_fetch(&pool->ifs->serving_us, timing_now_us() - began, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&pool->ifs->requests_served, 1, __ATOMIC_RELAXED);
 		pthread_mutex_lock(&pool->lock);
 		pool->idle++;
 		pthread_mutex_unlock(&pool->lock);
@@ -170,7 +176,7 @@ int fuse_server_start(const struct capsula_plan *plan, const struct capsula_imag
 	pool = calloc(1, sizeof *pool);
 	if (pool == NULL)
 		return fail(err, errno, NULL, "FUSE worker pool");
-	*pool = (struct worker_pool){.session = session, .max = plan->fuse_threads};
+	*pool = (struct worker_pool){.session = session, .ifs = ifs, .max = plan->fuse_threads};
 	pthread_mutex_init(&pool->lock, NULL);
 	ret = start_worker(pool);
 	if (ret != 0)

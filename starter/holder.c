@@ -68,25 +68,34 @@ static void ignore_terminal_signals(void)
 		signal(signals[i], SIG_IGN);
 }
 
+/* What the holder keeps of a rank while it runs. */
+struct rank_info {
+	int stderr_fd;               /* its stderr, or -1 when nothing will be said */
+	struct join_request request;
+	uint64_t joined_us;          /* when it got the namespaces */
+	uint64_t requests_served;    /* the image server's counters then */
+	uint64_t serving_us;
+};
+
 /* Answer one connection: a rank gets the container (and we get its pidfd,
- * returned, and its stderr in *stderr_fd, or -1), an instance tool gets our
- * own pidfd, so that it can wait for us and signal us without ever naming a
+ * returned, and what it told us in *rank), an instance tool gets our own
+ * pidfd, so that it can wait for us and signal us without ever naming a
  * pid that might be reused. Returns -1 for anything else, and for a peer
  * that is not the container's user: peers outside our user namespace's map
  * read as the overflow uid, which is never the user's (the launch refuses
  * to run as it). */
 static int answer_peer(int conn, const struct capsula_plan *plan, const struct container *c,
-                       int *stderr_fd)
+                       struct rank_info *rank)
 {
 	struct timeval timeout = {.tv_sec = HANDSHAKE_TIMEOUT_S};
 	struct holder_reply reply = {.status = HOLDER_READY, .holder = getpid()};
 	int fds[2] = {c->userns_fd, c->mntns_fd};
 	int received[2] = {-1, -1};
 	capsula_error err;
-	size_t nfds = 2;
+	size_t nfds = 2, none = 0;
 	char request;
 
-	*stderr_fd = -1;
+	*rank = (struct rank_info){.stderr_fd = -1};
 	if (uid_is_overflow(plan->uid) ||
 	    channel_peer_is(conn, plan_inner_uid(plan), NULL, &err) != 1)
 		return -1;
@@ -105,12 +114,19 @@ static int answer_peer(int conn, const struct capsula_plan *plan, const struct c
 		return -1;
 	}
 	if (request != CHANNEL_JOIN || nfds < 1 ||
+	    channel_recv(conn, &rank->request, sizeof rank->request, NULL, &none) !=
+	    (ssize_t)sizeof rank->request ||
 	    channel_send(conn, &reply, sizeof reply, fds, 2) < 0) {
 		for (size_t i = 0; i < nfds; i++)
 			close(received[i]);
 		return -1;
 	}
-	*stderr_fd = nfds == 2 ? received[1] : -1;
+	rank->joined_us = timing_now_us();
+	if (c->served != NULL) {
+		rank->requests_served = __atomic_load_n(&c->served->requests_served, __ATOMIC_RELAXED);
+		rank->serving_us = __atomic_load_n(&c->served->serving_us, __ATOMIC_RELAXED);
+	}
+	rank->stderr_fd = nfds == 2 ? received[1] : -1;
 	return received[0];
 }
 
@@ -129,46 +145,75 @@ static void refuse_waiting_ranks(int listen_fd, const capsula_error *err)
 }
 
 /* The ranks being served: fds[0] is the listening socket, fds[1..count]
- * the ranks' pidfds; stderr_fds[i] the stderr of rank i (or -1), kept
- * only while a writable tmpfs may need to tell them it is full. */
+ * the ranks' pidfds, ranks[1..count] what we keep of each. */
 struct rank_set {
 	struct pollfd *fds;
-	int *stderr_fds;
+	struct rank_info *ranks;
 	size_t count;
 };
 
-static int rank_add(struct rank_set *ranks, int pidfd, int stderr_fd)
+static int rank_add(struct rank_set *set, int pidfd, const struct rank_info *rank)
 {
-	struct pollfd *fds = realloc(ranks->fds, (ranks->count + 2) * sizeof *fds);
-	int *errs;
+	struct pollfd *fds = realloc(set->fds, (set->count + 2) * sizeof *fds);
+	struct rank_info *ranks;
 
 	if (fds == NULL)
 		return -1;
-	ranks->fds = fds;
-	errs = realloc(ranks->stderr_fds, (ranks->count + 2) * sizeof *errs);
-	if (errs == NULL)
+	set->fds = fds;
+	ranks = realloc(set->ranks, (set->count + 2) * sizeof *ranks);
+	if (ranks == NULL)
 		return -1;
-	ranks->stderr_fds = errs;
-	ranks->count++;
-	fds[ranks->count] = (struct pollfd){.fd = pidfd, .events = POLLIN};
-	errs[ranks->count] = stderr_fd;
+	set->ranks = ranks;
+	set->count++;
+	fds[set->count] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+	ranks[set->count] = *rank;
 	return 0;
 }
 
-static void rank_remove(struct rank_set *ranks, size_t i)
+/* --timing's last lines, said for the command once it has exited: what
+ * capsula cannot see itself after the exec. */
+static void report_command(const struct container *c, const struct rank_info *rank)
 {
-	close(ranks->fds[i].fd);
-	if (ranks->stderr_fds[i] >= 0)
-		close(ranks->stderr_fds[i]);
-	ranks->fds[i] = ranks->fds[ranks->count];
-	ranks->stderr_fds[i] = ranks->stderr_fds[ranks->count];
-	ranks->count--;
+	uint64_t now = timing_now_us();
+	uint64_t requests = 0, serving = 0;
+	char text[400];
+	int length;
+
+	if (c->served != NULL) {
+		requests = __atomic_load_n(&c->served->requests_served, __ATOMIC_RELAXED) -
+		           rank->requests_served;
+		serving = __atomic_load_n(&c->served->serving_us, __ATOMIC_RELAXED) - rank->serving_us;
+	}
+	length = snprintf(text, sizeof text,
+	                  "capsula: %-24s %8llu us\n"
+	                  "capsula: %-24s %8llu us (%llu requests)\n"
+	                  "capsula: %-24s %8llu us\n",
+	                  "command (setns to exit)", (unsigned long long)(now - rank->joined_us),
+	                  "  image server, meanwhile", (unsigned long long)serving,
+	                  (unsigned long long)requests,
+	                  "total (start to exit)", (unsigned long long)(now - rank->request.start_us));
+	if (length > 0 && write(rank->stderr_fd, text, (size_t)length) < 0)
+		return;  /* its stderr is gone: nobody to tell */
+}
+
+static void rank_remove(struct rank_set *set, size_t i, const struct container *c)
+{
+	struct rank_info *rank = &set->ranks[i];
+
+	if (rank->stderr_fd >= 0 && rank->request.timing)
+		report_command(c, rank);
+	close(set->fds[i].fd);
+	if (rank->stderr_fd >= 0)
+		close(rank->stderr_fd);
+	set->fds[i] = set->fds[set->count];
+	set->ranks[i] = set->ranks[set->count];
+	set->count--;
 }
 
 /* A program that fills the writable tmpfs sees only ENOSPC; its user
  * should learn which limit that was, once each time it fills. */
 static void watch_writable_tmpfs(const struct capsula_plan *plan, const struct container *c,
-                                 const struct rank_set *ranks, bool *told)
+                                 const struct rank_set *set, bool *told)
 {
 	struct statfs fs;
 	char line[320];
@@ -187,9 +232,9 @@ static void watch_writable_tmpfs(const struct capsula_plan *plan, const struct c
 	                  "(%llu MiB): writes fail with 'No space left on device'; give it more "
 	                  "with --tmpfs-size, or write to a host directory\n",
 	                  plan->tmpfs_bytes >> 20);
-	for (size_t i = 1; i <= ranks->count; i++)
-		if (ranks->stderr_fds[i] >= 0 && write(ranks->stderr_fds[i], line,
-		                                       (size_t)length) < 0)
+	for (size_t i = 1; i <= set->count; i++)
+		if (set->ranks[i].stderr_fd >= 0 && write(set->ranks[i].stderr_fd, line,
+		                                          (size_t)length) < 0)
 			continue;  /* that rank's stderr is gone: nothing more to do */
 }
 
@@ -199,21 +244,21 @@ static void watch_writable_tmpfs(const struct capsula_plan *plan, const struct c
 static void serve_ranks(int listen_fd, const struct capsula_plan *plan,
                         const struct container *c)
 {
-	struct rank_set ranks = {0};
+	struct rank_set set = {0};
 	uint64_t idle_deadline = timing_now_us() + FIRST_RANK_TIMEOUT_MS * 1000ULL;
 	bool forever = plan->grace_ms == GRACE_FOREVER;
 	bool told_full = false;
 
-	ranks.fds = malloc(sizeof *ranks.fds);
-	ranks.stderr_fds = malloc(sizeof *ranks.stderr_fds);
-	if (ranks.fds == NULL || ranks.stderr_fds == NULL)
+	set.fds = malloc(sizeof *set.fds);
+	set.ranks = malloc(sizeof *set.ranks);
+	if (set.fds == NULL || set.ranks == NULL)
 		goto out;
 	for (;;) {
 		int timeout_ms = -1;
 		int ready;
 
-		ranks.fds[0] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
-		if (ranks.count == 0 && !forever) {
+		set.fds[0] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+		if (set.count == 0 && !forever) {
 			uint64_t now = timing_now_us();
 
 			if (now >= idle_deadline)
@@ -222,45 +267,45 @@ static void serve_ranks(int listen_fd, const struct capsula_plan *plan,
 		}
 		if (c->upper_fd >= 0 && (timeout_ms < 0 || timeout_ms > TMPFS_WATCH_MS))
 			timeout_ms = TMPFS_WATCH_MS;
-		ready = poll(ranks.fds, ranks.count + 1, timeout_ms);
+		ready = poll(set.fds, set.count + 1, timeout_ms);
 		if (ready < 0 && errno != EINTR)
 			break;
-		watch_writable_tmpfs(plan, c, &ranks, &told_full);
+		watch_writable_tmpfs(plan, c, &set, &told_full);
 		if (ready <= 0)
 			continue;
 		/* Ranks that ended; pidfds are readable once the process is gone. */
-		for (size_t i = 1; i <= ranks.count;) {
-			if (ranks.fds[i].revents) {
-				rank_remove(&ranks, i);
-				if (ranks.count == 0)
+		for (size_t i = 1; i <= set.count;) {
+			if (set.fds[i].revents) {
+				rank_remove(&set, i, c);
+				if (set.count == 0)
 					idle_deadline = timing_now_us() + plan->grace_ms * 1000ULL;
 			} else {
 				i++;
 			}
 		}
-		if (ranks.fds[0].revents & POLLIN) {
+		if (set.fds[0].revents & POLLIN) {
 			int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			int stderr_fd = -1;
-			int pidfd = conn >= 0 ? answer_peer(conn, plan, c, &stderr_fd) : -1;
+			struct rank_info rank = {.stderr_fd = -1};
+			int pidfd = conn >= 0 ? answer_peer(conn, plan, c, &rank) : -1;
 
 			if (conn >= 0)
 				close(conn);
 			/* Holding a rank's stderr past its end would keep its
 			 * launcher waiting: only while it lives, and only if needed. */
-			if (stderr_fd >= 0 && c->upper_fd < 0) {
-				close(stderr_fd);
-				stderr_fd = -1;
+			if (rank.stderr_fd >= 0 && c->upper_fd < 0 && !rank.request.timing) {
+				close(rank.stderr_fd);
+				rank.stderr_fd = -1;
 			}
-			if (pidfd >= 0 && rank_add(&ranks, pidfd, stderr_fd) < 0) {
+			if (pidfd >= 0 && rank_add(&set, pidfd, &rank) < 0) {
 				close(pidfd);
-				if (stderr_fd >= 0)
-					close(stderr_fd);
+				if (rank.stderr_fd >= 0)
+					close(rank.stderr_fd);
 			}
 		}
 	}
 out:
-	free(ranks.fds);
-	free(ranks.stderr_fds);
+	free(set.fds);
+	free(set.ranks);
 }
 
 static void detach_stdio(int devnull)
@@ -273,13 +318,17 @@ static void detach_stdio(int devnull)
 	close(devnull);
 }
 
+/* When holder_spawn began, for --timing: the holder inherits it. */
+static uint64_t spawned_us;
+
 static __attribute__((noreturn)) void holder_main(const struct capsula_plan *plan,
                                                   int listen_fd, int report_fd)
 {
 	int keep[3 + MAX_IMAGE_LAYERS] = {plan->image.fd, listen_fd, report_fd};
 	size_t kept = 3;
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
-	struct container c = {-1, -1, -1};
+	struct container c = {-1, -1, -1, NULL};
+	uint64_t started = timing_report(plan->timing, "  holder fork", spawned_us);
 	struct identity id;
 	int devnull;
 
@@ -293,12 +342,12 @@ static __attribute__((noreturn)) void holder_main(const struct capsula_plan *pla
 		report(report_fd, err.status, err.message);
 		_exit(EXIT_CAPSULA_FAILED);
 	}
-	if (identity_lookup(plan->uid, plan->gid, &id, &err) < 0 ||
-	    container_build(plan, &id, &c, &err) < 0) {
-		report(report_fd, err.status, err.message);
-		refuse_waiting_ranks(listen_fd, &err);
-		_exit(EXIT_CAPSULA_FAILED);
-	}
+	started = timing_report(plan->timing, "  holder setup", started);
+	if (identity_lookup(plan->uid, plan->gid, &id, &err) < 0)
+		goto failed;
+	timing_report(plan->timing, "  identity (NSS)", started);
+	if (container_build(plan, &id, &c, &err) < 0)
+		goto failed;
 	identity_free(&id);
 	report(report_fd, HOLDER_READY, NULL);
 	close(report_fd);
@@ -307,6 +356,10 @@ static __attribute__((noreturn)) void holder_main(const struct capsula_plan *pla
 	/* The FUSE mount and everything else go with the last reference to the
 	 * namespaces, which is ours. */
 	_exit(0);
+failed:
+	report(report_fd, err.status, err.message);
+	refuse_waiting_ranks(listen_fd, &err);
+	_exit(EXIT_CAPSULA_FAILED);
 }
 
 int holder_spawn(const struct capsula_plan *plan, int listen_fd, pid_t *holder,
@@ -318,6 +371,7 @@ int holder_spawn(const struct capsula_plan *plan, int listen_fd, pid_t *holder,
 	pid_t pid;
 	int status;
 
+	spawned_us = timing_now_us();
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return fail(err, errno, NULL, "pipe for the holder");
 	pid = fork();

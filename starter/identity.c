@@ -35,21 +35,28 @@ int identity_lookup(uid_t uid, gid_t gid, struct identity *id, capsula_error *er
 	if (id->user == NULL || id->gecos == NULL || id->shell == NULL)
 		return fail(err, errno, NULL, "user identity");
 
-	getgrouplist(id->user, gid, NULL, &count);
-	if (count < 1)
-		count = 1;
-	id->gids = calloc((size_t)count, sizeof *id->gids);
-	id->group_names = calloc((size_t)count, sizeof *id->group_names);
+	/* The groups this process has, as the kernel keeps them: what access
+	 * inside is decided by, and no NSS enumeration of every group (which
+	 * asks each source in nsswitch.conf, sssd or systemd-userdb included). */
+	count = getgroups(0, NULL);
+	if (count < 0)
+		return fail(err, errno, NULL, "supplementary groups");
+	id->gids = calloc((size_t)count + 1, sizeof *id->gids);
+	id->group_names = calloc((size_t)count + 1, sizeof *id->group_names);
 	if (id->gids == NULL || id->group_names == NULL)
 		return fail(err, errno, NULL, "group list");
-	if (pw == NULL || getgrouplist(id->user, gid, id->gids, &count) < 0) {
-		id->gids[0] = gid;
-		count = 1;
-	}
+	id->gids[0] = gid;
+	count = getgroups(count, id->gids + 1);
+	if (count < 0)
+		return fail(err, errno, NULL, "supplementary groups");
+	count++;
 	for (int i = 0; i < count; i++) {
-		struct group *gr = getgrgid(id->gids[i]);
+		struct group *gr;
 		char *name = NULL;
 
+		if (i > 0 && id->gids[i] == gid)
+			continue;  /* the primary group is first already */
+		gr = getgrgid(id->gids[i]);
 		if (gr != NULL)
 			name = strdup(gr->gr_name);
 		else if (asprintf(&name, "group%u", (unsigned)id->gids[i]) < 0)

@@ -27,14 +27,17 @@ struct image_fs {
 	struct squashfs_fragment_entry *fragments;  /* size 0: not read yet */
 	size_t fragment_count;
 	/* While the holder builds the root it must read image directories that
-	 * the user may not (a 0700 root): until then, directories are answered
-	 * open to all and never cached, so the kernel asks again, and gets the
-	 * image's real modes, once the container is built. */
+	 * the user may not (a 0700 root): until then, those directories are
+	 * answered open to all and never cached, so the kernel asks again, and
+	 * gets the image's real modes, once the container is built. */
 	bool building;
 	/* Without an xattr table, every xattr request is answered ENOSYS, which
 	 * the kernel remembers: overlayfs asks for its own attributes on every
 	 * lookup, and each answer would otherwise be a round trip. */
 	bool has_xattrs;
+	/* Requests answered and the time spent on them, for --timing. */
+	uint64_t requests_served;
+	uint64_t serving_us;
 	/* Under a writable overlay the kernel copies a file up with its owner,
 	 * which must have an id in the container: owners without one are
 	 * answered as the user (inner_uid/gid). Ids 1..mapped_ids are mapped

@@ -46,10 +46,19 @@ static bool building(const struct request_context *rc)
 	return __atomic_load_n(&rc->ifs->building, __ATOMIC_ACQUIRE);
 }
 
-/* How long the kernel may keep what we answer about an inode of this mode. */
-static double cache_time(const struct request_context *rc, mode_t mode)
+/* While the container is built, a directory that its mode closes to
+ * others (the image's owners are not mapped: the holder is another user to
+ * them) is answered open and uncached; any other is answered as it is, once
+ * and for good, sparing the kernel a round trip at every later look. */
+static bool answered_open(const struct request_context *rc, mode_t image_mode)
 {
-	return S_ISDIR(mode) && building(rc) ? 0 : FOREVER;
+	return S_ISDIR(image_mode) && (image_mode & 05) != 05 && building(rc);
+}
+
+/* How long the kernel may keep what we answer about an inode of this mode. */
+static double cache_time(const struct request_context *rc, mode_t image_mode)
+{
+	return answered_open(rc, image_mode) ? 0 : FOREVER;
 }
 
 static int inode_stat(struct request_context *rc, sqfs_inode *inode, fuse_ino_t ino,
@@ -60,7 +69,7 @@ static int inode_stat(struct request_context *rc, sqfs_inode *inode, fuse_ino_t 
 	memset(st, 0, sizeof *st);
 	st->st_ino = ino;
 	st->st_mode = inode->base.mode;
-	if (S_ISDIR(st->st_mode) && building(rc))
+	if (answered_open(rc, inode->base.mode))
 		st->st_mode |= 0555;
 	st->st_nlink = (nlink_t)inode->nlink;
 	st->st_mtime = st->st_ctime = st->st_atime = (time_t)inode->base.mtime;
@@ -163,7 +172,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (inode_stat(&rc, &inode, ino, &st) < 0)
 		fuse_reply_err(req, EIO);
 	else
-		fuse_reply_attr(req, &st, cache_time(&rc, st.st_mode));
+		fuse_reply_attr(req, &st, cache_time(&rc, inode.base.mode));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)

@@ -55,8 +55,12 @@ static int join_slot(struct joining *j, const char *name, capsula_error *err)
 			            "could not join or start a container holder");
 		conn = channel_connect(name, err);
 		if (conn >= 0) {
-			result = rank_receive(conn, plan->uid, &j->userns_fd, &j->mntns_fd, err);
+			uint64_t asked = timing_now_us();
+
+			result = rank_receive(conn, plan, &j->userns_fd, &j->mntns_fd, err);
 			close(conn);
+			if (result == 0)
+				timing_report(plan->timing, "  handshake", asked);
 			if (result == 0)
 				return SLOT_JOINED;
 			if (result < 0)
@@ -98,10 +102,12 @@ static int join_container(struct joining *j, capsula_error *err)
 	char name[JOIN_KEY_SIZE];
 
 	for (unsigned slot = 0; slot < CHANNEL_SLOTS; slot++) {
+		uint64_t t = timing_now_us();
 		int result;
 
 		if (channel_name(plan->join_secret, plan->join_key, slot, name, sizeof name, err) < 0)
 			return -1;
+		timing_report(plan->timing, "  socket name (HMAC)", t);
 		result = join_slot(j, name, err);
 		if (result != SLOT_FOREIGN)
 			return result < 0 ? -1 : 0;

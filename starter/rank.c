@@ -16,8 +16,10 @@
 #include "starter/channel.h"
 #include "starter/rank.h"
 
-int rank_receive(int conn, uid_t uid, int *userns_fd, int *mntns_fd, capsula_error *err)
+int rank_receive(int conn, const struct capsula_plan *plan, int *userns_fd, int *mntns_fd,
+                 capsula_error *err)
 {
+	struct join_request request = {.start_us = plan->start_us, .timing = plan->timing};
 	struct holder_reply reply;
 	int fds[2] = {-1, -1};
 	int sent[2] = {-1, STDERR_FILENO};
@@ -27,7 +29,7 @@ int rank_receive(int conn, uid_t uid, int *userns_fd, int *mntns_fd, capsula_err
 	int pidfd;
 	int ours;
 
-	ours = channel_peer_is(conn, uid, NULL, err);
+	ours = channel_peer_is(conn, plan->uid, NULL, err);
 	if (ours < 0)
 		return -1;
 	if (!ours)
@@ -42,7 +44,8 @@ int rank_receive(int conn, uid_t uid, int *userns_fd, int *mntns_fd, capsula_err
 	sent[0] = pidfd;
 	if (fcntl(STDERR_FILENO, F_GETFD) < 0)
 		sent_count = 1;
-	if (channel_send(conn, &(char){CHANNEL_JOIN}, 1, sent, sent_count) < 0) {
+	if (channel_send(conn, &(char){CHANNEL_JOIN}, 1, sent, sent_count) < 0 ||
+	    channel_send(conn, &request, sizeof request, NULL, 0) < 0) {
 		int saved = errno;
 
 		close(pidfd);

@@ -10,7 +10,8 @@
 /* Receive the namespaces from a connected holder. Returns 0 with the two
  * fds, 1 if the holder went away before answering (try again), 2 if the
  * holder belongs to another user, -1 with err set. */
-int rank_receive(int conn, uid_t uid, int *userns_fd, int *mntns_fd, capsula_error *err);
+int rank_receive(int conn, const struct capsula_plan *plan, int *userns_fd, int *mntns_fd,
+                 capsula_error *err);
 
 /* Enter the container's user and mount namespaces. */
 int rank_enter(int userns_fd, int mntns_fd, capsula_error *err);

@@ -56,10 +56,24 @@ is "$(capsula_exec -- sh -c 'echo x > /dev/null && head -c 4 /dev/zero | wc -c')
 host_devs=$(capsula_exec --dev host -- ls /dev | wc -l)
 ok "--dev host shows the host's /dev ($host_devs entries)" [ "$host_devs" -eq "$(find /dev -mindepth 1 -maxdepth 1 | wc -l)" ]
 
-out=$(capsula_exec --join never --timing -- true 2>&1); rc=$?
+before=$(date +%s%N)
+out=$(capsula_exec --join never --timing -- sleep 0.2 2>&1); rc=$?
+after=$(date +%s%N)
 is "$rc" 0 "--timing runs the command"
-like "$out" "capsula: image mount \(FUSE\) +[0-9]+ us" "--timing reports the image mount"
+like "$out" "capsula: +image mount \(FUSE\) +[0-9]+ us" "--timing reports the image mount"
 like "$out" "capsula: start to exec +[0-9]+ us" "and the whole launch until exec"
+like "$out" "capsula: +identity \(NSS\) +[0-9]+ us" "and the holder's user lookup"
+like "$out" "capsula: command \(setns to exit\) +[0-9]+ us" "and, once it exited, the command"
+like "$out" "capsula: +image server, meanwhile +[0-9]+ us \([0-9]+ requests\)" \
+	"and what the image server did meanwhile"
+# The top-level phases account for the total, which is the wall time.
+sum=$(printf '%s\n' "$out" | awk '/^capsula: (plan|container ready|setns|command \(setns to exit\)) / {s += $(NF-1)} END {print s}')
+total=$(printf '%s\n' "$out" | awk '/^capsula: total \(start to exit\)/ {print $(NF-1)}')
+wall=$(( (after - before) / 1000 ))
+ok "the phases ($sum us) add up to the total ($total us) within 10%" \
+	[ "$(( (total - sum) * 10 ))" -le "$total" ]
+ok "the total is at least the 0.2 s the command slept" [ "${total:-0}" -ge 200000 ]
+ok "and within the wall time seen from outside ($wall us)" [ "${total:-0}" -le "$wall" ]
 
 # The same launch again, soon, joins the container the first one left warm;
 # --join never, or any other bind, builds a new one.
@@ -68,6 +82,7 @@ again=$(capsula_exec -- readlink /proc/self/ns/mnt)
 is "$again" "$first" "the same launch again reuses the warm container"
 out=$(capsula_exec --timing -- true 2>&1)
 unlike "$out" "image mount" "and builds nothing (no image mount in --timing)"
+like "$out" "capsula: total \(start to exit\) +[0-9]+ us" "a rank that joins gets the total too"
 ok "--join never gets a container of its own" \
 	[ "$(capsula_exec --join never -- readlink /proc/self/ns/mnt)" != "$first" ]
 ok "so does a launch with another bind" \

@@ -36,7 +36,7 @@ like "$err" "warning: /nonexistent does not exist in the container; starting in 
 is "$(capsula_exec -q --pwd /nonexistent -- pwd 2>&1)" "$TEST_HOME" "-q silences that warning"
 
 out=$(capsula_exec --join never -v -- true 2>&1)
-like "$out" 'capsula: user\+mount namespaces +[0-9]+ us' "-v reports the time of each launch phase"
+like "$out" 'capsula: +user\+mount namespaces +[0-9]+ us' "-v reports the time of each launch phase"
 like "$out" 'capsula: container ready +[0-9]+ us' "-v reports the total"
 
 done_testing

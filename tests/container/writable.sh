@@ -98,6 +98,13 @@ like "$out" "image .*plain.txt: " "a file that is no image is refused as an imag
 out=$(capsula_exec --join never --overlay "$WORK/missing" -- true 2>&1)
 like "$out" "overlay .*missing: No such file or directory" "a missing --overlay path is named"
 
+# Instances take the options: commands run in one share its writable layer.
+as_user "$CAPSULA" instance start --writable-tmpfs "$IMAGE" writable-test
+as_user "$CAPSULA" exec instance://writable-test sh -c 'echo shared > /etc/capsula-instance'
+is "$(as_user "$CAPSULA" exec instance://writable-test cat /etc/capsula-instance 2>&1)" shared \
+	"an instance with --writable-tmpfs keeps one command's change for the next"
+as_user "$CAPSULA" instance stop writable-test
+
 # --dry-run and the join key.
 plan=$(capsula_exec --dry-run --writable-tmpfs --tmpfs-size 64M --overlay "$WORK/one.sqfs" -- true)
 like "$plan" "layer +$WORK/one.sqfs" "--dry-run shows the layer"
