@@ -6,6 +6,7 @@
 
 #include "runtime/doctor.h"
 #include "runtime/gpu.h"
+#include "runtime/site_config.h"
 
 /* "a, b, c" of the last path components, cut to fit. */
 static void join_names(const struct strvec *paths, char *out, size_t size)
@@ -27,22 +28,27 @@ static void join_names(const struct strvec *paths, char *out, size_t size)
 /* What --nv and --rocm would bring into a container on this node. */
 void check_gpus(struct check_list *list)
 {
-	static const struct { unsigned kind; const char *name, *option; } kinds[] = {
-		{GPU_NVIDIA, "gpu nvidia", "--nv"},
-		{GPU_AMD, "gpu amd", "--rocm"},
+	static const struct { unsigned kind; const char *name; } kinds[] = {
+		{GPU_NVIDIA, "gpu nvidia"},
+		{GPU_AMD, "gpu amd"},
 	};
-	const char *ld_cache = getenv("CAPSULA_LD_CACHE");
-	const char *search_path = getenv("PATH");
+	extern char **environ;
+	struct capsula_config config;
+	const char *ld_cache, *search_path;
+	capsula_error ignored;
+	bool user_binds;
 
-	if (ld_cache != NULL && ld_cache[0] == '\0')
-		ld_cache = NULL;
+	/* The same places a launch looks in (a broken configuration is
+	 * reported by its own check; here it allows nothing of the user's). */
+	user_binds = config_load(CAPSULA_CONFIG_FILE, &config, &ignored) == 0 && config.user_binds;
+	config_free(&config);
+	gpu_search_places(user_binds, environ, &ld_cache, &search_path);
 	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
 		struct gpu_files found = {0};
 		char devices[160], libraries[240], programs[80];
 		capsula_error err;
 
-		if (gpu_find(kinds[k].kind, ld_cache, search_path ? search_path : "", &found,
-		             &err) < 0) {
+		if (gpu_find(kinds[k].kind, ld_cache, search_path, &found, &err) < 0) {
 			check_add(list, kinds[k].name, CHECK_WARN, NULL, "%s", err.message);
 			gpu_files_free(&found);
 			continue;
@@ -57,11 +63,11 @@ void check_gpus(struct check_list *list)
 		else if (found.libraries.count == 0)
 			check_add(list, kinds[k].name, CHECK_WARN,
 			          "install the GPU driver's user-space libraries and run ldconfig",
-			          "%s: %s, but no driver library in the ld.so cache", kinds[k].option,
+			          "%s: %s, but no driver library in the ld.so cache", gpu_option(kinds[k].kind),
 			          devices);
 		else
 			check_add(list, kinds[k].name, CHECK_OK, NULL,
-			          "%s binds %s; libraries %s; programs %s", kinds[k].option, devices,
+			          "%s binds %s; libraries %s; programs %s", gpu_option(kinds[k].kind), devices,
 			          libraries, found.programs.count ? programs : "none");
 		gpu_files_free(&found);
 	}

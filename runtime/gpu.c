@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/environ.h"
 #include "runtime/gpu.h"
 
 /* The driver's own libraries (by base name, without ".so"): what a CUDA,
@@ -53,9 +54,27 @@ static const char *const amd_devices[] = {"/dev/kfd", "/dev/dri", NULL};
 #define NATIVE_ABI ""
 #endif
 
+#define SYSTEM_SEARCH_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 const char *gpu_vendor(unsigned kind)
 {
 	return kind == GPU_NVIDIA ? "NVIDIA" : "AMD";
+}
+
+const char *gpu_option(unsigned kind)
+{
+	return kind == GPU_NVIDIA ? "--nv" : "--rocm";
+}
+
+void gpu_search_places(bool user_binds, char **environ, const char **ld_cache,
+                       const char **search_path)
+{
+	*ld_cache = user_binds ? env_get(environ, "CAPSULA_LD_CACHE") : NULL;
+	*search_path = user_binds ? env_get(environ, "PATH") : NULL;
+	if (*ld_cache != NULL && (*ld_cache)[0] == '\0')
+		*ld_cache = NULL;
+	if (*search_path == NULL)
+		*search_path = SYSTEM_SEARCH_PATH;
 }
 
 static bool contains(const struct strvec *v, const char *s)

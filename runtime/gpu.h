@@ -35,7 +35,14 @@ int gpu_find(unsigned kinds, const char *ld_cache, const char *search_path,
              struct gpu_files *out, capsula_error *err);
 void gpu_files_free(struct gpu_files *files);
 
-/* "NVIDIA" or "AMD" for one kind. */
+/* "NVIDIA" or "AMD" for one kind, and its option ("--nv", "--rocm"). */
 const char *gpu_vendor(unsigned kind);
+const char *gpu_option(unsigned kind);
+
+/* Where to look: where users may bind what they like (user_binds), they
+ * may also point capsula at another ld.so cache (CAPSULA_LD_CACHE) and
+ * PATH; elsewhere only the system's are used. */
+void gpu_search_places(bool user_binds, char **environ, const char **ld_cache,
+                       const char **search_path);
 
 #endif

@@ -10,10 +10,6 @@
 #include "runtime/gpu.h"
 #include "runtime/gpu_plan.h"
 
-/* Where users may bind what they like, they may also point capsula at
- * another ld.so cache and PATH; elsewhere only the system's are used. */
-#define SYSTEM_SEARCH_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
 static int bind_into(struct bind_list *binds, const char *dir, const struct strvec *sources,
                      const struct strvec *names, capsula_error *err)
 {
@@ -34,26 +30,22 @@ static void warn_missing(const struct exec_options *opts, unsigned kind,
 	if (opts->verbosity < 0)
 		return;
 	if (found->devices.count == devices_before && opts->dev_mode == DEV_MINIMAL)
-		fprintf(stderr, "capsula: warning: --%s: no %s GPU device on this node\n",
-		        kind == GPU_NVIDIA ? "nv" : "rocm", gpu_vendor(kind));
+		fprintf(stderr, "capsula: warning: %s: no %s GPU device on this node\n",
+		        gpu_option(kind), gpu_vendor(kind));
 	if (found->libraries.count == libraries_before)
-		fprintf(stderr, "capsula: warning: --%s: no %s driver library in the ld.so cache\n",
-		        kind == GPU_NVIDIA ? "nv" : "rocm", gpu_vendor(kind));
+		fprintf(stderr, "capsula: warning: %s: no %s driver library in the ld.so cache\n",
+		        gpu_option(kind), gpu_vendor(kind));
 }
 
 int plan_gpu_binds(const struct exec_options *opts, const struct host_facts *facts,
                    struct bind_list *binds, capsula_error *err)
 {
-	bool user_choice = facts_config(facts)->user_binds;
-	const char *ld_cache = user_choice ? env_get(facts->environ, "CAPSULA_LD_CACHE") : NULL;
-	const char *search_path = user_choice ? env_get(facts->environ, "PATH") : NULL;
+	const char *ld_cache, *search_path;
 	struct gpu_files found = {0};
 	int ret = 0;
 
-	if (ld_cache != NULL && ld_cache[0] == '\0')
-		ld_cache = NULL;
-	if (search_path == NULL)
-		search_path = SYSTEM_SEARCH_PATH;
+	gpu_search_places(facts_config(facts)->user_binds, facts->environ, &ld_cache,
+	                  &search_path);
 	for (unsigned kind = GPU_NVIDIA; ret == 0 && kind <= GPU_AMD; kind <<= 1) {
 		size_t devices = found.devices.count, libraries = found.libraries.count;
 

@@ -38,14 +38,8 @@ int overlay_tmpfs(int stage_fd, const char *dir, unsigned long long bytes, int *
 	snprintf(size, sizeof size, "%llu", bytes);
 	if (mkdirat(stage_fd, dir, 0700) < 0)
 		return fail(err, errno, NULL, "mkdir %s on the stage", dir);
-	if (rootfs_new_tmpfs(0755, size, &mnt_fd, err) < 0)
+	if (rootfs_stage_tmpfs(stage_fd, dir, 0755, size, &mnt_fd, err) < 0)
 		return -1;
-	if (move_mount(mnt_fd, "", stage_fd, dir, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
-		int saved = errno;
-
-		close(mnt_fd);
-		return fail(err, saved, NULL, "mount the writable tmpfs");
-	}
 	close(mnt_fd);
 	dir_fd = openat(stage_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir_fd < 0)

@@ -201,44 +201,53 @@ static int replicate_entries(struct rootfs *rfs, int from_fd, int to_fd, const c
 	return ret;
 }
 
-int rootfs_from_overlay(struct rootfs *rfs, int stage_fd, int overlay_fd, const char *root_dir,
-                        capsula_error *err)
+int rootfs_stage_tmpfs(int stage_fd, const char *dir, mode_t mode, const char *size,
+                       int *mnt_fd, capsula_error *err)
+{
+	if (rootfs_new_tmpfs(mode, size, mnt_fd, err) < 0)
+		return -1;
+	if (move_mount(*mnt_fd, "", stage_fd, dir, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		int saved = errno;
+
+		close(*mnt_fd);
+		return fail(err, saved, NULL, "mount a tmpfs at %s on the stage", dir);
+	}
+	return 0;
+}
+
+/* rfs->root_fd and its identity, from the mount at stage path root_dir. */
+static int open_root(struct rootfs *rfs, int stage_fd, const char *root_dir, capsula_error *err)
 {
 	struct stat root_st;
 
-	if (move_mount(overlay_fd, "", stage_fd, root_dir, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-		return fail(err, errno, NULL, "mount the overlay as the root");
 	rfs->root_fd = openat(stage_fd, root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rfs->root_fd < 0 || fstat(rfs->root_fd, &root_st) < 0)
 		return fail(err, errno, NULL, "open the new root");
 	rfs->root_dev = root_st.st_dev;
 	rfs->root_ino = root_st.st_ino;
+	return 0;
+}
+
+int rootfs_from_overlay(struct rootfs *rfs, int stage_fd, int overlay_fd, const char *root_dir,
+                        capsula_error *err)
+{
+	if (move_mount(overlay_fd, "", stage_fd, root_dir, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return fail(err, errno, NULL, "mount the overlay as the root");
+	if (open_root(rfs, stage_fd, root_dir, err) < 0)
+		return -1;
 	return remember_own_fs(rfs, rfs->root_fd, err);
 }
 
 int rootfs_from_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
                       const char *root_dir, capsula_error *err)
 {
-	struct stat root_st;
 	int image_fd;
 	int mnt_fd;
 	int ret;
 
-	if (rootfs_new_tmpfs(0755, SCAFFOLD_SIZE, &mnt_fd, err) < 0)
+	if (rootfs_stage_tmpfs(stage_fd, root_dir, 0755, SCAFFOLD_SIZE, &mnt_fd, err) < 0 ||
+	    remember_scaffold(rfs, mnt_fd, err) < 0 || open_root(rfs, stage_fd, root_dir, err) < 0)
 		return -1;
-	if (move_mount(mnt_fd, "", stage_fd, root_dir, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
-		int saved = errno;
-
-		close(mnt_fd);
-		return fail(err, saved, NULL, "mount the root tmpfs");
-	}
-	if (remember_scaffold(rfs, mnt_fd, err) < 0)
-		return -1;
-	rfs->root_fd = openat(stage_fd, root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rfs->root_fd < 0 || fstat(rfs->root_fd, &root_st) < 0)
-		return fail(err, errno, NULL, "open the new root");
-	rfs->root_dev = root_st.st_dev;
-	rfs->root_ino = root_st.st_ino;
 	image_fd = openat(stage_fd, image_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (image_fd < 0)
 		return fail(err, errno, NULL, "open the mounted image");

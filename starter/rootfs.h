@@ -44,6 +44,10 @@ int rootfs_from_overlay(struct rootfs *rfs, int stage_fd, int overlay_fd, const 
  * default (half of the memory). */
 int rootfs_new_tmpfs(mode_t mode, const char *size, int *mnt_fd, capsula_error *err);
 
+/* rootfs_new_tmpfs, mounted at stage path dir; *mnt_fd stays open on it. */
+int rootfs_stage_tmpfs(int stage_fd, const char *dir, mode_t mode, const char *size,
+                       int *mnt_fd, capsula_error *err);
+
 /* Mount an empty tmpfs at path inside the root (for a minimal /dev). */
 int rootfs_mount_tmpfs(struct rootfs *rfs, const char *path, capsula_error *err);
 /* An empty, writable tmpfs of the container's own (--contain). */
