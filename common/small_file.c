@@ -12,12 +12,19 @@ int read_small_file(const char *path, size_t max, char **data, size_t *length,
                     capsula_error *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return fail(err, errno, NULL, "cannot open %s", path);
+	return read_small_fd(fd, path, max, data, length, err);
+}
+
+int read_small_fd(int fd, const char *path, size_t max, char **data, size_t *length,
+                  capsula_error *err)
+{
 	struct stat st;
 	char *buf;
 	size_t done = 0;
 
-	if (fd < 0)
-		return fail(err, errno, NULL, "cannot open %s", path);
 	if (fstat(fd, &st) < 0) {
 		int saved = errno;
 

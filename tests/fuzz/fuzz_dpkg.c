@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/mpi_stack.h"
+#include "runtime/image/mpi_stack.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

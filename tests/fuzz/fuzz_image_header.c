@@ -4,8 +4,8 @@
 
 #include <stdint.h>
 
-#include "runtime/sif.h"
-#include "runtime/squashfs.h"
+#include "runtime/image/sif.h"
+#include "runtime/image/squashfs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "runtime/image_config.h"
+#include "runtime/image/image_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

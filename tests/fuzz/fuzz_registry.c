@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/image_ref.h"
-#include "runtime/registry_auth.h"
+#include "runtime/image/image_ref.h"
+#include "runtime/pull/registry_auth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

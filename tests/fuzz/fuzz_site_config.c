@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/site_config.h"
+#include "runtime/config/site_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

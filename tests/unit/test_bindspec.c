@@ -1,6 +1,6 @@
 #include "config.h"
 
-#include "runtime/bindspec.h"
+#include "runtime/config/bindspec.h"
 #include "tests/unit/tap.h"
 
 static int parse(const char *spec, struct bind_list *list)

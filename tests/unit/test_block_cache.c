@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "starter/block_cache.h"
+#include "starter/imageserver/block_cache.h"
 #include "tests/unit/tap.h"
 
 #define BLOCK_SIZE 256

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "runtime/env.h"
+#include "runtime/plan/env.h"
 #include "tests/unit/tap.h"
 
 static const char *get(const struct strvec *env, const char *name)

@@ -5,9 +5,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "runtime/image_config.h"
-#include "runtime/json_out.h"
-#include "runtime/sif.h"
+#include "common/json_out.h"
+#include "runtime/image/image_config.h"
+#include "runtime/image/sif.h"
 #include "tests/unit/tap.h"
 
 static void test_json_text(void)

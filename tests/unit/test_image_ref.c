@@ -1,6 +1,6 @@
 #include "config.h"
 
-#include "runtime/image_ref.h"
+#include "runtime/image/image_ref.h"
 #include "tests/unit/tap.h"
 
 static struct image_ref ref;

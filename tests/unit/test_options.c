@@ -1,6 +1,6 @@
 #include "config.h"
 
-#include "runtime/options.h"
+#include "runtime/plan/options.h"
 #include "tests/unit/tap.h"
 
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])) - 1)

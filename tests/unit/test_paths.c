@@ -1,6 +1,6 @@
 #include "config.h"
 
-#include "runtime/paths.h"
+#include "runtime/config/paths.h"
 #include "tests/unit/tap.h"
 
 int main(void)

@@ -1,6 +1,6 @@
 #include "config.h"
 
-#include "runtime/registry_auth.h"
+#include "runtime/pull/registry_auth.h"
 #include "tests/unit/tap.h"
 
 int main(void)

@@ -3,7 +3,7 @@
 #include "config.h"
 
 #include "common/text.h"
-#include "runtime/fakeroot_plan.h"
+#include "runtime/plan/fakeroot_plan.h"
 #include "tests/unit/tap.h"
 
 static void test_subids(void)

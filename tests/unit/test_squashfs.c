@@ -2,7 +2,7 @@
 
 #include <stdint.h>
 
-#include "runtime/squashfs.h"
+#include "runtime/image/squashfs.h"
 #include "tests/unit/tap.h"
 
 static void put16(unsigned char *p, uint16_t v)

@@ -1,0 +1,509 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/build/build.h"
+#include "runtime/build/image_source.h"
+#include "runtime/build/image_tree.h"
+#include "runtime/build/layer_reader.h"
+#include "runtime/build/layer_scan.h"
+#include "runtime/build/squashfs_writer.h"
+#include "runtime/image/image_config.h"
+
+/* The regular files whose data one layer provides, in the layer's order. */
+struct layer_files {
+	struct tree_inode **items;
+	size_t count, capacity;
+};
+
+struct build {
+	const struct build_options *opts;
+	struct image_source source;
+	struct image_description image;
+	struct tree tree;
+	struct squashfs_writer *writer;
+	struct layer_reader *reader;
+	struct layer_files *files;    /* per layer */
+	capsula_error *err;
+	char partial[4096];           /* the image until it is complete */
+	int out_fd;
+	bool terminal;                /* progress on a terminal */
+	bool lines;                   /* a line per layer */
+	uint64_t layer_bytes;
+	struct timespec layer_start, last_shown;
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void catch_stop_signals(bool on)
+{
+	static const int signals[] = {SIGINT, SIGTERM, SIGHUP};
+	struct sigaction sa = {.sa_handler = on ? on_stop_signal : SIG_DFL};
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+		sigaction(signals[i], &sa, NULL);
+}
+
+static int check_interrupted(capsula_error *err)
+{
+	if (stop_signal == 0)
+		return 0;
+	return fail_status(err, 128 + stop_signal, 0, "nothing was written",
+	                   "build interrupted by signal %d", (int)stop_signal);
+}
+
+/* ---------------------------------------------------------------- progress */
+
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void progress_start(struct build *b)
+{
+	b->layer_bytes = 0;
+	clock_gettime(CLOCK_MONOTONIC, &b->layer_start);
+	b->last_shown = b->layer_start;
+}
+
+static void progress_show(struct build *b, const char *step, bool done)
+{
+	double elapsed = seconds_since(&b->layer_start);
+	double mib = (double)b->layer_bytes / 1048576.0;
+
+	if (b->terminal && (done || seconds_since(&b->last_shown) >= 0.2)) {
+		fprintf(stderr, "\rcapsula: %s: %.1f MiB, %.1f MiB/s\033[K%s", step, mib,
+		        elapsed > 0 ? mib / elapsed : 0.0, done ? "\n" : "");
+		clock_gettime(CLOCK_MONOTONIC, &b->last_shown);
+	} else if (b->lines && done) {
+		fprintf(stderr, "capsula: %s: %.1f MiB in %.1f s\n", step, mib, elapsed);
+	}
+}
+
+/* ---------------------------------------------------------------- output */
+
+static int check_output(struct build *b, capsula_error *err)
+{
+	char copy[4096];
+	struct stat st;
+
+	if (lstat(b->opts->output, &st) == 0 && !b->opts->force)
+		return fail(err, 0, "use --force to replace it", "%s exists", b->opts->output);
+	if (snprintf(copy, sizeof copy, "%s", b->opts->output) >= (int)sizeof copy)
+		return fail(err, ENAMETOOLONG, NULL, "%s", b->opts->output);
+	if (access(dirname(copy), W_OK | X_OK) < 0)
+		return fail(err, errno, "write the image to a directory you own",
+		            "output directory %s", copy);
+	return 0;
+}
+
+/* A new file beside the output, renamed over it once complete. */
+static int open_partial(struct build *b, capsula_error *err)
+{
+	char dir_copy[4096], base_copy[4096];
+
+	snprintf(dir_copy, sizeof dir_copy, "%s", b->opts->output);
+	snprintf(base_copy, sizeof base_copy, "%s", b->opts->output);
+	if ((size_t)snprintf(b->partial, sizeof b->partial, "%s/.%s.partial-XXXXXX",
+	                     dirname(dir_copy), basename(base_copy)) >= sizeof b->partial)
+		return fail(err, ENAMETOOLONG, NULL, "%s", b->opts->output);
+	b->out_fd = mkostemp(b->partial, O_CLOEXEC);
+	if (b->out_fd < 0) {
+		b->partial[0] = '\0';
+		return fail(err, errno, "free some space or write elsewhere", "create an image beside %s",
+		            b->opts->output);
+	}
+	return 0;
+}
+
+static int move_into_place(struct build *b, capsula_error *err)
+{
+	mode_t mask = umask(0);
+
+	umask(mask);
+	/* The image must be on disk before its name is. */
+	if (fchmod(b->out_fd, 0666 & ~mask) < 0 || fsync(b->out_fd) < 0)
+		return fail(err, errno, NULL, "%s", b->partial);
+	if (rename(b->partial, b->opts->output) < 0)
+		return fail(err, errno, NULL, "rename the image to %s", b->opts->output);
+	b->partial[0] = '\0';
+	return 0;
+}
+
+static unsigned processors(void)
+{
+	cpu_set_t set;
+
+	/* The processors this process may use (a job's share), not the node's. */
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	return 1;
+}
+
+static int open_writer(struct build *b, capsula_error *err)
+{
+	struct squashfs_writer_options o = {
+		.compression = b->opts->compression,
+		.level = b->opts->level,
+		.block_size = b->opts->block_size,
+		.workers = b->opts->workers ? b->opts->workers : processors(),
+		.name = b->opts->output,
+	};
+
+	return squashfs_writer_open(&b->writer, b->out_fd, &o, err);
+}
+
+/* ---------------------------------------------------------------- data */
+
+static int copy_data(struct build *b, struct layer_reader *l, struct tree_inode *inode,
+                     const char *step, capsula_error *err)
+{
+	const void *data;
+	size_t size;
+	uint64_t offset, at = 0;
+	int r;
+
+	if (squashfs_writer_begin_file(b->writer, inode, err) < 0)
+		return -1;
+	while ((r = layer_data(l, &data, &size, &offset, err)) > 0) {
+		/* A jump forward is a hole of a sparse file. */
+		if (offset < at)
+			return fail(err, 0, "the archive is damaged", "%s: file data out of order",
+			            l->name);
+		if (squashfs_writer_append_zeros(b->writer, offset - at, err) < 0 ||
+		    squashfs_writer_append(b->writer, data, size, err) < 0 || check_interrupted(err) < 0)
+			return -1;
+		at = offset + size;
+		b->layer_bytes += size;
+		progress_show(b, step, false);
+	}
+	if (r < 0 || (at < inode->size &&
+	              squashfs_writer_append_zeros(b->writer, inode->size - at, err) < 0))
+		return -1;
+	return squashfs_writer_end_file(b->writer, err);
+}
+
+/* The end of a pass over a layer: on success, its progress line and its
+ * digests; either way its reader closed. */
+static int close_layer_pass(struct build *b, const char *step, bool ok, capsula_error *err)
+{
+	if (!ok) {
+		layer_close(b->reader);
+		return -1;
+	}
+	progress_show(b, step, true);
+	return layer_finish(b->reader, err);
+}
+
+/* The start of a pass over layer index: its reader, and its name for the
+ * progress line. */
+static int open_layer_pass(struct build *b, unsigned index, bool again, char *step, size_t size,
+                           capsula_error *err)
+{
+	snprintf(step, size, "layer %u of %zu", index + 1, b->image.layer_count);
+	progress_start(b);
+	if (layer_open(b->reader, &b->source, &b->image.layers[index], index, again, err) < 0)
+		return close_layer_pass(b, step, false, err);
+	return 0;
+}
+
+/* One pass over a source that cannot override itself (a directory, a
+ * tarball): each file's data goes straight into the image. */
+static int convert_in_one_pass(struct build *b, struct layer_reader *l, capsula_error *err)
+{
+	struct tree_entry e;
+	int r;
+
+	progress_start(b);
+	while ((r = layer_next(l, &e, err)) > 0) {
+		struct tree_inode *data_inode;
+
+		if (tree_apply(&b->tree, &e, &data_inode, err) < 0 || check_interrupted(err) < 0 ||
+		    (data_inode != NULL && copy_data(b, l, data_inode, l->name, err) < 0)) {
+			r = -1;
+			break;
+		}
+	}
+	return close_layer_pass(b, l->name, r >= 0, err);
+}
+
+/* ---------------------------------------------------------------- layers */
+
+/* Pass 1: every layer's entries merged into the tree in order, no data
+ * read yet, each layer's digests checked (runtime/build/layer_scan.c). */
+static int merge_layer(unsigned index, const struct layer_entries *entries, void *arg)
+{
+	struct build *b = arg;
+	capsula_error *err = b->err;
+
+	b->tree.layer = index;
+	for (size_t i = 0; i < entries->count; i++) {
+		struct tree_inode *data_inode;
+
+		if (tree_apply(&b->tree, &entries->items[i], &data_inode, err) < 0 ||
+		    check_interrupted(err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int schedule_file(struct tree_inode *inode, void *arg)
+{
+	struct build *b = arg;
+	struct layer_files *f;
+
+	if (inode->scheduled || inode->data_written || inode->layer >= b->image.layer_count)
+		return 0;
+	inode->scheduled = true;
+	f = &b->files[inode->layer];
+	if (f->count == f->capacity) {
+		size_t capacity = f->capacity ? 2 * f->capacity : 256;
+		struct tree_inode **items = realloc(f->items, capacity * sizeof(struct tree_inode *));
+
+		if (items == NULL)
+			return -1;
+		f->items = items;
+		f->capacity = capacity;
+	}
+	f->items[f->count++] = inode;
+	return 0;
+}
+
+static int by_entry(const void *a, const void *b)
+{
+	uint64_t x = (*(struct tree_inode *const *)a)->entry, y = (*(struct tree_inode *const *)b)->entry;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Which entry of which layer holds the data of each file left in the tree. */
+static int schedule_data(struct build *b, capsula_error *err)
+{
+	b->files = calloc(b->image.layer_count ? b->image.layer_count : 1, sizeof *b->files);
+	if (b->files == NULL || tree_for_each_file(&b->tree, schedule_file, b) < 0)
+		return fail(err, ENOMEM, NULL, "image tree");
+	for (size_t i = 0; i < b->image.layer_count; i++)
+		if (b->files[i].count > 1)
+			qsort(b->files[i].items, b->files[i].count, sizeof(struct tree_inode *), by_entry);
+	return 0;
+}
+
+/* Pass 2: the data of the files that survived, layer by layer. */
+static int copy_layer_data(struct build *b, unsigned index, capsula_error *err)
+{
+	struct layer_reader *l = b->reader;
+	const struct layer_files *f = &b->files[index];
+	struct tree_entry e;
+	char step[64];
+	size_t next = 0;
+	int r = 0;
+
+	if (open_layer_pass(b, index, true, step, sizeof step, err) < 0)
+		return -1;
+	while (next < f->count && (r = layer_next(l, &e, err)) > 0) {
+		if (e.entry == f->items[next]->entry &&
+		    copy_data(b, l, f->items[next++], step, err) < 0) {
+			r = -1;
+			break;
+		}
+	}
+	if (r >= 0 && next < f->count)
+		r = fail(err, 0, "the layer changed while it was read", "%s ended early", l->name);
+	return close_layer_pass(b, step, r >= 0, err);
+}
+
+/* The top layer's files cannot be hidden by a later one: their data goes
+ * into the image at once, while the layers below are scanned. */
+static int stream_top_layer(struct build *b, unsigned index, struct layer_entries *entries,
+                            capsula_error *err)
+{
+	struct layer_reader *l = b->reader;
+	struct tree_entry e, *kept;
+	char step[64];
+	int r;
+
+	if (open_layer_pass(b, index, false, step, sizeof step, err) < 0)
+		return -1;
+	while ((r = layer_next(l, &e, err)) > 0) {
+		if (layer_entries_add(entries, &e, &kept) < 0) {
+			r = fail(err, ENOMEM, "build on a machine with more memory", "%s", l->name);
+			break;
+		}
+		if (!S_ISREG(e.mode) || e.hardlink != NULL || tree_is_whiteout(e.path))
+			continue;
+		kept->inode = tree_new_file_inode(&b->tree);
+		if (kept->inode == NULL) {
+			r = fail(err, ENOMEM, NULL, "%s", l->name);
+			break;
+		}
+		kept->inode->size = e.size;
+		if (copy_data(b, l, kept->inode, step, err) < 0 || check_interrupted(err) < 0) {
+			r = -1;
+			break;
+		}
+	}
+	return close_layer_pass(b, step, r >= 0, err);
+}
+
+/* Pass 1 scans the lower layers while the top one streams in; pass 2
+ * reads again only the lower layers that still hold a file of the image. */
+static int convert_layers(struct build *b, capsula_error *err)
+{
+	unsigned top = (unsigned)b->image.layer_count - 1;
+	struct layer_entries top_entries = {0};
+	struct layer_scan scan;
+	int ret = -1;
+
+	b->err = err;
+	if (layer_scan_start(&scan, &b->source, &b->image, top,
+	                     b->opts->workers ? b->opts->workers : processors(), err) < 0)
+		return -1;
+	if (stream_top_layer(b, top, &top_entries, err) < 0) {
+		layer_scan_abort(&scan);
+		goto out;
+	}
+	if (layer_scan_finish(&scan, merge_layer, b, err) < 0 ||
+	    merge_layer(top, &top_entries, b) < 0 || schedule_data(b, err) < 0)
+		goto out;
+	for (unsigned i = 0; i < top; i++)
+		if (b->files[i].count > 0 && copy_layer_data(b, i, err) < 0)
+			goto out;
+	ret = 0;
+out:
+	layer_entries_free(&top_entries);
+	return ret;
+}
+
+static int convert_source(struct build *b, capsula_error *err)
+{
+	struct layer_reader *l = b->reader;
+
+	switch (b->source.kind) {
+	case SOURCE_DIRECTORY:
+		if (layer_open_directory(l, b->source.path, err) < 0) {
+			layer_close(l);
+			return -1;
+		}
+		return convert_in_one_pass(b, l, err);
+	case SOURCE_TARBALL:
+		if (layer_open(l, &b->source, &b->image.layers[0], 0, false, err) < 0) {
+			layer_close(l);
+			return -1;
+		}
+		return convert_in_one_pass(b, l, err);
+	default:
+		return convert_layers(b, err);
+	}
+}
+
+/* The image's run settings, where capsula's launcher reads them. */
+static int add_run_config(struct build *b, capsula_error *err)
+{
+	struct tree_inode *inode;
+	json_t *document;
+	char *text;
+	int ret;
+
+	if (!b->image.has_config)
+		return 0;
+	document = image_config_to_json(&b->image.config);
+	text = document ? json_dumps(document, JSON_INDENT(2)) : NULL;
+	json_decref(document);
+	if (text == NULL)
+		return fail(err, ENOMEM, NULL, "image config");
+	ret = tree_add_file(&b->tree, IMAGE_CONFIG_PATH, 0644, strlen(text), &inode, err);
+	if (ret == 0)
+		ret = squashfs_writer_begin_file(b->writer, inode, err);
+	if (ret == 0)
+		ret = squashfs_writer_append(b->writer, text, strlen(text), err);
+	if (ret == 0)
+		ret = squashfs_writer_end_file(b->writer, err);
+	free(text);
+	return ret;
+}
+
+static void warn_skipped_xattrs(const struct build *b)
+{
+	const char *first;
+	unsigned n = squashfs_writer_skipped_xattrs(b->writer, &first);
+
+	if (n > 0)
+		fprintf(stderr, "capsula: warning: left out %u extended attribute%s (first: %s): "
+		        "squashfs keeps only user., trusted. and security. ones\n", n,
+		        n == 1 ? "" : "s", first);
+}
+
+static void release(struct build *b)
+{
+	if (b->files != NULL)
+		for (size_t i = 0; i < b->image.layer_count; i++)
+			free(b->files[i].items);
+	free(b->files);
+	/* The writer's threads may still hold the tree's inodes: it goes first. */
+	squashfs_writer_free(b->writer);
+	tree_free(&b->tree);
+	free(b->reader);
+	image_description_free(&b->image);
+	source_close(&b->source);
+	if (b->out_fd >= 0)
+		close(b->out_fd);
+	if (b->partial[0] != '\0')
+		unlink(b->partial);
+}
+
+int build_image(const struct build_options *opts, capsula_error *err)
+{
+	struct build b = {.opts = opts, .out_fd = -1, .source.dir_fd = -1};
+	int ret = -1;
+
+	b.terminal = !opts->quiet && isatty(STDERR_FILENO);
+	b.lines = !opts->quiet && !b.terminal;
+	catch_stop_signals(true);
+	b.reader = malloc(sizeof *b.reader);
+	if (b.reader == NULL) {
+		fail(err, ENOMEM, NULL, "build");
+		goto out;
+	}
+	if (check_output(&b, err) < 0 || source_open(opts->source, opts->tag, &b.source, err) < 0)
+		goto out;
+	b.source.manifest = opts->manifest;
+	if (source_describe(&b.source, &b.image, err) < 0 ||
+	    tree_init(&b.tree, b.image.layer_count > 0 && b.source.kind != SOURCE_TARBALL, err) < 0)
+		goto out;
+	/* Per layer, not per file, when not on a terminal. */
+	b.lines = b.lines && b.image.layer_count > 0 && b.source.kind != SOURCE_TARBALL;
+	if (open_partial(&b, err) < 0 || open_writer(&b, err) < 0 ||
+	    convert_source(&b, err) < 0 || check_interrupted(err) < 0 ||
+	    add_run_config(&b, err) < 0 ||
+	    squashfs_writer_finish(b.writer, &b.tree, err) < 0 || check_interrupted(err) < 0 ||
+	    move_into_place(&b, err) < 0)
+		goto out;
+	warn_skipped_xattrs(&b);
+	if (b.terminal)
+		fprintf(stderr, "capsula: wrote %s\n", opts->output);
+	ret = 0;
+out:
+	release(&b);
+	catch_stop_signals(false);
+	return ret;
+}

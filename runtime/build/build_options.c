@@ -1,0 +1,159 @@
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/text.h"
+#include "runtime/build/build.h"
+
+const char build_usage[] =
+	"Usage: capsula build [OPTIONS] OUTPUT.sqfs SOURCE\n"
+	"Make a squashfs image from SOURCE, unprivileged: a directory, a tarball\n"
+	"(.tar, .tar.gz, .tar.zst, .tar.xz, ...), a 'docker save' archive, an OCI\n"
+	"image layout (directory or archive), or docker://REF from a registry (as\n"
+	"capsula pull REF OUTPUT). Nothing is unpacked to disk; every\n"
+	"layer, config and manifest is checked against its digest. Files are owned\n"
+	"by root in the image. SOURCE:TAG picks one image of several.\n"
+	"\n"
+	"  -f, --force               replace OUTPUT if it exists\n"
+	"  -t, --tag TAG             the image of an archive or layout to build\n"
+	"  -c, --compression ALGO[:LEVEL]  zstd (default, level 9), gzip, xz or lz4;\n"
+	"                            zstd:19 for the smallest image, slowly\n"
+	"  -b, --block-size SIZE     4K to 1M, a power of two (default 128K)\n"
+	"  -j, --jobs N              compressing threads (default: one per processor)\n"
+	"  -q, --quiet               no progress, only warnings and errors\n"
+	"  -h, --help                this text\n";
+
+#define USAGE_HINT "see 'capsula build --help'"
+#define DEFAULT_BLOCK_SIZE (128u << 10)
+
+static const struct option long_options[] = {
+	{"force", no_argument, NULL, 'f'},
+	{"tag", required_argument, NULL, 't'},
+	{"jobs", required_argument, NULL, 'j'},
+	{"compression", required_argument, NULL, 'c'},
+	{"block-size", required_argument, NULL, 'b'},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static int parse_block_size(const char *text, unsigned *out, capsula_error *err)
+{
+	unsigned long long value;
+
+	if (parse_byte_size(text, &value) < 0 || value < 4096 || value > (1u << 20) ||
+	    (value & (value - 1)) != 0)
+		return fail(err, 0, "give a power of two from 4K to 1M, such as 128K",
+		            "--block-size %s", text);
+	*out = (unsigned)value;
+	return 0;
+}
+
+static int parse_jobs(const char *text, unsigned *out, capsula_error *err)
+{
+	char *end;
+	unsigned long value;
+
+	errno = 0;
+	value = strtoul(text, &end, 10);
+	if (errno != 0 || *end != '\0' || text[0] == '-' || value < 1 || value > 1024)
+		return fail(err, 0, "give a number of threads from 1 to 1024", "--jobs %s", text);
+	*out = (unsigned)value;
+	return 0;
+}
+
+/* ALGO or ALGO:LEVEL (zstd 1-22, gzip 1-9, xz 1-9; lz4 has none). */
+static int parse_compression(const char *value, struct build_options *opts, capsula_error *err)
+{
+	static const struct { const char *name; int low, high; } algorithms[] = {
+		{"zstd", 1, 22}, {"gzip", 1, 9}, {"xz", 1, 9}, {"lz4", 1, 0},
+	};
+	size_t len = strcspn(value, ":");
+	char *end;
+	long level;
+
+	for (size_t i = 0; i < sizeof algorithms / sizeof algorithms[0]; i++) {
+		if (strlen(algorithms[i].name) != len || strncmp(algorithms[i].name, value, len) != 0)
+			continue;
+		opts->compression = algorithms[i].name;
+		opts->level = 0;
+		if (value[len] == '\0')
+			return 0;
+		errno = 0;
+		level = strtol(value + len + 1, &end, 10);
+		if (errno != 0 || *end != '\0' || end == value + len + 1 ||
+		    level < algorithms[i].low || level > algorithms[i].high)
+			return fail(err, 0, "zstd takes 1-22, gzip and xz 1-9, lz4 none",
+			            "--compression %s: not a level of %s", value,
+			            algorithms[i].name);
+		opts->level = (int)level;
+		return 0;
+	}
+	return fail(err, 0, "use zstd, gzip, xz or lz4, with :LEVEL if wanted",
+	            "--compression: unknown algorithm '%s'", value);
+}
+
+int build_option_apply(int option, const char *value, struct build_options *opts,
+                       capsula_error *err)
+{
+	switch (option) {
+	case 'f':
+		opts->force = true;
+		return 1;
+	case 'c':
+		return parse_compression(value, opts, err) < 0 ? -1 : 1;
+	case 'b':
+		return parse_block_size(value, &opts->block_size, err) < 0 ? -1 : 1;
+	case 'j':
+		return parse_jobs(value, &opts->workers, err) < 0 ? -1 : 1;
+	case 'q':
+		opts->quiet = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void build_options_default(struct build_options *opts)
+{
+	memset(opts, 0, sizeof *opts);
+	opts->compression = "zstd";
+	opts->block_size = DEFAULT_BLOCK_SIZE;
+}
+
+int build_options_parse(int argc, char **argv, struct build_options *opts,
+                        capsula_error *err)
+{
+	int c, applied;
+
+	build_options_default(opts);
+	optind = 0;  /* 0, not 1: glibc then also forgets a previous parse */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:ft:j:c:b:qh", long_options, NULL)) != -1) {
+		applied = build_option_apply(c, optarg, opts, err);
+		if (applied < 0)
+			return -1;
+		if (applied > 0)
+			continue;
+		switch (c) {
+		case 't':
+			opts->tag = optarg;
+			break;
+		case 'h':
+			opts->help = true;
+			return 0;
+		case ':':
+			return fail(err, 0, USAGE_HINT, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return fail(err, 0, USAGE_HINT, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 2)
+		return fail(err, 0, USAGE_HINT, "give an OUTPUT image and a SOURCE");
+	opts->output = argv[optind];
+	opts->source = argv[optind + 1];
+	return 0;
+}

@@ -1,0 +1,46 @@
+/* Writing a squashfs image with libsquashfs: file data is compressed on
+ * several threads as it streams in, in whatever order the sources give it;
+ * the inode and directory tables are written from the merged tree at the
+ * end. Every file is root's. */
+#ifndef CAPSULA_SQUASHFS_WRITER_H
+#define CAPSULA_SQUASHFS_WRITER_H
+
+#include <stddef.h>
+
+#include "common/error.h"
+#include "runtime/build/image_tree.h"
+
+struct squashfs_writer;
+
+struct squashfs_writer_options {
+	const char *compression;   /* zstd, gzip, xz or lz4 */
+	int level;                 /* of zstd, gzip or xz; 0: the default */
+	unsigned block_size;
+	unsigned workers;          /* compressing threads */
+	const char *name;          /* the output, for messages */
+};
+
+/* Write to fd (a new, empty file). */
+int squashfs_writer_open(struct squashfs_writer **out, int fd,
+                         const struct squashfs_writer_options *opts, capsula_error *err);
+
+/* One regular file's data: begin, append as it comes, end. */
+int squashfs_writer_begin_file(struct squashfs_writer *w, struct tree_inode *inode,
+                               capsula_error *err);
+int squashfs_writer_append(struct squashfs_writer *w, const void *data, size_t size,
+                           capsula_error *err);
+/* size bytes of zeros (a hole of a sparse file): stored as sparse blocks. */
+int squashfs_writer_append_zeros(struct squashfs_writer *w, uint64_t size, capsula_error *err);
+int squashfs_writer_end_file(struct squashfs_writer *w, capsula_error *err);
+
+/* All data is in: write the tables of tree and the superblock. */
+int squashfs_writer_finish(struct squashfs_writer *w, struct tree *tree, capsula_error *err);
+
+/* Bytes written so far (for progress). */
+unsigned long long squashfs_writer_bytes(const struct squashfs_writer *w);
+/* Extended attributes skipped because squashfs cannot store their prefix. */
+unsigned squashfs_writer_skipped_xattrs(const struct squashfs_writer *w, const char **first);
+
+void squashfs_writer_free(struct squashfs_writer *w);
+
+#endif

@@ -1,0 +1,92 @@
+/* capsula-convert: the half of capsula that gets images: build, pull,
+ * login and cache. capsula runs it, so that libarchive, libsquashfs,
+ * libcurl and their own libraries load only when an image is made or
+ * fetched, never on the launch path. */
+#include "config.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/command.h"
+#include "common/error.h"
+#include "runtime/build/build.h"
+#include "runtime/image/image_ref.h"
+#include "runtime/pull/login.h"
+#include "runtime/pull/pull.h"
+
+static int build_main(int argc, char **argv)
+{
+	struct build_options opts;
+	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+
+	if (build_options_parse(argc, argv, &opts, &err) < 0)
+		goto failed;
+	if (opts.help) {
+		fputs(build_usage, stdout);
+		return 0;
+	}
+	if (is_docker_ref(opts.source)) {
+		struct pull_options pull;
+		char image[4096];
+
+		pull_options_default(&pull);
+		pull.build = opts;
+		pull.ref = opts.source;
+		if (pull_image(&pull, image, sizeof image, &err) == 0)
+			return 0;
+		goto failed;
+	}
+	if (build_image(&opts, &err) == 0)
+		return 0;
+failed:
+	error_print(&err);
+	return err.status;
+}
+
+static int pull_main(int argc, char **argv)
+{
+	struct pull_options opts;
+	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+	char image[4096];
+
+	if (pull_options_parse(argc, argv, &opts, &err) < 0)
+		goto failed;
+	if (opts.build.help) {
+		fputs(pull_usage, stdout);
+		return 0;
+	}
+	if (pull_image(&opts, image, sizeof image, &err) < 0)
+		goto failed;
+	/* exec docker://REF reads the cache itself; a user or script wants the path. */
+	if (!opts.if_missing)
+		printf("%s\n", image);
+	return 0;
+failed:
+	error_print(&err);
+	return err.status;
+}
+
+static const struct command commands[] = {
+	{"build", build_main},
+	{"pull", pull_main},
+	{"login", login_main},
+	{"cache", cache_main},
+};
+
+int main(int argc, char **argv)
+{
+	const struct command *command;
+	capsula_error err;
+
+	/* Names in pax headers are UTF-8: read them as they are written. */
+	setlocale(LC_CTYPE, "C.UTF-8");
+	command = argc >= 2 ? command_find(commands, sizeof commands / sizeof commands[0], argv[1]) :
+	          NULL;
+	if (command != NULL)
+		return command->main(argc - 1, argv + 1);
+	fail(&err, 0, "run it through capsula", "capsula-convert: unknown command '%s'",
+	     argc >= 2 ? argv[1] : "");
+	error_print(&err);
+	return EXIT_CAPSULA_FAILED;
+}

@@ -1,0 +1,47 @@
+/* The administrator's configuration, $(sysconfdir)/capsula/capsula.conf:
+ * root-owned "setting = value" lines that bound what users may do. A
+ * missing file means the defaults; a malformed one is an error with its
+ * line number, never silently ignored. */
+#ifndef CAPSULA_SITE_CONFIG_H
+#define CAPSULA_SITE_CONFIG_H
+
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "common/strvec.h"
+#include "runtime/config/bindspec.h"
+
+#define DEFAULT_GRACE_MS 1500
+#define DEFAULT_REUSE_GRACE_MS 2000
+
+/* Apptainer's 64 MiB is what its users keep running out of; memory is only
+ * used as files are written. */
+#define DEFAULT_WRITABLE_TMPFS_BYTES (2ULL << 30)
+
+struct capsula_config {
+	struct strvec image_dirs;  /* images must lie under one; none: anywhere */
+	struct bind_list binds;    /* added to every container */
+	struct strvec devices;     /* host devices added to a minimal /dev */
+	bool user_binds;           /* may users add -B binds (default yes) */
+	bool dev_host;             /* may users ask for --dev host (default yes) */
+	unsigned grace_ms;         /* holder's wait for late ranks */
+	unsigned reuse_grace_ms;   /* a private holder's wait for the same launch */
+	unsigned long long tmpfs_bytes;  /* --writable-tmpfs's default size */
+	char cache_dir[512];       /* base of users' pull caches; "" for their homes */
+	char registry_ca[512];     /* extra CA bundle for registries, or "" */
+	struct strvec insecure_registries;  /* reached over plain HTTP */
+	char path[256];            /* where it came from, for messages */
+};
+
+void config_defaults(struct capsula_config *config);
+/* Parse text (the contents of the file called name) over the defaults. */
+int config_parse(const char *text, const char *name, struct capsula_config *config,
+                 capsula_error *err);
+/* Read path: absent -> defaults; not root's or writable by others -> error. */
+int config_load(const char *path, struct capsula_config *config, capsula_error *err);
+void config_free(struct capsula_config *config);
+
+/* Is the image (a canonical path) in an allowed directory? */
+bool config_allows_image(const struct capsula_config *config, const char *real_path);
+
+#endif

@@ -1,0 +1,12 @@
+#ifndef CAPSULA_IMAGE_H
+#define CAPSULA_IMAGE_H
+
+#include "common/error.h"
+#include "common/plan.h"
+#include "runtime/image/squashfs.h"
+
+/* Open and validate IMAGE for the plan. Nothing is mounted. */
+int image_open(const char *path, struct capsula_image *image,
+               struct squashfs_info *info, capsula_error *err);
+
+#endif

@@ -1,0 +1,213 @@
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/small_file.h"
+#include "runtime/image/image_cache.h"
+#include "runtime/pull/login.h"
+
+static const char cache_usage[] =
+	"Usage: capsula cache list\n"
+	"       capsula cache clean [--older-than DAYS]\n"
+	"The pull cache ($CAPSULA_CACHEDIR, the site's cache directory, or\n"
+	"~/.cache/capsula): list its images and blobs, or remove them (all, or\n"
+	"those not used for DAYS days). Do not clean while a pull runs.\n";
+
+#define USAGE_HINT "see 'capsula cache --help'"
+#define MIB (1024.0 * 1024.0)
+
+static struct image_cache cache;
+static time_t cutoff;                /* clean: older than this; 0 = everything */
+static unsigned long removed_files;
+static unsigned long long removed_bytes;
+static capsula_error walk_err;
+
+static int list_ref(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	char digest[72], image[CACHE_PATH_MAX], when[32], name[CACHE_PATH_MAX];
+	const char *relative = path + strlen(cache.dir) + strlen("/refs/");
+	struct stat image_st;
+	capsula_error ignored;
+	char *comma;
+
+	(void)ftw;
+	if (type != FTW_F || strstr(path, ".tmp-") != NULL)
+		return 0;
+	if (cache_read_record(path, digest, &ignored) < 0)
+		snprintf(digest, sizeof digest, "-");
+	snprintf(name, sizeof name, "%s", relative);
+	comma = strrchr(name, ',');
+	if (comma != NULL)
+		*comma++ = '\0';
+	/* The last '/' before a tag is written as ':' (a digest as '@'). */
+	char *last = strrchr(name, '/');
+
+	if (last != NULL)
+		*last = strncmp(last + 1, "sha256:", 7) == 0 ? '@' : ':';
+	if (digest[0] == 's')
+		cache_image_path(&cache, digest, image, sizeof image);
+	else
+		image[0] = '\0';
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime(&st->st_mtime));
+	if (image[0] != '\0' && stat(image, &image_st) == 0)
+		printf("%-50s %-14s %.19s %9.1f MiB  %s\n", name, comma ? comma : "-", digest,
+		       (double)image_st.st_size / MIB, when);
+	else
+		printf("%-50s %-14s %.19s %13s  %s\n", name, comma ? comma : "-", digest, "(no image)",
+		       when);
+	return 0;
+}
+
+static void directory_usage(const char *sub, unsigned long *count, unsigned long long *bytes)
+{
+	char path[CACHE_PATH_MAX];
+	DIR *dir;
+	struct dirent *e;
+	struct stat st;
+
+	*count = 0;
+	*bytes = 0;
+	snprintf(path, sizeof path, "%s/%s", cache.dir, sub);
+	dir = opendir(path);
+	if (dir == NULL)
+		return;
+	while ((e = readdir(dir)) != NULL)
+		if (e->d_name[0] != '.' && fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode))
+			(*count)++, *bytes += (unsigned long long)st.st_blocks * 512;
+	closedir(dir);
+}
+
+static int cache_list(void)
+{
+	char refs[CACHE_PATH_MAX];
+	unsigned long images, blobs, partials;
+	unsigned long long image_bytes, blob_bytes, partial_bytes;
+
+	printf("%-50s %-14s %-19s %13s  %s\n", "REFERENCE", "PLATFORM", "MANIFEST", "SIZE",
+	       "PULLED");
+	snprintf(refs, sizeof refs, "%s/refs", cache.dir);
+	if (access(refs, F_OK) == 0)
+		nftw(refs, list_ref, 16, FTW_PHYS);
+	directory_usage("images", &images, &image_bytes);
+	directory_usage("blobs/sha256", &blobs, &blob_bytes);
+	directory_usage("partial", &partials, &partial_bytes);
+	printf("%s: %lu images (%.1f MiB), %lu blobs (%.1f MiB), %lu partial downloads "
+	       "(%.1f MiB)\n", cache.dir, images, (double)image_bytes / MIB, blobs,
+	       (double)blob_bytes / MIB, partials, (double)partial_bytes / MIB);
+	return 0;
+}
+
+static int remove_file(const char *path, const struct stat *st)
+{
+	if (unlink(path) < 0 && errno != ENOENT)
+		return fail(&walk_err, errno, "check the cache's permissions", "remove %s", path);
+	removed_files++;
+	removed_bytes += (unsigned long long)st->st_blocks * 512;
+	return 0;
+}
+
+static bool expired(const struct stat *st)
+{
+	time_t used = st->st_atime > st->st_mtime ? st->st_atime : st->st_mtime;
+
+	return cutoff == 0 || used < cutoff;
+}
+
+static int clean_file(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)ftw;
+	if (type != FTW_F || !expired(st))
+		return 0;
+	return remove_file(path, st) < 0 ? -1 : 0;
+}
+
+/* A tag whose image is gone is pulled again next time. */
+static int clean_ref(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	char digest[72], image[CACHE_PATH_MAX];
+	capsula_error ignored;
+
+	(void)ftw;
+	if (type != FTW_F)
+		return 0;
+	if (cache_read_record(path, digest, &ignored) == 0) {
+		cache_image_path(&cache, digest, image, sizeof image);
+		if (access(image, F_OK) == 0)
+			return 0;
+	}
+	return remove_file(path, st) < 0 ? -1 : 0;
+}
+
+static int cache_clean(void)
+{
+	static const char *const parts[] = {"images", "blobs/sha256", "partial"};
+	char path[CACHE_PATH_MAX];
+
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", cache.dir, parts[i]);
+		if (access(path, F_OK) == 0 && nftw(path, clean_file, 16, FTW_PHYS) != 0)
+			return -1;
+	}
+	snprintf(path, sizeof path, "%s/refs", cache.dir);
+	if (access(path, F_OK) == 0 && nftw(path, clean_ref, 16, FTW_PHYS) != 0)
+		return -1;
+	printf("capsula: removed %lu files (%.1f MiB) from %s\n", removed_files,
+	       (double)removed_bytes / MIB, cache.dir);
+	return 0;
+}
+
+static int parse_days(const char *text, capsula_error *err)
+{
+	char *end;
+	double days;
+
+	errno = 0;
+	days = strtod(text, &end);
+	if (errno != 0 || end == text || *end != '\0' || !(days >= 0) || days > 100000)
+		return fail(err, 0, USAGE_HINT, "--older-than %s: give a number of days", text);
+	cutoff = time(NULL) - (time_t)(days * 86400);
+	return 0;
+}
+
+int cache_main(int argc, char **argv)
+{
+	struct capsula_config config;
+	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+	int ret = -1;
+
+	config_defaults(&config);
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(cache_usage, stdout);
+		return 0;
+	}
+	if (argc < 2 || (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "clean") != 0) ||
+	    (strcmp(argv[1], "list") == 0 && argc != 2) ||
+	    (strcmp(argv[1], "clean") == 0 && argc != 2 &&
+	     !(argc == 4 && strcmp(argv[2], "--older-than") == 0))) {
+		fail(&err, 0, USAGE_HINT, "give list, or clean [--older-than DAYS]");
+		goto out;
+	}
+	if ((argc == 4 && parse_days(argv[3], &err) < 0) ||
+	    config_load(CAPSULA_CONFIG_FILE, &config, &err) < 0 ||
+	    cache_locate(&config, &cache, 0, &err) < 0)
+		goto out;
+	if (strcmp(argv[1], "list") == 0)
+		ret = cache_list();
+	else if ((ret = cache_clean()) < 0)
+		err = walk_err;
+out:
+	config_free(&config);
+	if (ret < 0)
+		error_print(&err);
+	return ret < 0 ? err.status : 0;
+}

@@ -1,0 +1,394 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/sha256.h"
+#include "runtime/image/image_cache.h"
+#include "runtime/pull/pull.h"
+#include "runtime/pull/pull_fetch.h"
+#include "runtime/pull/registry.h"
+
+#define HINT_REGISTRY "the registry sent something that is not an image; tell its operator"
+#define MAX_LAYERS 1000
+#define COPY_CHUNK (1u << 20)
+
+struct pull {
+	const struct pull_options *opts;
+	struct image_ref ref;
+	struct platform platform;
+	char name[700];                  /* the reference as the user sees it */
+	struct capsula_config config;
+	struct image_cache cache;
+	struct registry registry;
+	bool registry_open;
+	struct registry_connection connection;
+	char digest[72];                 /* of the image manifest */
+	json_t *manifest;
+	struct fetch_blob *blobs;
+	size_t blob_count;
+	char image[CACHE_PATH_MAX];
+};
+
+static bool is_schema1(const char *media_type)
+{
+	return strncmp(media_type, "application/vnd.docker.distribution.manifest.v1", 47) == 0;
+}
+
+static bool is_index(const json_t *doc, const char *media_type)
+{
+	return json_object_get(doc, "manifests") != NULL ||
+	       strcmp(media_type, "application/vnd.oci.image.index.v1+json") == 0 ||
+	       strcmp(media_type, "application/vnd.docker.distribution.manifest.list.v2+json") == 0;
+}
+
+static bool platform_matches(const json_t *descriptor, const struct platform *want, bool variant)
+{
+	const json_t *platform = json_object_get(descriptor, "platform");
+	const char *os = json_string_value(json_object_get(platform, "os"));
+	const char *arch = json_string_value(json_object_get(platform, "architecture"));
+	const char *var = json_string_value(json_object_get(platform, "variant"));
+
+	if (os == NULL || arch == NULL || strcmp(os, want->os) != 0 ||
+	    strcmp(arch, want->architecture) != 0)
+		return false;
+	if (want->variant[0] != '\0')
+		return var != NULL && strcmp(var, want->variant) == 0;
+	/* Without a variant asked for: the plain one, or arm64's usual v8. */
+	return !variant || var == NULL || strcmp(var, "v8") == 0;
+}
+
+static void list_platforms(const json_t *manifests, char *out, size_t size)
+{
+	const json_t *m;
+	size_t i, at = 0;
+
+	out[0] = '\0';
+	json_array_foreach(manifests, i, m) {
+		const json_t *platform = json_object_get(m, "platform");
+		const char *os = json_string_value(json_object_get(platform, "os"));
+		const char *arch = json_string_value(json_object_get(platform, "architecture"));
+		const char *var = json_string_value(json_object_get(platform, "variant"));
+		int n;
+
+		/* Attestations are listed as unknown/unknown. */
+		if (os == NULL || arch == NULL || strcmp(os, "unknown") == 0)
+			continue;
+		n = snprintf(out + at, size - at, "%s%s/%s%s%s", at ? ", " : "", os, arch,
+		             var ? "/" : "", var ? var : "");
+		if (n < 0 || (size_t)n >= size - at)
+			return;
+		at += (size_t)n;
+	}
+}
+
+static int pick_platform(struct pull *p, const json_t *index, const char **digest,
+                         capsula_error *err)
+{
+	const json_t *manifests = json_object_get(index, "manifests"), *m;
+	char wanted[100], offered[600];
+	size_t i;
+
+	for (int strict = 1; strict >= 0; strict--)
+		json_array_foreach(manifests, i, m)
+			if (platform_matches(m, &p->platform, strict)) {
+				*digest = json_string_value(json_object_get(m, "digest"));
+				if (*digest == NULL)
+					return fail(err, 0, HINT_REGISTRY, "%s: an index entry has no digest",
+					            p->name);
+				return 0;
+			}
+	platform_format(&p->platform, wanted, sizeof wanted);
+	list_platforms(manifests, offered, sizeof offered);
+	return fail(err, 0, "pick one with --platform", "%s has no image for %s (it has: %s)",
+	            p->name, wanted, offered[0] ? offered : "none");
+}
+
+static int store_blob(struct pull *p, const char *digest, const char *body, size_t length,
+                      capsula_error *err)
+{
+	char path[CACHE_PATH_MAX];
+
+	cache_blob_path(&p->cache, digest, path, sizeof path);
+	if (access(path, F_OK) == 0)
+		return 0;
+	return cache_write_file(path, body, length, 0644, err);
+}
+
+/* One manifest or index, verified, parsed into p->manifest and kept in
+ * the cache, where the conversion reads it again. */
+static int fetch_manifest(struct pull *p, const char *reference, char *type, size_t type_size,
+                          capsula_error *err)
+{
+	char *body;
+	size_t length;
+	json_error_t problem;
+	int ret;
+
+	if (registry_get_manifest(&p->connection, reference, &body, &length, type, type_size,
+	                          p->digest, err) < 0)
+		return -1;
+	json_decref(p->manifest);
+	p->manifest = NULL;
+	if (is_schema1(type))
+		ret = fail(err, 0, "push it again with a current tool (docker, skopeo)",
+		           "%s: schema 1 manifests are not supported", p->name);
+	else if ((p->manifest = json_loadb(body, length, JSON_REJECT_DUPLICATES, &problem)) == NULL)
+		ret = fail(err, 0, HINT_REGISTRY, "%s: manifest: %s", p->name, problem.text);
+	else if (!json_is_object(p->manifest))
+		ret = fail(err, 0, HINT_REGISTRY, "%s: the manifest is not an object", p->name);
+	else
+		ret = store_blob(p, p->digest, body, length, err);
+	free(body);
+	return ret;
+}
+
+/* The tag (or digest) down to one image manifest for the platform. */
+static int resolve(struct pull *p, capsula_error *err)
+{
+	char type[128], chosen[72];
+	const char *digest;
+
+	if (fetch_manifest(p, image_ref_reference(&p->ref), type, sizeof type, err) < 0)
+		return -1;
+	if (!is_index(p->manifest, type))
+		return 0;
+	if (pick_platform(p, p->manifest, &digest, err) < 0)
+		return -1;
+	if (!sha256_digest_valid(digest))
+		return fail(err, 0, HINT_REGISTRY, "%s: index entry digest '%s' is not sha256:HEX",
+		            p->name, digest);
+	snprintf(chosen, sizeof chosen, "%s", digest);
+	if (fetch_manifest(p, chosen, type, sizeof type, err) < 0)
+		return -1;
+	if (is_index(p->manifest, type))
+		return fail(err, 0, HINT_REGISTRY, "%s: an index inside an index", p->name);
+	return 0;
+}
+
+static int add_blob(struct pull *p, const json_t *descriptor, const char *label,
+                    capsula_error *err)
+{
+	const char *digest = json_string_value(json_object_get(descriptor, "digest"));
+	const char *type = json_string_value(json_object_get(descriptor, "mediaType"));
+	const json_t *size = json_object_get(descriptor, "size");
+	struct fetch_blob *b = &p->blobs[p->blob_count];
+
+	if (!sha256_digest_valid(digest) || !json_is_integer(size) || json_integer_value(size) < 0)
+		return fail(err, 0, HINT_REGISTRY, "%s: the %s's descriptor has no sha256 digest or "
+		            "size", p->name, label);
+	if (type != NULL && strstr(type, "encrypted") != NULL)
+		return fail(err, 0, "pull an image that is not encrypted",
+		            "%s: the %s is encrypted (%s)", p->name, label, type);
+	memset(b, 0, sizeof *b);
+	snprintf(b->digest, sizeof b->digest, "%s", digest);
+	snprintf(b->label, sizeof b->label, "%s", label);
+	b->size = json_integer_value(size);
+	p->blob_count++;
+	return 0;
+}
+
+static int list_blobs(struct pull *p, capsula_error *err)
+{
+	const json_t *layers = json_object_get(p->manifest, "layers"), *layer;
+	size_t i, count = json_array_size(layers);
+	char label[32];
+
+	if (!json_is_array(layers) || count > MAX_LAYERS)
+		return fail(err, 0, HINT_REGISTRY, "%s: the manifest lists no layers or too many",
+		            p->name);
+	p->blobs = calloc(count + 1, sizeof *p->blobs);
+	if (p->blobs == NULL)
+		return fail(err, errno, NULL, "%s", p->name);
+	if (add_blob(p, json_object_get(p->manifest, "config"), "config", err) < 0)
+		return -1;
+	json_array_foreach(layers, i, layer) {
+		snprintf(label, sizeof label, "layer %zu/%zu", i + 1, count);
+		if (add_blob(p, layer, label, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Straight from the cached blobs into squashfs, verified once more. */
+static int convert(struct pull *p, capsula_error *err)
+{
+	struct build_options b = p->opts->build;
+
+	b.output = p->image;
+	b.source = p->cache.dir;
+	b.manifest = p->digest;
+	b.force = true;
+	return build_image(&b, err);
+}
+
+static int copy_bytes(int from, int to)
+{
+	static unsigned char buffer[COPY_CHUNK];
+	ssize_t n;
+
+	for (;;) {
+		n = copy_file_range(from, NULL, to, NULL, COPY_CHUNK, 0);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			break;
+	}
+	if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
+		return -1;
+	while ((n = read(from, buffer, sizeof buffer)) > 0)
+		if (write(to, buffer, (size_t)n) != n)
+			return -1;
+	return n < 0 ? -1 : 0;
+}
+
+/* OUT.sqfs: a copy of the cached image, appearing whole by a rename. */
+static int copy_image(const char *image, const char *output, capsula_error *err)
+{
+	char partial[CACHE_PATH_MAX + 32], dir[CACHE_PATH_MAX], base[CACHE_PATH_MAX];
+	mode_t mask = umask(0);
+	int from, to, ret = -1;
+
+	umask(mask);
+	snprintf(dir, sizeof dir, "%s", output);
+	snprintf(base, sizeof base, "%s", output);
+	snprintf(partial, sizeof partial, "%s/.%s.partial-XXXXXX", dirname(dir), basename(base));
+	from = open(image, O_RDONLY | O_CLOEXEC);
+	if (from < 0)
+		return fail(err, errno, NULL, "%s", image);
+	to = mkostemp(partial, O_CLOEXEC);
+	if (to < 0) {
+		fail(err, errno, "write the image to a directory you own", "create %s", partial);
+		close(from);
+		return -1;
+	}
+	if (copy_bytes(from, to) < 0 || fchmod(to, 0666 & ~mask) < 0 || fsync(to) < 0)
+		fail(err, errno, errno == ENOSPC ? "free space there" : NULL, "write %s", output);
+	else if (rename(partial, output) < 0)
+		fail(err, errno, NULL, "rename %s to %s", partial, output);
+	else
+		ret = 0;
+	if (ret < 0)
+		unlink(partial);
+	close(to);
+	close(from);
+	return ret;
+}
+
+static int lock_reference(struct pull *p, capsula_error *err)
+{
+	char key[900], platform[100], hex[SHA256_HEX_BYTES], name[48];
+	unsigned char digest[SHA256_BYTES];
+	struct sha256 h;
+
+	platform_format(&p->platform, platform, sizeof platform);
+	snprintf(key, sizeof key, "%s,%s", p->name, platform);
+	if (sha256_begin(&h) < 0)
+		return fail(err, errno, "install libssl3", "hash %s", key);
+	sha256_update(&h, key, strlen(key));
+	if (sha256_end(&h, digest) < 0)
+		return fail(err, 0, NULL, "libcrypto failed to hash %s", key);
+	sha256_hex(digest, hex);
+	snprintf(name, sizeof name, "ref-%.32s", hex);
+	return cache_lock(&p->cache, name, err);
+}
+
+static int open_registry(struct pull *p, capsula_error *err)
+{
+	struct registry_settings settings = {
+		.ca_file = p->opts->tls_ca,
+		.insecure = p->opts->insecure,
+		.retries = p->opts->retries,
+		.quiet = p->opts->build.quiet,
+		.max_rate = p->opts->max_rate / p->opts->parallel,
+	};
+
+	if (settings.ca_file == NULL && p->config.registry_ca[0] != '\0')
+		settings.ca_file = p->config.registry_ca;
+	for (size_t i = 0; i < p->config.insecure_registries.count; i++)
+		if (strcmp(p->config.insecure_registries.items[i], p->ref.registry) == 0)
+			settings.insecure = true;
+	if (registry_open(&p->registry, &p->ref, &settings, err) < 0)
+		return -1;
+	p->registry_open = true;
+	return registry_connect(&p->connection, &p->registry, err);
+}
+
+/* Fetch and convert, unless another pull did while this one waited. */
+static int make_image(struct pull *p, capsula_error *err)
+{
+	char name[96];
+	int lock, ret = 0;
+
+	cache_image_path(&p->cache, p->digest, p->image, sizeof p->image);
+	if (access(p->image, F_OK) == 0)
+		return 0;
+	snprintf(name, sizeof name, "image-%s", p->digest + 7);
+	lock = cache_lock(&p->cache, name, err);
+	if (lock < 0)
+		return -1;
+	if (access(p->image, F_OK) != 0)
+		ret = list_blobs(p, err) < 0 ||
+		      fetch_blobs(&p->registry, &p->cache, p->blobs, p->blob_count,
+		                  p->opts->parallel, p->opts->build.quiet, err) < 0 ||
+		      convert(p, err) < 0 ? -1 : 0;
+	if (ret == 0)
+		cache_unlock_remove(&p->cache, name, lock);
+	else
+		cache_unlock(lock);
+	return ret;
+}
+
+static void release(struct pull *p)
+{
+	registry_disconnect(&p->connection);
+	if (p->registry_open)
+		registry_close(&p->registry);
+	json_decref(p->manifest);
+	free(p->blobs);
+	config_free(&p->config);
+}
+
+int pull_image(const struct pull_options *opts, char *image, size_t size, capsula_error *err)
+{
+	struct pull p = {.opts = opts};
+	const char *output = opts->build.output;
+	int ref_lock = -1, ret = -1, found = 0;
+
+	if (image_ref_parse(opts->ref, &p.ref, err) < 0 ||
+	    platform_parse(opts->platform, &p.platform, err) < 0)
+		return -1;
+	image_ref_format(&p.ref, p.name, sizeof p.name);
+	if (output != NULL && !opts->build.force && access(output, F_OK) == 0)
+		return fail(err, 0, "use --force to replace it", "%s exists", output);
+	if (config_load(CAPSULA_CONFIG_FILE, &p.config, err) < 0 ||
+	    cache_locate(&p.config, &p.cache, 1, err) < 0 ||
+	    (ref_lock = lock_reference(&p, err)) < 0)
+		goto out;
+	/* For exec docker://REF: what an earlier pull of the tag resolved to. */
+	if (opts->if_missing &&
+	    (found = cache_lookup(&p.cache, &p.ref, &p.platform, p.image, sizeof p.image, err)) < 0)
+		goto out;
+	if (!found) {
+		if (open_registry(&p, err) < 0 || resolve(&p, err) < 0 || make_image(&p, err) < 0 ||
+		    cache_record_ref(&p.cache, &p.ref, &p.platform, p.digest, err) < 0)
+			goto out;
+		if (!opts->build.quiet)
+			fprintf(stderr, "capsula: %s is %s\n", p.name, p.digest);
+	}
+	if (output != NULL && copy_image(p.image, output, err) < 0)
+		goto out;
+	snprintf(image, size, "%s", p.image);
+	ret = 0;
+out:
+	cache_unlock(ref_lock);
+	release(&p);
+	return ret;
+}

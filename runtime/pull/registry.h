@@ -1,0 +1,68 @@
+/* A client of one repository on an OCI distribution (Docker Registry v2)
+ * server, through libcurl: manifests and blobs, with the authentication
+ * the registry asks for, retries of what a retry can fix, and every
+ * failure translated into one line that says what to do. */
+#ifndef CAPSULA_REGISTRY_H
+#define CAPSULA_REGISTRY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "common/error.h"
+#include "runtime/image/image_ref.h"
+#include "runtime/pull/registry_auth.h"
+
+#define MANIFEST_MAX (4u << 20)
+
+struct registry_settings {
+	const char *ca_file;     /* trusted besides the system's CAs; NULL: none */
+	bool insecure;           /* plain HTTP: only when the user or admin said so */
+	unsigned retries;        /* of 429, 5xx and dropped connections */
+	bool quiet;              /* no word of retries */
+	uint64_t max_rate;       /* bytes/s of one transfer; 0: no limit */
+};
+
+struct registry {
+	struct image_ref ref;
+	struct registry_settings settings;
+	char base_url[700];      /* scheme://host/v2/repository */
+	struct credentials credentials;
+	pthread_mutex_t lock;    /* guards what follows */
+	char *token;             /* bearer token for pulling from the repository */
+	unsigned token_generation;
+	bool basic;              /* the registry asked for basic authentication */
+	bool reached;            /* it answered once: a refused connection is now transient */
+};
+
+int registry_open(struct registry *r, const struct image_ref *ref,
+                  const struct registry_settings *settings, capsula_error *err);
+void registry_close(struct registry *r);
+
+/* One connection (a libcurl handle) per thread. */
+struct registry_connection {
+	struct registry *r;
+	void *curl;
+	volatile const int *cancel;   /* nonzero: abandon the transfer */
+};
+
+int registry_connect(struct registry_connection *c, struct registry *r, capsula_error *err);
+void registry_disconnect(struct registry_connection *c);
+
+/* A manifest or index by tag or digest: its bytes, media type and digest.
+ * Given a digest, the bytes must hash to it. */
+int registry_get_manifest(struct registry_connection *c, const char *reference, char **body,
+                          size_t *length, char *media_type, size_t type_size,
+                          char digest[72], capsula_error *err);
+
+/* A blob into partial (resumed where an earlier try stopped), checked
+ * against digest and size, then renamed to final. *done counts its bytes. */
+int registry_fetch_blob(struct registry_connection *c, const char *digest, int64_t size,
+                        const char *partial, const char *final, uint64_t *done,
+                        capsula_error *err);
+
+/* May the user pull (or, without a repository, log in)? */
+int registry_check_access(struct registry_connection *c, capsula_error *err);
+
+#endif

@@ -1,0 +1,254 @@
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/image_reader.h"
+#include "starter/imageserver/image_fs.h"
+
+/* What the kernel calls the root directory (FUSE_ROOT_ID). */
+#define ROOT_INO 1
+
+/* Holes read as zeros; no squashfs block is larger than 1 MiB (the
+ * superblock check in runtime/image/squashfs.c refuses such images). */
+static const char zeros[1 << 20];
+
+static void dispose_reader(void *reader)
+{
+	sqfs_destroy(reader);
+	free(reader);
+}
+
+static void release_block(void *owner)
+{
+	sqfs_block_dispose(owner);
+}
+
+static int load_block(void *context, uint64_t key, uint32_t header,
+                      void **data, size_t *size, void **owner)
+{
+	sqfs_block *block;
+
+	if (sqfs_data_block_read(context, (sqfs_off_t)key, header, &block) != SQFS_OK)
+		return -1;
+	*data = block->data;
+	*size = block->size;
+	*owner = block;
+	return 0;
+}
+
+int image_fs_open(struct image_fs *ifs, const struct capsula_image *image,
+                  size_t cache_bytes, capsula_error *err)
+{
+	sqfs probe;
+
+	ifs->fd = image->fd;
+	ifs->offset = (size_t)image->offset;
+	ifs->building = true;
+	if (image_reader_open(&probe, image, err) < 0)
+		return -1;
+	ifs->block_size = probe.sb.block_size;
+	ifs->root = sqfs_inode_root(&probe);
+	ifs->fragment_count = probe.sb.fragments;
+	ifs->has_xattrs = probe.sb.xattr_id_table_start != (uint64_t)SQUASHFS_INVALID_BLK;
+	sqfs_destroy(&probe);
+	ifs->fragments = calloc(ifs->fragment_count + 1, sizeof *ifs->fragments);
+	if (ifs->fragments == NULL)
+		return fail(err, errno, NULL, "image fragment table");
+	pthread_mutex_init(&ifs->fragments_lock, NULL);
+	if (block_cache_init(&ifs->cache, cache_bytes, release_block) < 0)
+		return fail(err, errno, NULL, "image block cache");
+	errno = pthread_key_create(&ifs->reader_key, dispose_reader);
+	if (errno != 0)
+		return fail(err, errno, NULL, "image reader key");
+	return 0;
+}
+
+sqfs *image_fs_reader(struct image_fs *ifs)
+{
+	sqfs *fs = pthread_getspecific(ifs->reader_key);
+
+	if (fs)
+		return fs;
+	fs = calloc(1, sizeof *fs);
+	if (fs == NULL)
+		return NULL;
+	if (sqfs_init(fs, ifs->fd, ifs->offset) != SQFS_OK) {
+		free(fs);
+		return NULL;
+	}
+	pthread_setspecific(ifs->reader_key, fs);
+	return fs;
+}
+
+uint64_t image_fs_ino(const struct image_fs *ifs, sqfs_inode_id id)
+{
+	/* Inode ids are 48-bit positions in the inode table, so the mapping
+	 * needs no table: any worker decodes any number, forget is free. */
+	return id == ifs->root ? ROOT_INO : id + 2;
+}
+
+sqfs_inode_id image_fs_inode_id(const struct image_fs *ifs, uint64_t ino)
+{
+	return ino == ROOT_INO ? ifs->root : ino - 2;
+}
+
+static int span_of_block(struct image_fs *ifs, sqfs *fs, uint64_t key, uint32_t header,
+                         size_t inside, size_t want, struct block_span *span)
+{
+	struct cached_block *block;
+	uint32_t stored_size;
+	bool compressed;
+
+	sqfs_data_header(header, &compressed, &stored_size);
+	if (!compressed) {
+		if (inside >= stored_size)
+			return -1;
+		*span = (struct block_span){
+			.image_position = ifs->offset + key + inside,
+			.length = want < stored_size - inside ? want : stored_size - inside,
+		};
+		return 0;
+	}
+	block = block_cache_get(&ifs->cache, key, header, load_block, fs);
+
+	if (block == NULL)
+		return -1;
+	if (inside >= block->size) {
+		block_cache_put(&ifs->cache, block);
+		return -1;
+	}
+	span->block = block;
+	span->data = (const char *)block->data + inside;
+	span->length = want < block->size - inside ? want : block->size - inside;
+	return 0;
+}
+
+static int span_of_fragment(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode,
+                            uint64_t position, size_t want, struct block_span *span)
+{
+	struct squashfs_fragment_entry fragment;
+	uint64_t tail_start = inode->xtra.reg.file_size / ifs->block_size * ifs->block_size;
+	uint32_t index = inode->xtra.reg.frag_idx;
+
+	if (index == SQUASHFS_INVALID_FRAG || index >= ifs->fragment_count)
+		return -1;
+	pthread_mutex_lock(&ifs->fragments_lock);
+	/* A fragment block is never empty: size 0 means not read yet. */
+	fragment = ifs->fragments[index];
+	if (fragment.size == 0) {
+		if (sqfs_frag_entry(fs, &fragment, index) != SQFS_OK) {
+			pthread_mutex_unlock(&ifs->fragments_lock);
+			return -1;
+		}
+		ifs->fragments[index] = fragment;
+	}
+	pthread_mutex_unlock(&ifs->fragments_lock);
+	return span_of_block(ifs, fs, fragment.start_block, fragment.size,
+	                     inode->xtra.reg.frag_off + (size_t)(position - tail_start),
+	                     want, span);
+}
+
+long image_fs_spans(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode, uint64_t offset,
+                    size_t length, struct block_span *spans, size_t max_spans)
+{
+	uint64_t file_size = inode->xtra.reg.file_size;
+	uint64_t position = offset;
+	uint64_t end;
+	sqfs_blocklist blocks;
+	size_t count = 0;
+
+	if (!S_ISREG(inode->base.mode))
+		return -1;
+	if (offset >= file_size)
+		return 0;
+	end = length < file_size - offset ? offset + length : file_size;
+	if (sqfs_blockidx_blocklist(fs, inode, &blocks, (sqfs_off_t)offset) != SQFS_OK)
+		return -1;
+	while (position < end && count < max_spans) {
+		struct block_span *span = &spans[count];
+		size_t want = (size_t)(end - position);
+
+		if (blocks.remain == 0) {
+			if (span_of_fragment(ifs, fs, inode, position, want, span) < 0)
+				goto failed;
+		} else {
+			size_t inside, in_block;
+
+			if (sqfs_blocklist_next(&blocks) != SQFS_OK)
+				goto failed;
+			if (blocks.pos + ifs->block_size <= position)
+				continue;
+			inside = (size_t)(position - blocks.pos);
+			in_block = file_size - blocks.pos < ifs->block_size ?
+			           (size_t)(file_size - blocks.pos) : ifs->block_size;
+			if (want > in_block - inside)
+				want = in_block - inside;
+			if (blocks.input_size == 0) {
+				*span = (struct block_span){.data = zeros, .length = want};
+			} else if (span_of_block(ifs, fs, blocks.block, blocks.header, inside,
+			                         want, span) < 0) {
+				goto failed;
+			}
+		}
+		position += span->length;
+		count++;
+	}
+	return (long)count;
+failed:
+	image_fs_release(ifs, spans, count);
+	return -1;
+}
+
+void image_fs_release(struct image_fs *ifs, struct block_span *spans, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (spans[i].block)
+			block_cache_put(&ifs->cache, spans[i].block);
+}
+
+long image_fs_pread(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode, uint64_t offset,
+                    void *buffer, size_t length)
+{
+	struct block_span spans[8];
+	size_t copied = 0;
+
+	while (copied < length) {
+		long n = image_fs_spans(ifs, fs, inode, offset + copied, length - copied,
+		                        spans, sizeof spans / sizeof spans[0]);
+
+		if (n <= 0)
+			return n < 0 ? -1 : (long)copied;
+		for (long i = 0; i < n; i++) {
+			char *to = (char *)buffer + copied;
+
+			if (spans[i].data) {
+				memcpy(to, spans[i].data, spans[i].length);
+			/* image_fs_spans filled spans[0..n). */
+			/* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage) */
+			} else if (pread(ifs->fd, to, spans[i].length,
+			                 (off_t)spans[i].image_position) != (ssize_t)spans[i].length) {
+				image_fs_release(ifs, spans, (size_t)n);
+				return -1;
+			}
+			copied += spans[i].length;
+		}
+		image_fs_release(ifs, spans, (size_t)n);
+	}
+	return (long)copied;
+}
+
+int image_fs_resolve(struct image_fs *ifs, sqfs *fs, const char *path, sqfs_inode *out)
+{
+	return image_path_resolve(fs, ifs->root, path, out);
+}
+
+void image_fs_built(struct image_fs *ifs)
+{
+	__atomic_store_n(&ifs->building, false, __ATOMIC_RELEASE);
+}

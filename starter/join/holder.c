@@ -1,0 +1,418 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/timing.h"
+#include "starter/container/container.h"
+#include "starter/container/identity.h"
+#include "starter/container/userns.h"
+#include "starter/join/channel.h"
+#include "starter/join/holder.h"
+
+/* How long a new holder waits for its first rank before giving up. */
+#define FIRST_RANK_TIMEOUT_MS 30000
+/* A rank that connects must say hello within this time. */
+#define HANDSHAKE_TIMEOUT_S 5
+
+enum { HOLDER_READY = 0 };
+
+static void report(int fd, int status, const char *message)
+{
+	struct holder_reply reply = {.status = status, .holder = getpid()};
+	ssize_t ignored;
+
+	snprintf(reply.message, sizeof reply.message, "%s", message ? message : "");
+	ignored = write(fd, &reply, sizeof reply);
+	(void)ignored;  /* the spawning rank may be gone; nothing to tell then */
+}
+
+/* Keep only the descriptors the holder needs (and stdio until setup is
+ * done), so it holds none of the launcher's pipes or sockets open. */
+static void close_other_fds(const int *keep, size_t count)
+{
+	unsigned next = 3;
+
+	for (;;) {
+		unsigned lowest = ~0U;
+
+		for (size_t i = 0; i < count; i++)
+			if (keep[i] >= (int)next && (unsigned)keep[i] < lowest)
+				lowest = (unsigned)keep[i];
+		if (lowest > next)
+			close_range(next, lowest == ~0U ? ~0U : lowest - 1, 0);
+		if (lowest == ~0U)
+			break;
+		next = lowest + 1;
+	}
+}
+
+static void ignore_terminal_signals(void)
+{
+	static const int signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
+
+	for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+		signal(signals[i], SIG_IGN);
+}
+
+/* What the holder keeps of a rank while it runs. */
+struct rank_info {
+	int stderr_fd;               /* its stderr, or -1 when nothing will be said */
+	struct join_request request;
+	uint64_t joined_us;          /* when it got the namespaces */
+	uint64_t requests_served;    /* the image server's counters then */
+	uint64_t serving_us;
+};
+
+/* Answer one connection: a rank gets the container (and we get its pidfd,
+ * returned, and what it told us in *rank), an instance tool gets our own
+ * pidfd, so that it can wait for us and signal us without ever naming a
+ * pid that might be reused. Returns -1 for anything else, and for a peer
+ * that is not the container's user: peers outside our user namespace's map
+ * read as the overflow uid, which is never the user's (the launch refuses
+ * to run as it). */
+static int answer_peer(int conn, const struct capsula_plan *plan, const struct container *c,
+                       struct rank_info *rank)
+{
+	struct timeval timeout = {.tv_sec = HANDSHAKE_TIMEOUT_S};
+	struct holder_reply reply = {.status = HOLDER_READY, .holder = getpid()};
+	int fds[2] = {c->userns_fd, c->mntns_fd};
+	int received[2] = {-1, -1};
+	capsula_error err;
+	size_t nfds = 2, none = 0;
+	char request;
+
+	*rank = (struct rank_info){.stderr_fd = -1};
+	if (uid_is_overflow(plan->uid) ||
+	    channel_peer_is(conn, plan_inner_uid(plan), NULL, &err) != 1)
+		return -1;
+	if (setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0 ||
+	    setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout) < 0)
+		return -1;
+	if (channel_recv(conn, &request, 1, received, &nfds) != 1)
+		return -1;
+	if (request == CHANNEL_STATUS && nfds == 0) {
+		int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+
+		if (self >= 0) {
+			channel_send(conn, &reply, sizeof reply, &self, 1);
+			close(self);
+		}
+		return -1;
+	}
+	if (request != CHANNEL_JOIN || nfds < 1 ||
+	    channel_recv(conn, &rank->request, sizeof rank->request, NULL, &none) !=
+	    (ssize_t)sizeof rank->request ||
+	    channel_send(conn, &reply, sizeof reply, fds, 2) < 0) {
+		for (size_t i = 0; i < nfds; i++)
+			close(received[i]);
+		return -1;
+	}
+	rank->joined_us = timing_now_us();
+	if (c->served != NULL) {
+		rank->requests_served = __atomic_load_n(&c->served->requests_served, __ATOMIC_RELAXED);
+		rank->serving_us = __atomic_load_n(&c->served->serving_us, __ATOMIC_RELAXED);
+	}
+	rank->stderr_fd = nfds == 2 ? received[1] : -1;
+	return received[0];
+}
+
+static void refuse_waiting_ranks(int listen_fd, const capsula_error *err)
+{
+	struct holder_reply reply = {.status = err->status};
+	int conn;
+
+	snprintf(reply.message, sizeof reply.message, "%s", err->message);
+	if (fcntl(listen_fd, F_SETFL, O_NONBLOCK) < 0)
+		return;
+	while ((conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		channel_send(conn, &reply, sizeof reply, NULL, 0);
+		close(conn);
+	}
+}
+
+/* The ranks being served: fds[0] is the listening socket, fds[1..count]
+ * the ranks' pidfds, ranks[1..count] what we keep of each. */
+struct rank_set {
+	struct pollfd *fds;
+	struct rank_info *ranks;
+	size_t count;
+};
+
+static int rank_add(struct rank_set *set, int pidfd, const struct rank_info *rank)
+{
+	struct pollfd *fds = realloc(set->fds, (set->count + 2) * sizeof *fds);
+	struct rank_info *ranks;
+
+	if (fds == NULL)
+		return -1;
+	set->fds = fds;
+	ranks = realloc(set->ranks, (set->count + 2) * sizeof *ranks);
+	if (ranks == NULL)
+		return -1;
+	set->ranks = ranks;
+	set->count++;
+	fds[set->count] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+	ranks[set->count] = *rank;
+	return 0;
+}
+
+/* --timing's last lines, said for the command once it has exited: what
+ * capsula cannot see itself after the exec. */
+static void report_command(const struct container *c, const struct rank_info *rank)
+{
+	uint64_t now = timing_now_us();
+	uint64_t requests = 0, serving = 0;
+	char text[400];
+	int length;
+
+	if (c->served != NULL) {
+		requests = __atomic_load_n(&c->served->requests_served, __ATOMIC_RELAXED) -
+		           rank->requests_served;
+		serving = __atomic_load_n(&c->served->serving_us, __ATOMIC_RELAXED) - rank->serving_us;
+	}
+	length = snprintf(text, sizeof text,
+	                  "capsula: %-24s %8llu us\n"
+	                  "capsula: %-24s %8llu us (%llu requests)\n"
+	                  "capsula: %-24s %8llu us\n",
+	                  "command (setns to exit)", (unsigned long long)(now - rank->joined_us),
+	                  "  image server, meanwhile", (unsigned long long)serving,
+	                  (unsigned long long)requests,
+	                  "total (start to exit)", (unsigned long long)(now - rank->request.start_us));
+	if (length > 0 && write(rank->stderr_fd, text, (size_t)length) < 0)
+		return;  /* its stderr is gone: nobody to tell */
+}
+
+static void rank_remove(struct rank_set *set, size_t i, const struct container *c)
+{
+	struct rank_info *rank = &set->ranks[i];
+
+	if (rank->stderr_fd >= 0 && rank->request.timing)
+		report_command(c, rank);
+	close(set->fds[i].fd);
+	if (rank->stderr_fd >= 0)
+		close(rank->stderr_fd);
+	set->fds[i] = set->fds[set->count];
+	set->ranks[i] = set->ranks[set->count];
+	set->count--;
+}
+
+/* A program that fills the writable tmpfs sees only ENOSPC; its user
+ * should learn which limit that was, once each time it fills. */
+static void watch_writable_tmpfs(const struct capsula_plan *plan, const struct container *c,
+                                 const struct rank_set *set, bool *told)
+{
+	struct statfs fs;
+	char line[320];
+	int length;
+
+	if (c->upper_fd < 0 || fstatfs(c->upper_fd, &fs) < 0 || fs.f_blocks == 0)
+		return;
+	if (fs.f_bavail > fs.f_blocks / 10) {
+		*told = false;
+		return;
+	}
+	if (fs.f_bavail > 0 || *told)
+		return;
+	*told = true;
+	length = snprintf(line, sizeof line, "capsula: the container's writable tmpfs is full "
+	                  "(%llu MiB): writes fail with 'No space left on device'; give it more "
+	                  "with --tmpfs-size, or write to a host directory\n",
+	                  plan->tmpfs_bytes >> 20);
+	for (size_t i = 1; i <= set->count; i++)
+		if (set->ranks[i].stderr_fd >= 0 && write(set->ranks[i].stderr_fd, line,
+		                                          (size_t)length) < 0)
+			continue;  /* that rank's stderr is gone: nothing more to do */
+}
+
+#define TMPFS_WATCH_MS 500
+
+/* Serve ranks until none is left and the grace period has passed. */
+static void serve_ranks(int listen_fd, const struct capsula_plan *plan,
+                        const struct container *c)
+{
+	struct rank_set set = {0};
+	uint64_t idle_deadline = timing_now_us() + FIRST_RANK_TIMEOUT_MS * 1000ULL;
+	bool forever = plan->grace_ms == GRACE_FOREVER;
+	bool told_full = false;
+
+	set.fds = malloc(sizeof *set.fds);
+	set.ranks = malloc(sizeof *set.ranks);
+	if (set.fds == NULL || set.ranks == NULL)
+		goto out;
+	for (;;) {
+		int timeout_ms = -1;
+		int ready;
+
+		set.fds[0] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+		if (set.count == 0 && !forever) {
+			uint64_t now = timing_now_us();
+
+			if (now >= idle_deadline)
+				break;
+			timeout_ms = (int)((idle_deadline - now + 999) / 1000);
+		}
+		if (c->upper_fd >= 0 && (timeout_ms < 0 || timeout_ms > TMPFS_WATCH_MS))
+			timeout_ms = TMPFS_WATCH_MS;
+		ready = poll(set.fds, set.count + 1, timeout_ms);
+		if (ready < 0 && errno != EINTR)
+			break;
+		watch_writable_tmpfs(plan, c, &set, &told_full);
+		if (ready <= 0)
+			continue;
+		/* Ranks that ended; pidfds are readable once the process is gone. */
+		for (size_t i = 1; i <= set.count;) {
+			if (set.fds[i].revents) {
+				rank_remove(&set, i, c);
+				if (set.count == 0)
+					idle_deadline = timing_now_us() + plan->grace_ms * 1000ULL;
+			} else {
+				i++;
+			}
+		}
+		if (set.fds[0].revents & POLLIN) {
+			int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			struct rank_info rank = {.stderr_fd = -1};
+			int pidfd = conn >= 0 ? answer_peer(conn, plan, c, &rank) : -1;
+
+			if (conn >= 0)
+				close(conn);
+			/* Holding a rank's stderr past its end would keep its
+			 * launcher waiting: only while it lives, and only if needed. */
+			if (rank.stderr_fd >= 0 && c->upper_fd < 0 && !rank.request.timing) {
+				close(rank.stderr_fd);
+				rank.stderr_fd = -1;
+			}
+			if (pidfd >= 0 && rank_add(&set, pidfd, &rank) < 0) {
+				close(pidfd);
+				if (rank.stderr_fd >= 0)
+					close(rank.stderr_fd);
+			}
+		}
+	}
+out:
+	free(set.fds);
+	free(set.ranks);
+}
+
+static void detach_stdio(int devnull)
+{
+	/* Keeping the rank's stdout or stderr open would make the launcher wait
+	 * for the holder before it considers the rank finished. */
+	dup2(devnull, STDIN_FILENO);
+	dup2(devnull, STDOUT_FILENO);
+	dup2(devnull, STDERR_FILENO);
+	close(devnull);
+}
+
+/* When holder_spawn began, for --timing: the holder inherits it. */
+static uint64_t spawned_us;
+
+static __attribute__((noreturn)) void holder_main(const struct capsula_plan *plan,
+                                                  int listen_fd, int report_fd)
+{
+	int keep[3 + MAX_IMAGE_LAYERS] = {plan->image.fd, listen_fd, report_fd};
+	size_t kept = 3;
+	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+	struct container c = {-1, -1, -1, NULL};
+	uint64_t started = timing_report(plan->timing, "  holder fork", spawned_us);
+	struct identity id;
+	int devnull;
+
+	for (size_t i = 0; i < plan->layer_count && i < MAX_IMAGE_LAYERS; i++)
+		keep[kept++] = plan->layers[i].fd;
+	close_other_fds(keep, kept);
+	ignore_terminal_signals();
+	prctl(PR_SET_NAME, "capsula-holder", 0, 0, 0);
+	if (chdir("/") < 0 || (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+		fail(&err, errno, NULL, "holder setup");
+		report(report_fd, err.status, err.message);
+		_exit(EXIT_CAPSULA_FAILED);
+	}
+	started = timing_report(plan->timing, "  holder setup", started);
+	if (identity_lookup(plan->uid, plan->gid, &id, &err) < 0)
+		goto failed;
+	timing_report(plan->timing, "  identity (NSS)", started);
+	if (container_build(plan, &id, &c, &err) < 0)
+		goto failed;
+	identity_free(&id);
+	report(report_fd, HOLDER_READY, NULL);
+	close(report_fd);
+	detach_stdio(devnull);
+	serve_ranks(listen_fd, plan, &c);
+	/* The FUSE mount and everything else go with the last reference to the
+	 * namespaces, which is ours. */
+	_exit(0);
+failed:
+	report(report_fd, err.status, err.message);
+	refuse_waiting_ranks(listen_fd, &err);
+	_exit(EXIT_CAPSULA_FAILED);
+}
+
+int holder_spawn(const struct capsula_plan *plan, int listen_fd, pid_t *holder,
+                 capsula_error *err)
+{
+	struct holder_reply reply;
+	int pipefd[2];
+	ssize_t got;
+	pid_t pid;
+	int status;
+
+	spawned_us = timing_now_us();
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return fail(err, errno, NULL, "pipe for the holder");
+	pid = fork();
+	if (pid < 0) {
+		int saved = errno;
+
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return fail(err, saved, NULL, "fork the holder");
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		/* Own session, then fork again: the holder is nobody's child in the
+		 * launcher's process group and never gets the terminal's signals. */
+		if (setsid() < 0)
+			_exit(EXIT_CAPSULA_FAILED);
+		pid = fork();
+		if (pid < 0) {
+			fail(err, errno, NULL, "fork the holder");
+			report(pipefd[1], err->status, err->message);
+			_exit(EXIT_CAPSULA_FAILED);
+		}
+		if (pid > 0)
+			_exit(0);
+		holder_main(plan, listen_fd, pipefd[1]);
+	}
+	close(pipefd[1]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	do
+		got = read(pipefd[0], &reply, sizeof reply);
+	while (got < 0 && errno == EINTR);
+	close(pipefd[0]);
+	if (got != (ssize_t)sizeof reply)
+		return fail(err, got < 0 ? errno : 0, "run again with -vv and report it",
+		            "the container holder exited during setup");
+	if (reply.status == HOLDER_READY) {
+		if (holder != NULL)
+			*holder = reply.holder;
+		return 0;
+	}
+	reply.message[sizeof reply.message - 1] = '\0';
+	return fail_status(err, reply.status, 0, NULL, "%s", reply.message);
+}
