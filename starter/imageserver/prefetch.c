@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,10 +240,22 @@ static void want_command(struct prefetch *p)
 	}
 }
 
+/* Work only where the launch leaves a processor idle: while the holder
+ * builds the root it waits on the image server often, and on a node with
+ * few processors the prefetch must not delay either of them. Best effort:
+ * without it the prefetch merely competes. The helper inherits it. */
+static void run_when_idle(void)
+{
+	struct sched_param none = {.sched_priority = 0};
+
+	(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
+}
+
 static void *prefetch_main(void *arg)
 {
 	struct prefetch *p = arg;
 
+	run_when_idle();
 	p->fs = image_fs_reader(p->ifs);
 	if (p->fs != NULL) {
 		pthread_t helper;
