@@ -96,7 +96,8 @@ void check_user_namespaces(struct check_list *list)
 	check_add(list, "user namespaces", CHECK_OK, NULL, "unprivileged, uid mapped (max %ld)", max);
 }
 
-static void describe_init(const struct fuse_probe *init, char *out, size_t size)
+/* The kernel's FUSE as the probe's INIT request describes it. */
+static void describe_init(const struct fuse_probe *probe, char *out, size_t size)
 {
 	static const struct {
 		uint32_t flag;
@@ -107,11 +108,11 @@ static void describe_init(const struct fuse_probe *init, char *out, size_t size)
 		{FUSE_PARALLEL_DIROPS, "parallel_dirops"}, {FUSE_MAX_PAGES, "max_pages"},
 		{FUSE_CACHE_SYMLINKS, "cache_symlinks"},
 	};
-	size_t n = (size_t)snprintf(out, size, "protocol %u.%u, readahead %u KiB;", init->major,
-	                            init->minor, init->max_readahead >> 10);
+	size_t n = (size_t)snprintf(out, size, "protocol %u.%u, readahead %u KiB;", probe->major,
+	                            probe->minor, probe->max_readahead >> 10);
 
 	for (size_t i = 0; i < sizeof features / sizeof features[0] && n < size; i++)
-		if (init->flags & features[i].flag)
+		if (probe->flags & features[i].flag)
 			n += (size_t)snprintf(out + n, size - n, " %s", features[i].name);
 }
 
