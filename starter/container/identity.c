@@ -92,8 +92,12 @@ static char *read_image_file(struct rootfs *rfs, const char *path, capsula_error
 	char *text;
 	size_t length;
 
-	if (fd < 0)
-		return strdup("");
+	if (fd < 0) {
+		text = strdup("");
+		if (text == NULL)
+			fail(err, errno, NULL, "read %s in the image", path);
+		return text;
+	}
 	if (read_small_fd(fd, path, IMAGE_ACCOUNTS_MAX, &text, &length, err) < 0)
 		return NULL;
 	return text;
