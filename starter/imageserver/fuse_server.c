@@ -173,6 +173,7 @@ int fuse_server_start(const struct capsula_plan *plan, const struct capsula_imag
 	snprintf(device, sizeof device, "/dev/fd/%d", fuse_fd);
 	if (fuse_session_mount(session, device) != 0)
 		return fail(err, 0, NULL, "cannot attach the FUSE session to /dev/fuse");
+	ifs->session = session;
 	pool = calloc(1, sizeof *pool);
 	if (pool == NULL)
 		return fail(err, errno, NULL, "FUSE worker pool");

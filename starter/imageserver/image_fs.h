@@ -15,7 +15,10 @@
 #include "common/plan.h"
 #include "starter/imageserver/block_cache.h"
 
+struct fuse_session;
+
 struct image_fs {
+	struct fuse_session *session;  /* serving it, for notifications */
 	int fd;
 	size_t offset;
 	size_t block_size;
