@@ -87,16 +87,16 @@ static int serve_layers(const struct capsula_plan *plan, int stage_fd, const int
 	return 0;
 }
 
-/* The root: the image's entries on a tmpfs; or, with layers, an overlay
- * of them; with a writable layer, that overlay itself. */
+/* The root: the image itself; or, with layers, an overlay of them, its
+ * entries on a tmpfs; with a writable layer, that overlay itself. */
 static int build_root(struct rootfs *rfs, const struct capsula_plan *plan, int stage_fd,
-                      struct container *c, capsula_error *err)
+                      struct image_fs *served, struct container *c, capsula_error *err)
 {
 	char lower[512], upper[4200], work[4200];
 	int overlay_fd, ret;
 
 	if (plan->overlay == OVERLAY_NONE && plan->layer_count == 0)
-		return rootfs_from_image(rfs, stage_fd, "image", "root", err);
+		return rootfs_from_served_image(rfs, stage_fd, "image", served, err);
 	if (overlay_lower_dirs(plan, lower, sizeof lower, err) < 0)
 		return -1;
 	if (plan->overlay == OVERLAY_NONE) {
@@ -163,9 +163,9 @@ int container_build(const struct capsula_plan *plan, const struct identity *id,
 	if (serve_layers(plan, stage_fd, layer_fuse_fds, layers_served, err) < 0)
 		return -1;
 	t = timing_report(plan->timing, "  image mount (FUSE)", t);
-	if (build_root(&rfs, plan, stage_fd, c, err) < 0)
+	if (build_root(&rfs, plan, stage_fd, served, c, err) < 0)
 		return -1;
-	t = timing_report(plan->timing, "  root scaffold", t);
+	t = timing_report(plan->timing, "  root", t);
 	if (plan->dev_mode == DEV_MINIMAL && make_minimal_dev(&rfs, err) < 0)
 		return -1;
 	if (apply_binds(&rfs, plan, err) < 0)

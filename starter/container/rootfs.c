@@ -15,6 +15,7 @@
 #include "common/open_in_root.h"
 #include "common/plan.h"
 #include "starter/container/rootfs.h"
+#include "starter/imageserver/fuse_server.h"
 
 int rootfs_open(struct rootfs *rfs, const char *path, int flags)
 {
@@ -258,6 +259,16 @@ int rootfs_from_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
 	return ret;
 }
 
+int rootfs_from_served_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
+                             struct image_fs *served, capsula_error *err)
+{
+	if (open_root(rfs, stage_fd, image_dir, err) < 0)
+		return -1;
+	rfs->image = served;
+	rfs->image_dev = rfs->root_dev;
+	return remember_own_fs(rfs, rfs->root_fd, err);
+}
+
 /* Cover the read-only directory at path with a tmpfs repeating its
  * entries, so that new mount points can be made in it. */
 static int underlay(struct rootfs *rfs, const char *path, capsula_error *err)
@@ -305,6 +316,17 @@ static const char *split_parent(const char *path, char *parent, size_t size)
 	return name;
 }
 
+/* In a directory of the image itself, the image server makes the entry:
+ * no tmpfs, no listing of the directory. */
+static int add_to_image(struct rootfs *rfs, int parent_fd, const char *name, bool want_dir)
+{
+	struct stat st;
+
+	if (rfs->image == NULL || fstat(parent_fd, &st) < 0 || st.st_dev != rfs->image_dev)
+		return -1;
+	return fuse_server_add_mount_point(rfs->image, (uint64_t)st.st_ino, name, want_dir);
+}
+
 /* Create the last component of path in its (existing) parent, as a
  * directory or an empty file, covering a read-only parent if need be. */
 static int create_in_parent(struct rootfs *rfs, const char *path, bool want_dir,
@@ -319,6 +341,10 @@ static int create_in_parent(struct rootfs *rfs, const char *path, bool want_dir,
 		parent_fd = open_in_root(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
 		if (parent_fd < 0)
 			return fail(err, errno, NULL, "open %s in the container", parent);
+		if (attempt == 0 && add_to_image(rfs, parent_fd, name, want_dir) == 0) {
+			close(parent_fd);
+			return 0;
+		}
 		if (want_dir) {
 			ret = mkdirat(parent_fd, name, 0755);
 		} else {

@@ -1,7 +1,9 @@
-/* Building the container's root: a tmpfs scaffold holding the image's
- * top-level entries, binds resolved inside it, then pivot_root. The image is
- * read-only, so a missing mount point is made by covering its parent with a
- * tmpfs that repeats the parent's entries ("underlay"). */
+/* Building the container's root: the image itself, or with layers a tmpfs
+ * scaffold holding the top-level entries of their read-only overlay, or a
+ * writable overlay; binds resolved inside it, then pivot_root. The image is
+ * read-only: a missing mount point in one of its directories is served by
+ * the image server itself; elsewhere (layers) it is made by covering its
+ * parent with a tmpfs that repeats the parent's entries ("underlay"). */
 #ifndef CAPSULA_ROOTFS_H
 #define CAPSULA_ROOTFS_H
 
@@ -12,8 +14,10 @@
 
 #define ROOTFS_MAX_SCAFFOLDS 64
 
+struct image_fs;
+
 struct rootfs {
-	int root_fd;   /* the new root, a tmpfs */
+	int root_fd;   /* the new root */
 	dev_t root_dev;  /* and its identity */
 	ino_t root_ino;
 	int host_fd;   /* the host's root, while it is still reachable */
@@ -23,12 +27,21 @@ struct rootfs {
 	 * their symlinks are followed on the way to a mount point. */
 	dev_t own_devs[ROOTFS_MAX_SCAFFOLDS + 1];
 	size_t own_dev_count;
+	/* The image as served in-process, when its directories are the root's
+	 * own (no layers, no overlay), and the file system it is mounted as. */
+	struct image_fs *image;
+	dev_t image_dev;
 	int verbosity;
 };
 
 /* Move this process onto a private tmpfs stage: afterwards "/" is the stage,
  * the host is under /oldroot, and stage_fd is open on the stage. */
 int stage_enter(int *stage_fd, int *host_fd, capsula_error *err);
+
+/* Make the image mounted at stage path image_dir, served in-process as
+ * served, the root itself: its server makes the mount points it lacks. */
+int rootfs_from_served_image(struct rootfs *rfs, int stage_fd, const char *image_dir,
+                             struct image_fs *served, capsula_error *err);
 
 /* Make rootfs->root_fd a tmpfs at stage path root_dir holding the entries of
  * the image mounted at image_dir. */

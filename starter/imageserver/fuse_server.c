@@ -185,3 +185,18 @@ int fuse_server_start(const struct capsula_plan *plan, const struct capsula_imag
 	*served = ifs;
 	return 0;
 }
+
+int fuse_server_add_mount_point(struct image_fs *served, uint64_t parent, const char *name,
+                                bool dir)
+{
+	uint64_t ino;
+
+	if (mount_points_add(&served->mount_points, parent, name, dir, &ino) < 0)
+		return -1;
+	/* The kernel has just been told the name is missing, for good: make
+	 * it ask again (ENOENT: it had nothing cached, as good). The parent's
+	 * listing needs no such care: nothing lists the image's directories
+	 * while the container is being built. */
+	(void)fuse_lowlevel_notify_inval_entry(served->session, parent, name, strlen(name));
+	return 0;
+}

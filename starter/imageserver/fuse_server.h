@@ -4,6 +4,7 @@
 #define CAPSULA_FUSE_SERVER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -27,5 +28,12 @@ int fuse_mount(const char *source, int fuse_fd, const char *mountpoint, uid_t ui
 int fuse_server_start(const struct capsula_plan *plan, const struct capsula_image *image,
                       int fuse_fd, const char *mountpoint, struct image_fs **served,
                       capsula_error *err);
+
+/* Serve an empty directory (dir) or file named name in the directory with
+ * inode number parent, where the image has nothing by that name, as a
+ * mount point. Only while the container is being built. Returns 0, or -1
+ * when no more can be added (then make room some other way). */
+int fuse_server_add_mount_point(struct image_fs *served, uint64_t parent, const char *name,
+                                bool dir);
 
 #endif

@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/plan.h"
 #include "starter/imageserver/block_cache.h"
+#include "starter/imageserver/mount_points.h"
 
 struct fuse_session;
 
@@ -38,6 +39,8 @@ struct image_fs {
 	 * the kernel remembers: overlayfs asks for its own attributes on every
 	 * lookup, and each answer would otherwise be a round trip. */
 	bool has_xattrs;
+	/* Mount points the holder added where the image has nothing. */
+	struct mount_points mount_points;
 	/* Requests answered and the time spent on them, for --timing. */
 	uint64_t requests_served;
 	uint64_t serving_us;

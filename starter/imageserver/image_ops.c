@@ -69,7 +69,9 @@ static int inode_stat(struct request_context *rc, sqfs_inode *inode, fuse_ino_t 
 	memset(st, 0, sizeof *st);
 	st->st_ino = ino;
 	st->st_mode = inode->base.mode;
-	if (answered_open(rc, inode->base.mode))
+	/* The image's root is the container's: whatever its mode, the user
+	 * must be able to enter it, as any root capsula made before. */
+	if (answered_open(rc, inode->base.mode) || ino == FUSE_ROOT_ID)
 		st->st_mode |= 0555;
 	st->st_nlink = (nlink_t)inode->nlink;
 	st->st_mtime = st->st_ctime = st->st_atime = (time_t)inode->base.mtime;
@@ -119,6 +121,51 @@ static int entry_of(struct request_context *rc, sqfs_dir_entry *dentry,
 	return inode_stat(rc, &inode, entry->ino, &entry->attr);
 }
 
+static void mount_point_entry(const struct request_context *rc, const struct mount_point *mp,
+                              struct fuse_entry_param *entry)
+{
+	memset(entry, 0, sizeof *entry);
+	entry->ino = mp->ino;
+	entry->attr_timeout = entry->entry_timeout = FOREVER;
+	entry->attr.st_ino = (ino_t)mp->ino;
+	entry->attr.st_mode = mp->dir ? S_IFDIR | 0755 : S_IFREG | 0644;
+	entry->attr.st_nlink = mp->dir ? 2 : 1;
+	/* As the holder would own one it made itself. */
+	entry->attr.st_uid = rc->ifs->inner_uid;
+	entry->attr.st_gid = rc->ifs->inner_gid;
+	entry->attr.st_blksize = (blksize_t)rc->ifs->block_size;
+}
+
+/* The mount point found by a lookup, or (mp NULL) a miss. */
+static void reply_mount_point(fuse_req_t req, const struct request_context *rc,
+                              const struct mount_point *mp)
+{
+	struct fuse_entry_param entry;
+
+	if (mp != NULL) {
+		mount_point_entry(rc, mp, &entry);
+	} else {
+		/* Inode 0 with a timeout: the kernel remembers the miss, which
+		 * is what library and module searches along paths hit most. */
+		memset(&entry, 0, sizeof entry);
+		entry.entry_timeout = FOREVER;
+	}
+	fuse_reply_entry(req, &entry);
+}
+
+/* For an inode number of the mount points: the entry (NULL, having
+ * replied, when there is none). */
+static const struct mount_point *mount_point_or_reply(fuse_req_t req,
+                                                      const struct request_context *rc,
+                                                      fuse_ino_t ino)
+{
+	const struct mount_point *mp = mount_points_get(&rc->ifs->mount_points, ino);
+
+	if (mp == NULL)
+		fuse_reply_err(req, ESTALE);
+	return mp;
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct request_context rc;
@@ -128,7 +175,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	sqfs_dir_entry dentry;
 	bool found;
 
-	if (request_begin(req, &rc) < 0 || inode_of(req, &rc, parent, &dir) < 0)
+	if (request_begin(req, &rc) < 0)
+		return;
+	if (mount_point_ino(parent)) {
+		reply_mount_point(req, &rc, mount_points_find(&rc.ifs->mount_points, parent, name));
+		return;
+	}
+	if (inode_of(req, &rc, parent, &dir) < 0)
 		return;
 	if (!S_ISDIR(dir.base.mode)) {
 		fuse_reply_err(req, ENOTDIR);
@@ -140,11 +193,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (!found) {
-		/* Inode 0 with a timeout: the kernel remembers the miss, which
-		 * is what library and module searches along paths hit most. */
-		memset(&entry, 0, sizeof entry);
-		entry.entry_timeout = FOREVER;
-		fuse_reply_entry(req, &entry);
+		reply_mount_point(req, &rc, mount_points_find(&rc.ifs->mount_points, parent, name));
 		return;
 	}
 	if (entry_of(&rc, &dentry, &entry) < 0)
@@ -167,7 +216,19 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct stat st;
 
 	(void)fi;
-	if (request_begin(req, &rc) < 0 || inode_of(req, &rc, ino, &inode) < 0)
+	if (request_begin(req, &rc) < 0)
+		return;
+	if (mount_point_ino(ino)) {
+		const struct mount_point *mp = mount_point_or_reply(req, &rc, ino);
+		struct fuse_entry_param entry;
+
+		if (mp != NULL) {
+			mount_point_entry(&rc, mp, &entry);
+			fuse_reply_attr(req, &entry.attr, FOREVER);
+		}
+		return;
+	}
+	if (inode_of(req, &rc, ino, &inode) < 0)
 		return;
 	if (inode_stat(&rc, &inode, ino, &st) < 0)
 		fuse_reply_err(req, EIO);
@@ -182,6 +243,10 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	char target[4096];
 	size_t size = sizeof target;
 
+	if (mount_point_ino(ino)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
 	if (request_begin(req, &rc) < 0 || inode_of(req, &rc, ino, &inode) < 0)
 		return;
 	if (!S_ISLNK(inode.base.mode))
@@ -228,6 +293,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 	long count;
 
 	(void)fi;
+	if (mount_point_ino(ino)) {
+		fuse_reply_buf(req, NULL, 0);  /* an empty file */
+		return;
+	}
 	if (request_begin(req, &rc) < 0 || inode_of(req, &rc, ino, &inode) < 0)
 		return;
 	max_spans = size / rc.ifs->block_size + 2;
@@ -268,65 +337,115 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 	free(spans);
 }
 
-static void list_directory(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
-                           bool plus)
+/* Directory offsets past the image's own entries: the mount points added
+ * in the directory, listed after them. */
+#define MOUNT_POINT_OFFSET ((off_t)1 << 40)
+
+struct listing {
+	fuse_req_t req;
+	char *buffer;
+	size_t size, used;
+	bool plus;
+	bool full;
+};
+
+static bool list_entry(struct listing *l, const char *name, const struct fuse_entry_param *entry,
+                       off_t next)
 {
-	struct request_context rc;
-	sqfs_inode dir;
+	size_t room = l->size - l->used;
+	size_t needed = l->plus ?
+		fuse_add_direntry_plus(l->req, l->buffer + l->used, room, name, entry, next) :
+		fuse_add_direntry(l->req, l->buffer + l->used, room, name, &entry->attr, next);
+
+	if (needed > room) {
+		l->full = true;
+		return false;
+	}
+	l->used += needed;
+	return true;
+}
+
+static int list_image_entries(struct listing *l, struct request_context *rc, sqfs_inode *dir,
+                              off_t offset)
+{
 	sqfs_dir cursor;
 	sqfs_name name_buffer;
 	sqfs_dir_entry dentry;
 	sqfs_err status = SQFS_OK;
-	size_t used = 0;
-	char *buffer;
 
-	if (request_begin(req, &rc) < 0 || inode_of(req, &rc, ino, &dir) < 0)
-		return;
-	if (!S_ISDIR(dir.base.mode)) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
+	if (sqfs_dir_open(rc->fs, dir, &cursor, offset) != SQFS_OK)
+		return -1;
+	sqfs_dentry_init(&dentry, name_buffer);
+	while (sqfs_dir_next(rc->fs, &cursor, &dentry, &status)) {
+		struct fuse_entry_param entry = {0};
+
+		if (l->plus) {
+			if (entry_of(rc, &dentry, &entry) < 0)
+				return -1;
+		} else {
+			entry.attr.st_ino = image_fs_ino(rc->ifs, sqfs_dentry_inode(&dentry));
+			entry.attr.st_mode = sqfs_dentry_mode(&dentry);
+		}
+		if (!list_entry(l, sqfs_dentry_name(&dentry), &entry, sqfs_dentry_next_offset(&dentry)))
+			return 0;
 	}
-	buffer = malloc(size);
-	if (buffer == NULL) {
+	return status == SQFS_OK ? 0 : -1;
+}
+
+static void list_mount_points(struct listing *l, const struct request_context *rc,
+                              fuse_ino_t dir, size_t from)
+{
+	const struct mount_point *mp;
+
+	while (!l->full && (mp = mount_points_next_child(&rc->ifs->mount_points, dir, &from))) {
+		struct fuse_entry_param entry;
+
+		mount_point_entry(rc, mp, &entry);
+		list_entry(l, mp->name, &entry, MOUNT_POINT_OFFSET + (off_t)from);
+	}
+}
+
+static void list_directory(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+                           bool plus)
+{
+	struct listing l = {.req = req, .size = size, .plus = plus};
+	struct request_context rc;
+	bool in_image = !mount_point_ino(ino);
+	sqfs_inode dir;
+
+	if (request_begin(req, &rc) < 0)
+		return;
+	if (in_image) {
+		if (inode_of(req, &rc, ino, &dir) < 0)
+			return;
+		if (!S_ISDIR(dir.base.mode)) {
+			fuse_reply_err(req, ENOTDIR);
+			return;
+		}
+	} else {
+		const struct mount_point *mp = mount_point_or_reply(req, &rc, ino);
+
+		if (mp == NULL)
+			return;
+		if (!mp->dir) {
+			fuse_reply_err(req, ENOTDIR);
+			return;
+		}
+	}
+	l.buffer = malloc(size);
+	if (l.buffer == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (sqfs_dir_open(rc.fs, &dir, &cursor, offset) != SQFS_OK) {
-		free(buffer);
+	if (in_image && offset < MOUNT_POINT_OFFSET && list_image_entries(&l, &rc, &dir, offset) < 0) {
+		free(l.buffer);
 		fuse_reply_err(req, EIO);
 		return;
 	}
-	sqfs_dentry_init(&dentry, name_buffer);
-	while (sqfs_dir_next(rc.fs, &cursor, &dentry, &status)) {
-		off_t next = sqfs_dentry_next_offset(&dentry);
-		size_t needed;
-
-		if (plus) {
-			struct fuse_entry_param entry;
-
-			if (entry_of(&rc, &dentry, &entry) < 0) {
-				status = SQFS_ERR;
-				break;
-			}
-			needed = fuse_add_direntry_plus(req, buffer + used, size - used,
-			                                sqfs_dentry_name(&dentry), &entry, next);
-		} else {
-			struct stat st = {
-				.st_ino = image_fs_ino(rc.ifs, sqfs_dentry_inode(&dentry)),
-				.st_mode = sqfs_dentry_mode(&dentry),
-			};
-			needed = fuse_add_direntry(req, buffer + used, size - used,
-			                           sqfs_dentry_name(&dentry), &st, next);
-		}
-		if (needed > size - used)
-			break;
-		used += needed;
-	}
-	if (status != SQFS_OK)
-		fuse_reply_err(req, EIO);
-	else
-		fuse_reply_buf(req, buffer, used);
-	free(buffer);
+	list_mount_points(&l, &rc, ino,
+	                  offset < MOUNT_POINT_OFFSET ? 0 : (size_t)(offset - MOUNT_POINT_OFFSET));
+	fuse_reply_buf(req, l.buffer, l.used);
+	free(l.buffer);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
@@ -371,6 +490,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
+	if (mount_point_ino(ino)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
 	if (inode_of(req, &rc, ino, &inode) < 0)
 		return;
 	value = malloc(size ? size : 1);
@@ -397,6 +520,13 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char *names = NULL;
 	size_t used = 0;
 
+	if (mount_point_ino(ino)) {  /* no attributes */
+		if (size == 0)
+			fuse_reply_xattr(req, 0);
+		else
+			fuse_reply_buf(req, NULL, 0);
+		return;
+	}
 	if (request_begin(req, &rc) < 0 || inode_of(req, &rc, ino, &inode) < 0)
 		return;
 	if (size && (names = malloc(size)) == NULL) {

@@ -20,6 +20,23 @@ is "$(capsula_exec -B "$WORK/data:/deep/er/still" -- cat /deep/er/still/file)" p
 is "$(capsula_exec -B "$WORK/data:/usr/new/place" -- sh -c 'cat /usr/new/place/file && ls /usr/bin >/dev/null && echo image-usr-intact')" \
 	"payload
 image-usr-intact" "a destination inside an image directory is made without hiding the image's files"
+# The image server makes such mount points itself: the directory is listed
+# with them, and nothing is mounted over it to make room.
+image_usr=$(capsula_exec -- ls /usr | sort | tr '\n' ' ')
+ok "(the image's /usr: $image_usr)" [ -n "$image_usr" ]
+is "$(capsula_exec -B "$WORK/data:/usr/new/place" -- ls /usr | sort | tr '\n' ' ')" \
+	"$(printf '%snew' "$image_usr" | tr ' ' '\n' | sort | tr '\n' ' ')" \
+	"the image's directory lists the mount point made in it with its own entries"
+is "$(capsula_exec -B "$WORK/data:/usr/new/place" -- ls /usr/new)" place \
+	"and a directory made there lists the one made in it"
+is "$(capsula_exec -B "$WORK/data:/usr/new/place" -- sh -c \
+	"cut -d' ' -f5 /proc/self/mountinfo | grep -c '^/usr'")" 1 \
+	"and the bind is the only mount under /usr"
+is "$(capsula_exec -- sh -c "grep -E '^[0-9]+ [0-9]+ [0-9]+:[0-9]+ / / ' /proc/self/mountinfo |
+	sed 's/.* - \([^ ]*\) .*/\1/'")" fuse "the container's root is the image itself"
+out=$(capsula_exec -B "$WORK/data:/usr/new/place" -- sh -c 'ls /usr/other 2>&1; stat -c %F /usr/new')
+like "$out" "No such file" "a name that is no mount point stays missing"
+like "$out" "directory" "and the made one is a directory"
 
 capsula_exec -B "$WORK/data:/data" -- sh -c 'echo written > /data/new'
 is "$(cat "$WORK/data/new" 2>/dev/null)" written "binds are read-write by default"
