@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/image_reader.h"
+#include "starter/imageserver/block_decoder.h"
 #include "starter/imageserver/image_fs.h"
 
 /* What the kernel calls the root directory (FUSE_ROOT_ID). */
@@ -18,27 +19,35 @@
  * superblock check in runtime/image/squashfs.c refuses such images). */
 static const char zeros[1 << 20];
 
-static void dispose_reader(void *reader)
+/* A thread's own view of the image: libsquashfuse's reader, first, so that
+ * the sqfs pointer handed around is the whole, and its block decoder. */
+struct reader {
+	sqfs fs;
+	struct block_decoder *decoder;
+};
+
+static void dispose_reader(void *arg)
 {
-	sqfs_destroy(reader);
+	struct reader *reader = arg;
+
+	sqfs_destroy(&reader->fs);
+	block_decoder_free(reader->decoder);
 	free(reader);
 }
 
 static void release_block(void *owner)
 {
-	sqfs_block_dispose(owner);
+	free(owner);
 }
 
 static int load_block(void *context, uint64_t key, uint32_t header,
                       void **data, size_t *size, void **owner)
 {
-	sqfs_block *block;
+	struct reader *reader = context;
 
-	if (sqfs_data_block_read(context, (sqfs_off_t)key, header, &block) != SQFS_OK)
+	if (block_decoder_read(reader->decoder, key, header, data, size) < 0)
 		return -1;
-	*data = block->data;
-	*size = block->size;
-	*owner = block;
+	*owner = *data;
 	return 0;
 }
 
@@ -53,6 +62,7 @@ int image_fs_open(struct image_fs *ifs, const struct capsula_image *image,
 	if (image_reader_open(&probe, image, err) < 0)
 		return -1;
 	ifs->block_size = probe.sb.block_size;
+	ifs->compression = probe.sb.compression;
 	ifs->root = sqfs_inode_root(&probe);
 	ifs->fragment_count = probe.sb.fragments;
 	ifs->has_xattrs = probe.sb.xattr_id_table_start != (uint64_t)SQUASHFS_INVALID_BLK;
@@ -71,19 +81,26 @@ int image_fs_open(struct image_fs *ifs, const struct capsula_image *image,
 
 sqfs *image_fs_reader(struct image_fs *ifs)
 {
-	sqfs *fs = pthread_getspecific(ifs->reader_key);
+	struct reader *reader = pthread_getspecific(ifs->reader_key);
 
-	if (fs)
-		return fs;
-	fs = calloc(1, sizeof *fs);
-	if (fs == NULL)
+	if (reader)
+		return &reader->fs;
+	reader = calloc(1, sizeof *reader);
+	if (reader == NULL)
 		return NULL;
-	if (sqfs_init(fs, ifs->fd, ifs->offset) != SQFS_OK) {
-		free(fs);
+	if (sqfs_init(&reader->fs, ifs->fd, ifs->offset) != SQFS_OK) {
+		free(reader);
 		return NULL;
 	}
-	pthread_setspecific(ifs->reader_key, fs);
-	return fs;
+	reader->decoder = block_decoder_new(ifs->fd, ifs->offset, ifs->block_size,
+	                                    ifs->compression);
+	if (reader->decoder == NULL) {
+		sqfs_destroy(&reader->fs);
+		free(reader);
+		return NULL;
+	}
+	pthread_setspecific(ifs->reader_key, reader);
+	return &reader->fs;
 }
 
 uint64_t image_fs_ino(const struct image_fs *ifs, sqfs_inode_id id)
@@ -115,6 +132,7 @@ static int span_of_block(struct image_fs *ifs, sqfs *fs, uint64_t key, uint32_t 
 		};
 		return 0;
 	}
+	/* fs is the first member of this thread's reader. */
 	block = block_cache_get(&ifs->cache, key, header, load_block, fs);
 
 	if (block == NULL)

@@ -23,6 +23,7 @@ struct image_fs {
 	int fd;
 	size_t offset;
 	size_t block_size;
+	int compression;  /* the superblock's id */
 	sqfs_inode_id root;
 	struct block_cache cache;
 	pthread_key_t reader_key;

@@ -1,0 +1,29 @@
+/* Decompressing one data block of the image, with what a thread keeps from
+ * block to block. libsquashfuse's reader makes a new zstd or zlib context
+ * for every block; for a 128 KiB zstd block that costs about a third of the
+ * time (220 us against 155 us here), and a cold start decompresses every
+ * block the command touches. zstd and gzip images are decoded through their
+ * libraries with a context per thread; the others through libsquashfuse's
+ * decompressor for the image's compression. */
+#ifndef CAPSULA_BLOCK_DECODER_H
+#define CAPSULA_BLOCK_DECODER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct block_decoder;
+
+/* A decoder for blocks of up to block_size bytes in the image file fd,
+ * whose squashfs starts at offset, compressed as the superblock's id
+ * says; NULL when out of memory or the compression is unknown. */
+struct block_decoder *block_decoder_new(int fd, uint64_t offset, size_t block_size,
+                                        int compression);
+void block_decoder_free(struct block_decoder *d);
+
+/* Read the block at position (in the squashfs) stored as header says, and
+ * decompress it into a new buffer of block_size bytes (free() it). Returns
+ * 0, or -1 when the image cannot be read or the block does not decode. */
+int block_decoder_read(struct block_decoder *d, uint64_t position, uint32_t header,
+                       void **data, size_t *size);
+
+#endif
