@@ -159,7 +159,7 @@ int container_build(const struct capsula_plan *plan, const struct identity *id,
 	t = timing_report(plan->timing, "  stage", t);
 	if (fuse_server_start(plan, &plan->image, fuse_fd, "/image", &served, err) < 0)
 		return -1;
-	prefetch_start(served, plan, "/image");
+	c->prefetch = prefetch_start(served, plan, "/image");
 	if (serve_layers(plan, stage_fd, layer_fuse_fds, layers_served, err) < 0)
 		return -1;
 	t = timing_report(plan->timing, "  image mount (FUSE)", t);

@@ -6,12 +6,14 @@
 #include "common/plan.h"
 #include "starter/container/identity.h"
 #include "starter/imageserver/image_fs.h"
+#include "starter/imageserver/prefetch.h"
 
 struct container {
 	int userns_fd;
 	int mntns_fd;
 	int upper_fd;  /* the writable tmpfs, or -1: watched for running full */
 	struct image_fs *served;  /* the image's server, for its counters */
+	struct prefetch *prefetch;  /* to stop before the process exits */
 };
 
 /* Build the container in this (single-threaded) process: afterwards the

@@ -54,7 +54,14 @@ struct prefetch {
 	char *command;
 	char *search_path;
 	bool accounts;                    /* the holder will read passwd and group */
+	pthread_t thread;
+	bool stopping;                    /* set by prefetch_stop */
 };
+
+static bool stopping(struct prefetch *p)
+{
+	return __atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE);
+}
 
 /* Queue the file at path, once. Returns its index in p->files, or -1 when
  * the image has no such file or the list is full. */
@@ -98,7 +105,7 @@ static bool take_piece(struct prefetch *p, struct range *piece)
 	bool taken = false;
 
 	pthread_mutex_lock(&p->lock);
-	while (p->next_range < p->range_count && p->budget > 0) {
+	while (p->next_range < p->range_count && p->budget > 0 && !stopping(p)) {
 		struct range *r = &p->ranges[p->next_range];
 		uint64_t length;
 
@@ -130,7 +137,7 @@ static uint64_t kernel_inode(struct prefetch *p, struct wanted_file *file)
 	struct stat st;
 	int fd;
 
-	if (nodeid != 0 || p->mount_fd < 0 ||
+	if (nodeid != 0 || p->mount_fd < 0 || stopping(p) ||
 	    __atomic_load_n(&file->lookup_failed, __ATOMIC_RELAXED))
 		return nodeid;
 	fd = open_in_root(p->mount_fd, file->path, O_PATH);
@@ -163,7 +170,8 @@ static void push_to_kernel(struct prefetch *p, struct range *piece, struct block
 		struct fuse_bufvec data = FUSE_BUFVEC_INIT(spans[i].length);
 
 		data.buf[0].mem = (void *)spans[i].data;
-		if (fuse_lowlevel_notify_store(p->ifs->session, nodeid, (off_t)offset, &data, 0) != 0)
+		if (fuse_lowlevel_notify_store(p->ifs->session, nodeid, (off_t)offset, &data,
+		                               FUSE_BUF_NO_SPLICE) != 0)
 			return;
 		offset += spans[i].length;
 	}
@@ -250,6 +258,7 @@ static void want_needed(struct prefetch *p, sqfs_inode *inode, const Elf64_Phdr 
 static void read_elf(struct prefetch *p, size_t file, const Elf64_Ehdr *header)
 {
 	sqfs_inode *inode = &p->files[file].inode;
+	uint64_t start = UINT64_MAX, end = 0;
 	Elf64_Phdr ph[64];
 	size_t count = header->e_phnum;
 
@@ -272,9 +281,17 @@ static void read_elf(struct prefetch *p, size_t file, const Elf64_Ehdr *header)
 	for (size_t i = 0; i < count; i++)
 		if (ph[i].p_type == PT_DYNAMIC)
 			want_needed(p, inode, ph, count, &ph[i]);
+	/* One range over all the loaded segments: widened to whole blocks,
+	 * ranges of their own would share blocks, each pushed twice. */
 	for (size_t i = 0; i < count; i++)
-		if (ph[i].p_type == PT_LOAD)
-			want_range(p, file, ph[i].p_offset, ph[i].p_filesz);
+		if (ph[i].p_type == PT_LOAD && ph[i].p_filesz > 0) {
+			uint64_t segment_end = ph[i].p_offset + ph[i].p_filesz;
+
+			start = ph[i].p_offset < start ? ph[i].p_offset : start;
+			end = segment_end > end ? segment_end : end;
+		}
+	if (end > start)
+		want_range(p, file, start, end - start);
 }
 
 static void read_script(struct prefetch *p, const char *start, size_t length)
@@ -350,6 +367,19 @@ static void want_accounts(struct prefetch *p)
 	}
 }
 
+/* The descriptors held for pushing: a holder may live for hours. */
+static void close_descriptors(struct prefetch *p)
+{
+	for (size_t i = 0; i < p->file_count; i++)
+		if (p->files[i].fd >= 0) {
+			close(p->files[i].fd);
+			p->files[i].fd = -1;
+		}
+	if (p->mount_fd >= 0)
+		close(p->mount_fd);
+	p->mount_fd = -1;
+}
+
 static void *prefetch_main(void *arg)
 {
 	struct prefetch *p = arg;
@@ -370,32 +400,32 @@ static void *prefetch_main(void *arg)
 		if (helping)
 			pthread_join(helper, NULL);
 	}
-	for (size_t i = 0; i < p->file_count; i++) {
-		if (p->files[i].fd >= 0)
-			close(p->files[i].fd);
+	close_descriptors(p);
+	return NULL;
+}
+
+static void prefetch_free(struct prefetch *p)
+{
+	close_descriptors(p);
+	for (size_t i = 0; i < p->file_count; i++)
 		free(p->files[i].path);
-	}
-	if (p->mount_fd >= 0)
-		close(p->mount_fd);
 	pthread_mutex_destroy(&p->lock);
 	free(p->command);
 	free(p->search_path);
 	free(p);
-	return NULL;
 }
 
-void prefetch_start(struct image_fs *ifs, const struct capsula_plan *plan,
-                    const char *mountpoint)
+struct prefetch *prefetch_start(struct image_fs *ifs, const struct capsula_plan *plan,
+                                const char *mountpoint)
 {
 	const char *search_path = env_get(plan->envp, "PATH");
 	struct prefetch *p;
-	pthread_t thread;
 
 	if (!plan->prefetch || plan->argv == NULL)
-		return;
+		return NULL;
 	p = calloc(1, sizeof *p);
 	if (p == NULL)
-		return;
+		return NULL;
 	if (search_path == NULL || search_path[0] == '\0')
 		search_path = FALLBACK_SEARCH_PATH;
 	p->ifs = ifs;
@@ -408,13 +438,18 @@ void prefetch_start(struct image_fs *ifs, const struct capsula_plan *plan,
 	p->command = strdup(plan->argv[0]);
 	p->search_path = strdup(search_path);
 	if (p->command == NULL || p->search_path == NULL ||
-	    pthread_create(&thread, NULL, prefetch_main, p) != 0) {
-		if (p->mount_fd >= 0)
-			close(p->mount_fd);
-		free(p->command);
-		free(p->search_path);
-		free(p);
-		return;
+	    pthread_create(&p->thread, NULL, prefetch_main, p) != 0) {
+		prefetch_free(p);
+		return NULL;
 	}
-	pthread_detach(thread);
+	return p;
+}
+
+void prefetch_stop(struct prefetch *p)
+{
+	if (p == NULL)
+		return;
+	__atomic_store_n(&p->stopping, true, __ATOMIC_RELEASE);
+	pthread_join(p->thread, NULL);
+	prefetch_free(p);
 }

@@ -12,8 +12,14 @@
 #include "common/plan.h"
 #include "starter/imageserver/image_fs.h"
 
-/* mountpoint: where ifs is mounted, as the holder sees it now. */
-void prefetch_start(struct image_fs *ifs, const struct capsula_plan *plan,
-                    const char *mountpoint);
+/* mountpoint: where ifs is mounted, as the holder sees it now. Returns
+ * the running prefetch, or NULL when there is none to run. */
+struct prefetch *prefetch_start(struct image_fs *ifs, const struct capsula_plan *plan,
+                                const char *mountpoint);
+
+/* Stop it and wait for it, before the process exits: it looks files up
+ * through the image's mount, and a lookup left waiting on the image server
+ * when the server's threads die would never end, nor would the process. */
+void prefetch_stop(struct prefetch *p);
 
 #endif

@@ -327,7 +327,7 @@ static __attribute__((noreturn)) void holder_main(const struct capsula_plan *pla
 	int keep[3 + MAX_IMAGE_LAYERS] = {plan->image.fd, listen_fd, report_fd};
 	size_t kept = 3;
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
-	struct container c = {-1, -1, -1, NULL};
+	struct container c = {-1, -1, -1, NULL, NULL};
 	uint64_t started = timing_report(plan->timing, "  holder fork", spawned_us);
 	struct identity id;
 	int devnull;
@@ -355,10 +355,12 @@ static __attribute__((noreturn)) void holder_main(const struct capsula_plan *pla
 	serve_ranks(listen_fd, plan, &c);
 	/* The FUSE mount and everything else go with the last reference to the
 	 * namespaces, which is ours. */
+	prefetch_stop(c.prefetch);
 	_exit(0);
 failed:
 	report(report_fd, err.status, err.message);
 	refuse_waiting_ranks(listen_fd, &err);
+	prefetch_stop(c.prefetch);
 	_exit(EXIT_CAPSULA_FAILED);
 }
 
