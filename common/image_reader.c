@@ -6,14 +6,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/decompressor.h"
 #include "common/image_reader.h"
 
 int image_reader_open(sqfs *fs, const struct capsula_image *image, capsula_error *err)
 {
 	sqfs_err status = sqfs_init(fs, image->fd, (size_t)image->offset);
 
-	if (status == SQFS_OK)
+	if (status == SQFS_OK) {
+		decompressor_install(fs);
 		return 0;
+	}
 	return fail(err, 0, status == SQFS_BADCOMP ?
 	            "rebuild the image with gzip, xz, lz4 or zstd compression" :
 	            "rebuild it with mksquashfs or capsula build",

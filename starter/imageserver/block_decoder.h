@@ -1,10 +1,6 @@
-/* Decompressing one data block of the image, with what a thread keeps from
- * block to block. libsquashfuse's reader makes a new zstd or zlib context
- * for every block; for a 128 KiB zstd block that costs about a third of the
- * time (220 us against 155 us here), and a cold start decompresses every
- * block the command touches. zstd and gzip images are decoded through their
- * libraries with a context per thread; the others through libsquashfuse's
- * decompressor for the image's compression. */
+/* Reading one data block of the image and decompressing it into a buffer
+ * of its own, for the block cache: the decompressor keeps its context from
+ * block to block (common/decompressor.c). */
 #ifndef CAPSULA_BLOCK_DECODER_H
 #define CAPSULA_BLOCK_DECODER_H
 
@@ -15,7 +11,8 @@ struct block_decoder;
 
 /* A decoder for blocks of up to block_size bytes in the image file fd,
  * whose squashfs starts at offset, compressed as the superblock's id
- * says; NULL when out of memory or the compression is unknown. */
+ * says; NULL when out of memory or the compression is unknown. One per
+ * thread: it keeps a buffer for the stored bytes. */
 struct block_decoder *block_decoder_new(int fd, uint64_t offset, size_t block_size,
                                         int compression);
 void block_decoder_free(struct block_decoder *d);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/decompressor.h"
 #include "common/image_reader.h"
 #include "starter/imageserver/block_decoder.h"
 #include "starter/imageserver/image_fs.h"
@@ -92,6 +93,7 @@ sqfs *image_fs_reader(struct image_fs *ifs)
 		free(reader);
 		return NULL;
 	}
+	decompressor_install(&reader->fs);
 	reader->decoder = block_decoder_new(ifs->fd, ifs->offset, ifs->block_size,
 	                                    ifs->compression);
 	if (reader->decoder == NULL) {
