@@ -233,7 +233,9 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (inode_stat(&rc, &inode, ino, &st) < 0)
 		fuse_reply_err(req, EIO);
 	else
-		fuse_reply_attr(req, &st, cache_time(&rc, inode.base.mode));
+		/* The root is answered the same before and after the build. */
+		fuse_reply_attr(req, &st, ino == FUSE_ROOT_ID ? FOREVER :
+		                cache_time(&rc, inode.base.mode));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)

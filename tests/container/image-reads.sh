@@ -65,7 +65,7 @@ requests() {
 }
 without=$(requests "$(as_user env CAPSULA_PREFETCH=0 "$CAPSULA" exec --join never --timing \
 	"$IMAGE" true 2>&1)")
-for try in 1 2 3; do
+for _ in 1 2 3; do
 	with=$(requests "$(capsula_exec --join never --timing -- true 2>&1)")
 	[ "$(( ${with:-0} * 2 ))" -le "${without:-0}" ] && break
 done
