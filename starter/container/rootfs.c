@@ -16,6 +16,7 @@
 #include "common/plan.h"
 #include "starter/container/rootfs.h"
 #include "starter/imageserver/fuse_server.h"
+#include "starter/imageserver/mount_points.h"
 
 int rootfs_open(struct rootfs *rfs, const char *path, int flags)
 {
@@ -317,14 +318,25 @@ static const char *split_parent(const char *path, char *parent, size_t size)
 }
 
 /* In a directory of the image itself, the image server makes the entry:
- * no tmpfs, no listing of the directory. */
-static int add_to_image(struct rootfs *rfs, int parent_fd, const char *name, bool want_dir)
+ * no tmpfs, no listing of the directory. Returns 0 when it did, 1 when the
+ * directory is not the image's, -1 with err when it cannot. */
+static int add_to_image(struct rootfs *rfs, int parent_fd, const char *name, bool want_dir,
+                        capsula_error *err)
 {
 	struct stat st;
 
-	if (rfs->image == NULL || fstat(parent_fd, &st) < 0 || st.st_dev != rfs->image_dev)
-		return -1;
-	return fuse_server_add_mount_point(rfs->image, (uint64_t)st.st_ino, name, want_dir);
+	if (rfs->image == NULL)
+		return 1;
+	if (fstat(parent_fd, &st) < 0)
+		return fail(err, errno, NULL, "stat the parent of mount point %s", name);
+	if (st.st_dev != rfs->image_dev)
+		return 1;
+	/* No falling back to a tmpfs over the directory: over the image's
+	 * root, it would hide the root itself. */
+	if (fuse_server_add_mount_point(rfs->image, (uint64_t)st.st_ino, name, want_dir) < 0)
+		return fail(err, 0, "use fewer binds to places the image lacks",
+		            "more than %d mount points the image lacks", MOUNT_POINTS_MAX);
+	return 0;
 }
 
 /* Create the last component of path in its (existing) parent, as a
@@ -341,9 +353,12 @@ static int create_in_parent(struct rootfs *rfs, const char *path, bool want_dir,
 		parent_fd = open_in_root(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
 		if (parent_fd < 0)
 			return fail(err, errno, NULL, "open %s in the container", parent);
-		if (attempt == 0 && add_to_image(rfs, parent_fd, name, want_dir) == 0) {
-			close(parent_fd);
-			return 0;
+		if (attempt == 0) {
+			ret = add_to_image(rfs, parent_fd, name, want_dir, err);
+			if (ret <= 0) {
+				close(parent_fd);
+				return ret;
+			}
 		}
 		if (want_dir) {
 			ret = mkdirat(parent_fd, name, 0755);

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MOUNT_POINTS_MAX 64
+#define MOUNT_POINTS_MAX 256
 
 /* Their inode numbers: above any image inode's (squashfs ids are 48 bits). */
 #define MOUNT_POINT_INO_BASE (1ULL << 62)

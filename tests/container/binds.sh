@@ -34,6 +34,11 @@ is "$(capsula_exec -B "$WORK/data:/usr/new/place" -- sh -c \
 	"and the bind is the only mount under /usr"
 is "$(capsula_exec -- sh -c "grep -E '^[0-9]+ [0-9]+ [0-9]+:[0-9]+ / / ' /proc/self/mountinfo |
 	sed 's/.* - \([^ ]*\) .*/\1/'")" fuse "the container's root is the image itself"
+many=$(seq 1 257 | sed "s|.*|$WORK/data:/many&|" | paste -sd, -)
+err=$(capsula_exec -B "$many" -- true 2>&1); rc=$?
+is "$rc" 125 "more mount points than the image server keeps is capsula's failure (125)"
+like "$err" "more than 256 mount points the image lacks" "and says so"
+ok "200 of them are fine" capsula_exec -B "$(seq 1 200 | sed "s|.*|$WORK/data:/many&|" | paste -sd, -)" -- true
 out=$(capsula_exec -B "$WORK/data:/usr/new/place" -- sh -c 'ls /usr/other 2>&1; stat -c %F /usr/new')
 like "$out" "No such file" "a name that is no mount point stays missing"
 like "$out" "directory" "and the made one is a directory"
