@@ -266,7 +266,6 @@ int rootfs_from_served_image(struct rootfs *rfs, int stage_fd, const char *image
 	if (open_root(rfs, stage_fd, image_dir, err) < 0)
 		return -1;
 	rfs->image = served;
-	rfs->image_dev = rfs->root_dev;
 	return remember_own_fs(rfs, rfs->root_fd, err);
 }
 
@@ -329,7 +328,7 @@ static int add_to_image(struct rootfs *rfs, int parent_fd, const char *name, boo
 		return 1;
 	if (fstat(parent_fd, &st) < 0)
 		return fail(err, errno, NULL, "stat the parent of mount point %s", name);
-	if (st.st_dev != rfs->image_dev)
+	if (st.st_dev != rfs->root_dev)  /* the image is the root */
 		return 1;
 	/* No falling back to a tmpfs over the directory: over the image's
 	 * root, it would hide the root itself. */

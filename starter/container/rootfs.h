@@ -27,10 +27,9 @@ struct rootfs {
 	 * their symlinks are followed on the way to a mount point. */
 	dev_t own_devs[ROOTFS_MAX_SCAFFOLDS + 1];
 	size_t own_dev_count;
-	/* The image as served in-process, when its directories are the root's
-	 * own (no layers, no overlay), and the file system it is mounted as. */
+	/* The image as served in-process, when it is the root itself (no
+	 * layers, no overlay): root_dev is then the image's file system. */
 	struct image_fs *image;
-	dev_t image_dev;
 	int verbosity;
 };
 

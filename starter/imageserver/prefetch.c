@@ -22,8 +22,7 @@
 #define MAX_RANGES 128
 
 struct range {
-	sqfs_inode inode;
-	size_t file;
+	size_t file;  /* in p->files */
 	uint64_t offset, length;
 };
 
@@ -95,7 +94,7 @@ static void want_range(struct prefetch *p, size_t file, uint64_t offset, uint64_
 	end = (end + p->ifs->block_size - 1) / p->ifs->block_size * p->ifs->block_size;
 	if (end > size)
 		end = size;
-	p->ranges[p->range_count++] = (struct range){*inode, file, start, end - start};
+	p->ranges[p->range_count++] = (struct range){file, start, end - start};
 }
 
 /* The next piece of the ranges, up to the end of its image block, or false
@@ -118,7 +117,7 @@ static bool take_piece(struct prefetch *p, struct range *piece)
 		length = p->ifs->block_size - (r->offset + p->next_offset) % p->ifs->block_size;
 		if (length > r->length - p->next_offset)
 			length = r->length - p->next_offset;
-		*piece = (struct range){r->inode, r->file, r->offset + p->next_offset, length};
+		*piece = (struct range){r->file, r->offset + p->next_offset, length};
 		p->next_offset += length;
 		p->budget -= length < p->budget ? length : p->budget;
 		taken = true;
@@ -187,8 +186,8 @@ static void *warm_pieces(void *arg)
 	struct range piece;
 
 	while (fs != NULL && take_piece(p, &piece)) {
-		long n = image_fs_spans(p->ifs, fs, &piece.inode, piece.offset, piece.length,
-		                        spans, sizeof spans / sizeof spans[0]);
+		long n = image_fs_spans(p->ifs, fs, &p->files[piece.file].inode, piece.offset,
+		                        piece.length, spans, sizeof spans / sizeof spans[0]);
 
 		if (n > 0) {
 			push_to_kernel(p, &piece, spans, n);
