@@ -35,7 +35,7 @@ static void probe_child(int report, const char *dir)
 		r.failed_at = FUSE_PROBE_OPEN;
 		goto out;
 	}
-	if (fuse_mount("capsula-doctor", fuse, dir, getuid(), getgid(), false, &err) < 0) {
+	if (fuse_mount_at("capsula-doctor", fuse, dir, getuid(), getgid(), false, &err) < 0) {
 		r.failed_at = FUSE_PROBE_MOUNT;
 		goto out;
 	}

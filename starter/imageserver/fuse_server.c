@@ -99,8 +99,8 @@ int fuse_device_open(int *fd_out, capsula_error *err)
 	return 0;
 }
 
-int fuse_mount(const char *source, int fuse_fd, const char *mountpoint, uid_t uid, gid_t gid,
-               bool allow_other, capsula_error *err)
+int fuse_mount_at(const char *source, int fuse_fd, const char *mountpoint, uid_t uid,
+                  gid_t gid, bool allow_other, capsula_error *err)
 {
 	char options[256];
 
@@ -127,7 +127,7 @@ static int mount_image(const struct capsula_plan *plan, const struct capsula_ima
 	char source[4096 + 16];
 
 	snprintf(source, sizeof source, "capsula:%s", image->path);
-	return fuse_mount(source, fuse_fd, mountpoint, plan_inner_uid(plan), plan_inner_gid(plan),
+	return fuse_mount_at(source, fuse_fd, mountpoint, plan_inner_uid(plan), plan_inner_gid(plan),
 	                  others_mapped(plan), err);
 }
 

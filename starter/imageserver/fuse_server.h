@@ -19,8 +19,8 @@ int fuse_device_open(int *fd_out, capsula_error *err);
 /* Mount a read-only FUSE file system served through fuse_fd at mountpoint,
  * owned by uid and gid (as seen in the caller's user namespace); with
  * allow_other, other ids of that namespace may use it too. */
-int fuse_mount(const char *source, int fuse_fd, const char *mountpoint, uid_t uid, gid_t gid,
-               bool allow_other, capsula_error *err);
+int fuse_mount_at(const char *source, int fuse_fd, const char *mountpoint, uid_t uid,
+                  gid_t gid, bool allow_other, capsula_error *err);
 
 /* Mount image (the plan's or one of its layers) read-only at mountpoint
  * through fuse_fd and serve it from up to plan->fuse_threads threads until
