@@ -386,9 +386,13 @@ int holder_spawn(const struct capsula_plan *plan, int listen_fd, pid_t *holder,
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
-		/* Own session, then fork again: the holder is nobody's child in the
-		 * launcher's process group and never gets the terminal's signals. */
-		if (setsid() < 0)
+		/* Own process group, then fork again: the holder is nobody's
+		 * child, outside the launcher's group, and ignores the terminal's
+		 * signals. Not a session of its own: a new session is a new
+		 * scheduling group (autogroup), in which the prefetch's idle
+		 * priority means nothing to the ranks, and a rank about to run
+		 * its command waited up to a millisecond behind the prefetch. */
+		if (setpgid(0, 0) < 0)
 			_exit(EXIT_CAPSULA_FAILED);
 		pid = fork();
 		if (pid < 0) {
