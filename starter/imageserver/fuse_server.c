@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 /* libsquashfuse's headers choose the FUSE API version: they come first. */
@@ -60,6 +61,7 @@ static void *serve(void *arg)
 	struct fuse_buf request = {0};
 	uint64_t began;
 
+	prctl(PR_SET_NAME, "capsula-fuse", 0, 0, 0);
 	while (!fuse_session_exited(pool->session)) {
 		int received = fuse_session_receive_buf(pool->session, &request);
 

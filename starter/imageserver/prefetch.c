@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -185,6 +186,7 @@ static void *warm_pieces(void *arg)
 	struct block_span spans[4];
 	struct range piece;
 
+	prctl(PR_SET_NAME, "capsula-warmup", 0, 0, 0);
 	while (fs != NULL && take_piece(p, &piece)) {
 		long n = image_fs_spans(p->ifs, fs, &p->files[piece.file].inode, piece.offset,
 		                        piece.length, spans, sizeof spans / sizeof spans[0]);
@@ -383,6 +385,7 @@ static void *prefetch_main(void *arg)
 {
 	struct prefetch *p = arg;
 
+	prctl(PR_SET_NAME, "capsula-warmup", 0, 0, 0);
 	run_when_idle();
 	p->fs = image_fs_reader(p->ifs);
 	if (p->fs != NULL) {
