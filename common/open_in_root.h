@@ -8,4 +8,8 @@
  * added to flags. Returns the fd, or -1 with errno set. */
 int open_in_root(int root_fd, const char *path, int flags);
 
+/* The same, failing with ELOOP where the path goes through a symlink; with
+ * O_PATH | O_NOFOLLOW a symlink as the last component is itself opened. */
+int open_in_root_no_symlinks(int root_fd, const char *path, int flags);
+
 #endif

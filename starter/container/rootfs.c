@@ -492,17 +492,14 @@ static int resolve_mount_point(struct rootfs *rfs, const char *path, char *canon
 	return 0;
 }
 
-/* Open the mount point at path (inside the root), creating it and any
- * missing parents first. */
-static int mount_point(struct rootfs *rfs, const char *wanted, bool want_dir,
-                       int *fd_out, capsula_error *err)
+/* Open the mount point at path through its symlinks, creating it and any
+ * missing parents first; st gets what it is. */
+static int open_resolved_mount_point(struct rootfs *rfs, const char *wanted, bool want_dir,
+                                     struct stat *st, capsula_error *err)
 {
 	char prefix[PATH_MAX], path[PATH_MAX];
-	struct stat st;
 	int fd;
 
-	if (strlen(wanted) >= sizeof prefix || wanted[0] != '/')
-		return fail(err, ENAMETOOLONG, NULL, "mount point %.64s", wanted);
 	if (resolve_mount_point(rfs, wanted, path, sizeof path, err) < 0)
 		return -1;
 	fd = open_in_root(rfs->root_fd, path, O_PATH);
@@ -530,12 +527,41 @@ static int mount_point(struct rootfs *rfs, const char *wanted, bool want_dir,
 		return fail(err, errno, errno == ELOOP ? "the image has a symlink there that leads out "
 		            "of it (through /proc) or in a loop; fix the image" : NULL,
 		            "mount point %s in the container", wanted);
-	if (fstat(fd, &st) < 0) {
+	if (fstat(fd, st) < 0) {
 		int saved = errno;
 
 		close(fd);
 		return fail(err, saved, NULL, "stat mount point %s", wanted);
 	}
+	return fd;
+}
+
+/* Most destinations exist and have no symlink on the way (/proc, /tmp, the
+ * home): one open then, not one per component. -1 for every other. */
+static int open_plain_mount_point(struct rootfs *rfs, const char *wanted, struct stat *st)
+{
+	int fd = open_in_root_no_symlinks(rfs->root_fd, wanted, O_PATH | O_NOFOLLOW);
+
+	if (fd >= 0 && (fstat(fd, st) < 0 || S_ISLNK(st->st_mode))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Open the mount point at path (inside the root), creating it and any
+ * missing parents first. */
+static int mount_point(struct rootfs *rfs, const char *wanted, bool want_dir,
+                       int *fd_out, capsula_error *err)
+{
+	struct stat st;
+	int fd;
+
+	if (strlen(wanted) >= PATH_MAX || wanted[0] != '/')
+		return fail(err, ENAMETOOLONG, NULL, "mount point %.64s", wanted);
+	fd = open_plain_mount_point(rfs, wanted, &st);
+	if (fd < 0 && (fd = open_resolved_mount_point(rfs, wanted, want_dir, &st, err)) < 0)
+		return -1;
 	/* A symlink such as sys -> ../.. lands on the root: a mount there
 	 * would hide the whole image. */
 	if (strcmp(wanted, "/") != 0 && st.st_dev == rfs->root_dev && st.st_ino == rfs->root_ino) {
