@@ -152,11 +152,25 @@ struct cached_block *block_cache_get(struct block_cache *cache, uint64_t key,
 void block_cache_put(struct block_cache *cache, struct cached_block *block)
 {
 	pthread_mutex_lock(&cache->lock);
-	if (--block->refs == 0) {
+	if (--block->refs == 0 && block->forgotten) {
+		free_block(cache, block);
+	} else if (block->refs == 0) {
 		lru_push(cache, block);
 		evict(cache);
 	}
 	pthread_mutex_unlock(&cache->lock);
+}
+
+void block_cache_forget(struct block_cache *cache, struct cached_block *block)
+{
+	pthread_mutex_lock(&cache->lock);
+	if (!block->forgotten) {
+		block->forgotten = true;
+		unlink_hash(cache, block);
+		cache->bytes -= block->size;
+	}
+	pthread_mutex_unlock(&cache->lock);
+	block_cache_put(cache, block);
 }
 
 void block_cache_destroy(struct block_cache *cache)

@@ -19,6 +19,7 @@ struct cached_block {
 	unsigned refs;
 	bool loading;
 	bool failed;
+	bool forgotten;        /* out of the cache, freed with its last reference */
 	struct cached_block *hash_next;
 	struct cached_block *lru_prev, *lru_next;  /* idle blocks, newest first */
 };
@@ -47,5 +48,10 @@ void block_cache_destroy(struct block_cache *cache);
 struct cached_block *block_cache_get(struct block_cache *cache, uint64_t key,
                                      uint32_t header, block_loader load, void *context);
 void block_cache_put(struct block_cache *cache, struct cached_block *block);
+
+/* Hand back a block no one is expected to ask for again (its data is in
+ * the kernel's page cache now): it leaves the cache, and its memory goes
+ * to the next block loaded instead of waiting for eviction. */
+void block_cache_forget(struct block_cache *cache, struct cached_block *block);
 
 #endif

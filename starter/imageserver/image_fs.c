@@ -232,6 +232,21 @@ void image_fs_release(struct image_fs *ifs, struct block_span *spans, size_t cou
 			block_cache_put(&ifs->cache, spans[i].block);
 }
 
+void image_fs_release_pushed(struct image_fs *ifs, struct block_span *spans, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		struct cached_block *block = spans[i].block;
+
+		if (block == NULL)
+			continue;
+		/* A fragment block holds other files' tails too: it stays. */
+		if (spans[i].data == block->data && spans[i].length == block->size)
+			block_cache_forget(&ifs->cache, block);
+		else
+			block_cache_put(&ifs->cache, block);
+	}
+}
+
 long image_fs_pread(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode, uint64_t offset,
                     void *buffer, size_t length)
 {

@@ -90,6 +90,10 @@ long image_fs_spans(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode, uint64_t 
                     size_t length, struct block_span *spans, size_t max_spans);
 void image_fs_release(struct image_fs *ifs, struct block_span *spans, size_t count);
 
+/* The same for spans now in the kernel's page cache: blocks they cover
+ * whole leave the cache (block_cache_forget). */
+void image_fs_release_pushed(struct image_fs *ifs, struct block_span *spans, size_t count);
+
 /* Copy up to length bytes from offset into buffer; returns the count or -1. */
 long image_fs_pread(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode, uint64_t offset,
                     void *buffer, size_t length);

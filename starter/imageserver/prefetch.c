@@ -159,22 +159,28 @@ static uint64_t kernel_inode(struct prefetch *p, struct wanted_file *file)
 /* Hand decompressed data to the kernel's page cache, so that the command's
  * page faults find it there instead of each asking the image server: on a
  * small virtual machine every such round trip costs about 0.1 ms. Blocks
- * stored uncompressed are left to the kernel, which splices them itself. */
-static void push_to_kernel(struct prefetch *p, struct range *piece, struct block_span *spans,
+ * stored uncompressed are left to the kernel, which splices them itself.
+ * True when all of it was pushed. */
+static bool push_to_kernel(struct prefetch *p, struct range *piece, struct block_span *spans,
                            long count)
 {
 	uint64_t nodeid = kernel_inode(p, &p->files[piece->file]);
 	uint64_t offset = piece->offset;
 
-	for (long i = 0; nodeid != 0 && i < count && spans[i].data != NULL; i++) {
+	if (nodeid == 0)
+		return false;
+	for (long i = 0; i < count; i++) {
 		struct fuse_bufvec data = FUSE_BUFVEC_INIT(spans[i].length);
 
+		if (spans[i].data == NULL)
+			return false;
 		data.buf[0].mem = (void *)spans[i].data;
 		if (fuse_lowlevel_notify_store(p->ifs->session, nodeid, (off_t)offset, &data,
 		                               FUSE_BUF_NO_SPLICE) != 0)
-			return;
+			return false;
 		offset += spans[i].length;
 	}
+	return true;
 }
 
 /* Decompress pieces into the block cache until none is left; run by the
@@ -191,10 +197,11 @@ static void *warm_pieces(void *arg)
 		long n = image_fs_spans(p->ifs, fs, &p->files[piece.file].inode, piece.offset,
 		                        piece.length, spans, sizeof spans / sizeof spans[0]);
 
-		if (n > 0) {
-			push_to_kernel(p, &piece, spans, n);
+		/* Pushed, a block need not stay: its memory serves the next. */
+		if (n > 0 && push_to_kernel(p, &piece, spans, n))
+			image_fs_release_pushed(p->ifs, spans, (size_t)n);
+		else if (n > 0)
 			image_fs_release(p->ifs, spans, (size_t)n);
-		}
 	}
 	return NULL;
 }

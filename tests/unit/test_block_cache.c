@@ -1,7 +1,7 @@
 /* The image server's cache of decompressed blocks: hits, eviction of idle
  * blocks only, one loader per block with the other threads waiting for it,
- * failed loads retried, and many threads at once (CI runs this under
- * ThreadSanitizer too). */
+ * failed loads retried, blocks forgotten once pushed to the kernel, and
+ * many threads at once (CI runs this under ThreadSanitizer too). */
 #include "config.h"
 
 #include <pthread.h>
@@ -127,7 +127,9 @@ static void *stress(void *arg)
 
 		if (b == NULL || !holds(b, key))
 			wrong++;
-		if (b != NULL)
+		if (b != NULL && i % 7 == 0)
+			block_cache_forget(cache, b);
+		else if (b != NULL)
 			block_cache_put(cache, b);
 	}
 	return (void *)wrong;
@@ -137,6 +139,7 @@ int main(void)
 {
 	struct block_cache cache;
 	struct cached_block *a, *b, *held;
+	size_t before;
 	struct loader_context failing = {.fail = true};
 	struct gate gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false};
 	struct loader_context gated = {.gate = &gate};
@@ -194,6 +197,22 @@ int main(void)
 	a = block_cache_get(&cache, 999 * 4096, 0, load, NULL);
 	ok(a != NULL && loads == 2 && holds(a, 999 * 4096), "the next get loads it again");
 	block_cache_put(&cache, a);
+
+	/* Forgotten (pushed to the kernel): out of the cache at once, freed
+	 * with the last reference, loaded again if asked for. */
+	loads = releases = 0;
+	a = block_cache_get(&cache, 55 * 4096, 0, load, NULL);
+	b = block_cache_get(&cache, 55 * 4096, 0, load, NULL);
+	before = cache.bytes;
+	block_cache_forget(&cache, a);
+	ok(cache.bytes == before - BLOCK_SIZE, "a forgotten block leaves the cache's size at once");
+	ok(releases == 0 && holds(b, 55 * 4096), "another reference to it still reads its data");
+	block_cache_put(&cache, b);
+	ok(releases == 1, "the last reference frees it (%d releases)", (int)releases);
+	a = block_cache_get(&cache, 55 * 4096, 0, load, NULL);
+	ok(a != NULL && loads == 2 && holds(a, 55 * 4096), "asked for again, it loads again");
+	block_cache_forget(&cache, a);
+	ok(releases == 2, "forgotten with no other reference, it is freed at once");
 	block_cache_destroy(&cache);
 
 	/* Many threads, few keys, a small cache: every block read is right. */
@@ -207,8 +226,8 @@ int main(void)
 		pthread_join(threads[i], &result);
 		wrong += (long)result;
 	}
-	ok(wrong == 0, "%d threads x %d gets over %d keys: every block holds its own data",
-	   STRESS_THREADS, STRESS_GETS, STRESS_KEYS);
+	ok(wrong == 0, "%d threads x %d gets over %d keys, one in 7 forgotten: every block holds "
+	   "its own data", STRESS_THREADS, STRESS_GETS, STRESS_KEYS);
 	ok(cache.bytes <= 16 * BLOCK_SIZE, "and the cache stays within its capacity");
 	block_cache_destroy(&cache);
 	ok(loads == releases, "every loaded block is released exactly once (%d loads)", (int)loads);
