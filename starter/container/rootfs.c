@@ -545,8 +545,31 @@ static int open_plain_mount_point(struct rootfs *rfs, const char *wanted, struct
 	if (fd >= 0 && (fstat(fd, st) < 0 || S_ISLNK(st->st_mode))) {
 		close(fd);
 		fd = -1;
+		errno = ELOOP;
 	}
 	return fd;
+}
+
+/* Only the last component missing, in a directory reached without
+ * symlinks (a device node in the new /dev, the home in /home): made there
+ * and opened, without walking the path again. Returns the fd; -1 when the
+ * path is not such a one (err untouched); -2 when making it failed. */
+static int open_plain_new_mount_point(struct rootfs *rfs, const char *wanted, bool want_dir,
+                                      struct stat *st, capsula_error *err)
+{
+	char parent[PATH_MAX];
+	int fd;
+
+	if (strstr(wanted, "/.") != NULL || strstr(wanted, "//") != NULL)
+		return -1;  /* ".." and "." are the careful walk's to resolve */
+	split_parent(wanted, parent, sizeof parent);
+	fd = open_in_root_no_symlinks(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	if (create_in_parent(rfs, wanted, want_dir, err) < 0)
+		return -2;
+	return open_plain_mount_point(rfs, wanted, st);
 }
 
 /* Open the mount point at path (inside the root), creating it and any
@@ -560,6 +583,10 @@ static int mount_point(struct rootfs *rfs, const char *wanted, bool want_dir,
 	if (strlen(wanted) >= PATH_MAX || wanted[0] != '/')
 		return fail(err, ENAMETOOLONG, NULL, "mount point %.64s", wanted);
 	fd = open_plain_mount_point(rfs, wanted, &st);
+	if (fd < 0 && errno == ENOENT && strcmp(wanted, "/") != 0)
+		fd = open_plain_new_mount_point(rfs, wanted, want_dir, &st, err);
+	if (fd == -2)
+		return -1;
 	if (fd < 0 && (fd = open_resolved_mount_point(rfs, wanted, want_dir, &st, err)) < 0)
 		return -1;
 	/* A symlink such as sys -> ../.. lands on the root: a mount there
