@@ -130,7 +130,7 @@ static int mount_image(const struct capsula_plan *plan, const struct capsula_ima
 
 	snprintf(source, sizeof source, "capsula:%s", image->path);
 	return fuse_mount_at(source, fuse_fd, mountpoint, plan_inner_uid(plan), plan_inner_gid(plan),
-	                  others_mapped(plan), err);
+	                     others_mapped(plan), err);
 }
 
 static void set_owners(struct image_fs *ifs, const struct capsula_plan *plan)
