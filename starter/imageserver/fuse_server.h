@@ -32,7 +32,7 @@ int fuse_server_start(const struct capsula_plan *plan, const struct capsula_imag
 /* Serve an empty directory (dir) or file named name in the directory with
  * inode number parent, where the image has nothing by that name, as a
  * mount point. Only while the container is being built. Returns 0, or -1
- * when no more can be added (then make room some other way). */
+ * when no more can be added (MOUNT_POINTS_MAX). */
 int fuse_server_add_mount_point(struct image_fs *served, uint64_t parent, const char *name,
                                 bool dir);
 

@@ -34,7 +34,7 @@ static inline bool mount_point_ino(uint64_t ino)
 }
 
 /* Add name in parent; returns 0, or -1 when the table is full or the name
- * too long (the caller then makes room another way). */
+ * too long. */
 int mount_points_add(struct mount_points *mps, uint64_t parent, const char *name, bool dir,
                      uint64_t *ino);
 
