@@ -572,6 +572,37 @@ static int open_plain_new_mount_point(struct rootfs *rfs, const char *wanted, bo
 	return open_plain_mount_point(rfs, wanted, st);
 }
 
+/* A destination the image lacks, in one of its own directories reached
+ * without symlinks (the host's /etc/hosts, the home in /home): added to the
+ * image server before the kernel looks for it, so that its one lookup finds
+ * it. Asking through the mount would cost three round trips: the miss, then
+ * the parent's attributes and the name again once the miss is forgotten.
+ * Anything else is left to the paths below. Returns 0, or -1 with err. */
+static int add_missing_to_image(struct rootfs *rfs, const char *wanted, bool want_dir,
+                                capsula_error *err)
+{
+	char parent[PATH_MAX];
+	const char *name;
+	struct stat st;
+	int parent_fd, ret = 0;
+
+	if (rfs->image == NULL || strstr(wanted, "/.") != NULL || strstr(wanted, "//") != NULL)
+		return 0;
+	name = split_parent(wanted, parent, sizeof parent);
+	if (name[0] == '\0')
+		return 0;
+	parent_fd = open_in_root_no_symlinks(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
+	if (parent_fd < 0)
+		return 0;
+	if (fstat(parent_fd, &st) == 0 && st.st_dev == rfs->root_dev &&
+	    fuse_server_has_entry(rfs->image, (uint64_t)st.st_ino, name) == 0 &&
+	    fuse_server_add_mount_point(rfs->image, (uint64_t)st.st_ino, name, want_dir) < 0)
+		ret = fail(err, 0, "use fewer binds to places the image lacks",
+		           "more than %d mount points the image lacks", MOUNT_POINTS_MAX);
+	close(parent_fd);
+	return ret;
+}
+
 /* Open the mount point at path (inside the root), creating it and any
  * missing parents first. */
 static int mount_point(struct rootfs *rfs, const char *wanted, bool want_dir,
@@ -582,6 +613,8 @@ static int mount_point(struct rootfs *rfs, const char *wanted, bool want_dir,
 
 	if (strlen(wanted) >= PATH_MAX || wanted[0] != '/')
 		return fail(err, ENAMETOOLONG, NULL, "mount point %.64s", wanted);
+	if (add_missing_to_image(rfs, wanted, want_dir, err) < 0)
+		return -1;
 	fd = open_plain_mount_point(rfs, wanted, &st);
 	if (fd < 0 && errno == ENOENT && strcmp(wanted, "/") != 0)
 		fd = open_plain_new_mount_point(rfs, wanted, want_dir, &st, err);

@@ -202,3 +202,8 @@ int fuse_server_add_mount_point(struct image_fs *served, uint64_t parent, const 
 	(void)fuse_lowlevel_notify_inval_entry(served->session, parent, name, strlen(name));
 	return 0;
 }
+
+int fuse_server_has_entry(struct image_fs *served, uint64_t parent, const char *name)
+{
+	return image_fs_has_entry(served, parent, name);
+}

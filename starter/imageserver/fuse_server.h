@@ -35,5 +35,9 @@ int fuse_server_start(const struct capsula_plan *plan, const struct capsula_imag
  * when no more can be added (MOUNT_POINTS_MAX). */
 int fuse_server_add_mount_point(struct image_fs *served, uint64_t parent, const char *name,
                                 bool dir);
+/* Whether the image's directory with inode number parent has an entry
+ * name, or a mount point added there: 1 or 0; -1 when that cannot be told
+ * without asking through the mount. */
+int fuse_server_has_entry(struct image_fs *served, uint64_t parent, const char *name);
 
 #endif

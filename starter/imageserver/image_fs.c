@@ -283,6 +283,24 @@ int image_fs_resolve(struct image_fs *ifs, sqfs *fs, const char *path, sqfs_inod
 	return image_path_resolve(fs, ifs->root, path, out);
 }
 
+int image_fs_has_entry(struct image_fs *ifs, uint64_t dir_ino, const char *name)
+{
+	sqfs *fs = image_fs_reader(ifs);
+	sqfs_name name_buffer;
+	sqfs_dir_entry dentry;
+	sqfs_inode dir;
+	bool found;
+
+	if (fs == NULL || mount_point_ino(dir_ino) ||
+	    sqfs_inode_get(fs, &dir, image_fs_inode_id(ifs, dir_ino)) != SQFS_OK ||
+	    !S_ISDIR(dir.base.mode))
+		return -1;
+	sqfs_dentry_init(&dentry, name_buffer);
+	if (sqfs_dir_lookup(fs, &dir, name, strlen(name), &dentry, &found) != SQFS_OK)
+		return -1;
+	return found || mount_points_find(&ifs->mount_points, dir_ino, name) != NULL;
+}
+
 void image_fs_built(struct image_fs *ifs)
 {
 	__atomic_store_n(&ifs->building, false, __ATOMIC_RELEASE);

@@ -102,6 +102,10 @@ long image_fs_pread(struct image_fs *ifs, sqfs *fs, sqfs_inode *inode, uint64_t 
  * kernel would (within the image). Returns 0, or -1 with errno set. */
 int image_fs_resolve(struct image_fs *ifs, sqfs *fs, const char *path, sqfs_inode *out);
 
+/* Whether the directory with FUSE inode number dir_ino has an entry name,
+ * in the image or among the mount points added to it: 1 or 0; -1 when it
+ * is not one of the image's directories or cannot be read. */
+int image_fs_has_entry(struct image_fs *ifs, uint64_t dir_ino, const char *name);
 /* The FUSE inode number of a squashfs inode, and back. */
 uint64_t image_fs_ino(const struct image_fs *ifs, sqfs_inode_id id);
 sqfs_inode_id image_fs_inode_id(const struct image_fs *ifs, uint64_t ino);
