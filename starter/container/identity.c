@@ -88,10 +88,13 @@ void identity_free(struct identity *id)
 /* The image's file (an empty string when it has none), or NULL with err. */
 static char *read_image_file(struct rootfs *rfs, const char *path, capsula_error *err)
 {
-	int fd = rootfs_open(rfs, path, O_RDONLY);
 	char *text;
 	size_t length;
+	int fd;
 
+	if (rootfs_read_image_file(rfs, path, IMAGE_ACCOUNTS_MAX, &text, &length) == 1)
+		return text;
+	fd = rootfs_open(rfs, path, O_RDONLY);
 	if (fd < 0) {
 		text = strdup("");
 		if (text == NULL)

@@ -269,6 +269,24 @@ int rootfs_from_served_image(struct rootfs *rfs, int stage_fd, const char *image
 	return remember_own_fs(rfs, rfs->root_fd, err);
 }
 
+int rootfs_read_image_file(struct rootfs *rfs, const char *path, size_t max, char **text,
+                           size_t *length)
+{
+	struct stat st;
+	int fd, ret;
+
+	if (rfs->image == NULL)
+		return 0;
+	fd = open_in_root_no_symlinks(rfs->root_fd, path, O_PATH);
+	if (fd < 0)
+		return 0;
+	ret = fstat(fd, &st);
+	close(fd);
+	if (ret < 0 || st.st_dev != rfs->root_dev || !S_ISREG(st.st_mode))
+		return 0;
+	return fuse_server_read_file(rfs->image, (uint64_t)st.st_ino, max, text, length) == 1;
+}
+
 /* Cover the read-only directory at path with a tmpfs repeating its
  * entries, so that new mount points can be made in it. */
 static int underlay(struct rootfs *rfs, const char *path, capsula_error *err)

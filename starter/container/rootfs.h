@@ -73,6 +73,13 @@ int rootfs_bind(struct rootfs *rfs, int from_fd, const char *from_path,
 
 /* Open path inside the root for reading; symlinks stay inside. */
 int rootfs_open(struct rootfs *rfs, const char *path, int flags);
+/* The image's own file at path, when the root is the served image and the
+ * kernel finds that file there without a symlink or a mount on the way:
+ * read in-process (no open, read and release through the mount), at most
+ * max bytes, into *text (to free). Returns 1 when it was, 0 when the file
+ * must be read through the root. */
+int rootfs_read_image_file(struct rootfs *rfs, const char *path, size_t max, char **text,
+                           size_t *length);
 
 int rootfs_symlink(struct rootfs *rfs, const char *target, const char *path,
                    capsula_error *err);

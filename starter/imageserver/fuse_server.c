@@ -207,3 +207,9 @@ int fuse_server_has_entry(struct image_fs *served, uint64_t parent, const char *
 {
 	return image_fs_has_entry(served, parent, name);
 }
+
+int fuse_server_read_file(struct image_fs *served, uint64_t ino, size_t max, char **text,
+                          size_t *length)
+{
+	return image_fs_read_whole(served, ino, max, text, length);
+}

@@ -39,5 +39,9 @@ int fuse_server_add_mount_point(struct image_fs *served, uint64_t parent, const 
  * name, or a mount point added there: 1 or 0; -1 when that cannot be told
  * without asking through the mount. */
 int fuse_server_has_entry(struct image_fs *served, uint64_t parent, const char *name);
+/* The image's regular file with inode number ino, read without the mount,
+ * as image_fs_read_whole. */
+int fuse_server_read_file(struct image_fs *served, uint64_t ino, size_t max, char **text,
+                          size_t *length);
 
 #endif

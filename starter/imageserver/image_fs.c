@@ -301,6 +301,34 @@ int image_fs_has_entry(struct image_fs *ifs, uint64_t dir_ino, const char *name)
 	return found || mount_points_find(&ifs->mount_points, dir_ino, name) != NULL;
 }
 
+int image_fs_read_whole(struct image_fs *ifs, uint64_t ino, size_t max, char **text,
+                        size_t *length)
+{
+	sqfs *fs = image_fs_reader(ifs);
+	sqfs_inode inode;
+	uint64_t size;
+	long got;
+
+	if (fs == NULL || mount_point_ino(ino) ||
+	    sqfs_inode_get(fs, &inode, image_fs_inode_id(ifs, ino)) != SQFS_OK)
+		return -1;
+	size = S_ISREG(inode.base.mode) ? inode.xtra.reg.file_size : UINT64_MAX;
+	if (size > max)
+		return 0;
+	*text = malloc((size_t)size + 1);
+	if (*text == NULL)
+		return -1;
+	got = image_fs_pread(ifs, fs, &inode, 0, *text, (size_t)size);
+	if (got != (long)size) {
+		free(*text);
+		*text = NULL;
+		return -1;
+	}
+	(*text)[size] = '\0';
+	*length = (size_t)size;
+	return 1;
+}
+
 void image_fs_built(struct image_fs *ifs)
 {
 	__atomic_store_n(&ifs->building, false, __ATOMIC_RELEASE);

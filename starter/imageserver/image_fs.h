@@ -106,6 +106,11 @@ int image_fs_resolve(struct image_fs *ifs, sqfs *fs, const char *path, sqfs_inod
  * in the image or among the mount points added to it: 1 or 0; -1 when it
  * is not one of the image's directories or cannot be read. */
 int image_fs_has_entry(struct image_fs *ifs, uint64_t dir_ino, const char *name);
+/* The whole regular file with FUSE inode number ino, NUL-terminated, when
+ * it has at most max bytes: 1 with *text (to free) and *length; 0 when it
+ * is not such a file; -1 when it cannot be read here. */
+int image_fs_read_whole(struct image_fs *ifs, uint64_t ino, size_t max, char **text,
+                        size_t *length);
 /* The FUSE inode number of a squashfs inode, and back. */
 uint64_t image_fs_ino(const struct image_fs *ifs, sqfs_inode_id id);
 sqfs_inode_id image_fs_inode_id(const struct image_fs *ifs, uint64_t ino);
