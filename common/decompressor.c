@@ -1,7 +1,6 @@
 #include "config.h"
 
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <libdeflate.h>
 #include <zstd.h>
@@ -15,51 +14,62 @@ struct contexts {
 	struct libdeflate_decompressor *deflate;
 };
 
-static pthread_key_t contexts_key;
-static pthread_once_t contexts_once = PTHREAD_ONCE_INIT;
-static bool contexts_keyed;
-
-static void free_contexts(void *arg)
+static void free_contexts(struct contexts *c)
 {
-	struct contexts *c = arg;
-
 	ZSTD_freeDCtx(c->zstd);
 	libdeflate_free_decompressor(c->deflate);
 	free(c);
 }
 
-static void make_key(void)
+/* Contexts are lent to whichever thread decompresses, not kept one per
+ * thread: making one costs (zstd asks the processor what it supports, an
+ * exit to the hypervisor on a virtual machine; its context is 95 KiB of
+ * fresh memory), and a holder's threads seldom decompress at once. The
+ * launching process makes one while it plans, and the holder, forked from
+ * it, starts with it. */
+#define SPARE_CONTEXTS 8
+
+static struct contexts *spare[SPARE_CONTEXTS];
+static size_t spare_count;
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A context to use, NULL when out of memory; give it back when done. */
+static struct contexts *contexts_take(void)
 {
-	contexts_keyed = pthread_key_create(&contexts_key, free_contexts) == 0;
+	struct contexts *c = NULL;
+
+	pthread_mutex_lock(&spare_lock);
+	if (spare_count > 0)
+		c = spare[--spare_count];
+	pthread_mutex_unlock(&spare_lock);
+	return c != NULL ? c : calloc(1, sizeof *c);
 }
 
-/* This thread's contexts, made on first use; NULL when out of memory. */
-static struct contexts *thread_contexts(void)
+static void contexts_give_back(struct contexts *c)
 {
-	struct contexts *c;
-
-	pthread_once(&contexts_once, make_key);
-	if (!contexts_keyed)
-		return NULL;
-	c = pthread_getspecific(contexts_key);
-	if (c == NULL) {
-		c = calloc(1, sizeof *c);
-		if (c != NULL && pthread_setspecific(contexts_key, c) != 0) {
-			free(c);
-			c = NULL;
-		}
+	pthread_mutex_lock(&spare_lock);
+	if (spare_count < SPARE_CONTEXTS) {
+		spare[spare_count++] = c;
+		c = NULL;
 	}
-	return c;
+	pthread_mutex_unlock(&spare_lock);
+	if (c != NULL)
+		free_contexts(c);
 }
 
 static sqfs_err zstd_kept(void *in, size_t insz, void *out, size_t *outsz)
 {
-	struct contexts *c = thread_contexts();
+	struct contexts *c = contexts_take();
 	size_t made;
 
-	if (c == NULL || (c->zstd == NULL && (c->zstd = ZSTD_createDCtx()) == NULL))
+	if (c == NULL)
 		return SQFS_ERR;
+	if (c->zstd == NULL && (c->zstd = ZSTD_createDCtx()) == NULL) {
+		contexts_give_back(c);
+		return SQFS_ERR;
+	}
 	made = ZSTD_decompressDCtx(c->zstd, out, *outsz, in, insz);
+	contexts_give_back(c);
 	if (ZSTD_isError(made))
 		return SQFS_ERR;
 	*outsz = made;
@@ -70,14 +80,19 @@ static sqfs_err zstd_kept(void *in, size_t insz, void *out, size_t *outsz)
  * busybox image's 16 blocks in 3.9 ms where zlib takes 9.1 ms. */
 static sqfs_err gzip_kept(void *in, size_t insz, void *out, size_t *outsz)
 {
-	struct contexts *c = thread_contexts();
+	struct contexts *c = contexts_take();
+	enum libdeflate_result result;
 	size_t made;
 
-	if (c == NULL ||
-	    (c->deflate == NULL && (c->deflate = libdeflate_alloc_decompressor()) == NULL))
+	if (c == NULL)
 		return SQFS_ERR;
-	if (libdeflate_zlib_decompress(c->deflate, in, insz, out, *outsz, &made) !=
-	    LIBDEFLATE_SUCCESS)
+	if (c->deflate == NULL && (c->deflate = libdeflate_alloc_decompressor()) == NULL) {
+		contexts_give_back(c);
+		return SQFS_ERR;
+	}
+	result = libdeflate_zlib_decompress(c->deflate, in, insz, out, *outsz, &made);
+	contexts_give_back(c);
+	if (result != LIBDEFLATE_SUCCESS)
 		return SQFS_ERR;
 	*outsz = made;
 	return SQFS_OK;
