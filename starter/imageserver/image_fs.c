@@ -312,8 +312,10 @@ int image_fs_read_whole(struct image_fs *ifs, uint64_t ino, size_t max, char **t
 	if (fs == NULL || mount_point_ino(ino) ||
 	    sqfs_inode_get(fs, &inode, image_fs_inode_id(ifs, ino)) != SQFS_OK)
 		return -1;
-	size = S_ISREG(inode.base.mode) ? inode.xtra.reg.file_size : UINT64_MAX;
-	if (size > max)
+	if (!S_ISREG(inode.base.mode))
+		return 0;
+	size = inode.xtra.reg.file_size;
+	if (size > max || size >= SIZE_MAX)
 		return 0;
 	*text = malloc((size_t)size + 1);
 	if (*text == NULL)
