@@ -334,26 +334,48 @@ static const char *split_parent(const char *path, char *parent, size_t size)
 	return name;
 }
 
+/* The image server's inode number for parent_fd when it is one of the
+ * image's own directories (the image being the root): 1 with *ino; 0 when
+ * it is not; -1 with errno when it cannot be told. */
+static int image_directory(struct rootfs *rfs, int parent_fd, uint64_t *ino)
+{
+	struct stat st;
+
+	if (rfs->image == NULL)
+		return 0;
+	if (fstat(parent_fd, &st) < 0)
+		return -1;
+	if (st.st_dev != rfs->root_dev)  /* the image is the root */
+		return 0;
+	*ino = (uint64_t)st.st_ino;
+	return 1;
+}
+
+static int add_mount_point_to_image(struct rootfs *rfs, uint64_t parent, const char *name,
+                                    bool want_dir, capsula_error *err)
+{
+	if (fuse_server_add_mount_point(rfs->image, parent, name, want_dir) < 0)
+		return fail(err, 0, "use fewer binds to places the image lacks",
+		            "more than %d mount points the image lacks", MOUNT_POINTS_MAX);
+	return 0;
+}
+
 /* In a directory of the image itself, the image server makes the entry:
  * no tmpfs, no listing of the directory. Returns 0 when it did, 1 when the
  * directory is not the image's, -1 with err when it cannot. */
 static int add_to_image(struct rootfs *rfs, int parent_fd, const char *name, bool want_dir,
                         capsula_error *err)
 {
-	struct stat st;
+	uint64_t parent;
+	int found = image_directory(rfs, parent_fd, &parent);
 
-	if (rfs->image == NULL)
-		return 1;
-	if (fstat(parent_fd, &st) < 0)
+	if (found < 0)
 		return fail(err, errno, NULL, "stat the parent of mount point %s", name);
-	if (st.st_dev != rfs->root_dev)  /* the image is the root */
+	if (found == 0)
 		return 1;
 	/* No falling back to a tmpfs over the directory: over the image's
 	 * root, it would hide the root itself. */
-	if (fuse_server_add_mount_point(rfs->image, (uint64_t)st.st_ino, name, want_dir) < 0)
-		return fail(err, 0, "use fewer binds to places the image lacks",
-		            "more than %d mount points the image lacks", MOUNT_POINTS_MAX);
-	return 0;
+	return add_mount_point_to_image(rfs, parent, name, want_dir, err);
 }
 
 /* Create the last component of path in its (existing) parent, as a
@@ -568,26 +590,17 @@ static int open_plain_mount_point(struct rootfs *rfs, const char *wanted, struct
 	return fd;
 }
 
-/* Only the last component missing, in a directory reached without
- * symlinks (a device node in the new /dev, the home in /home): made there
- * and opened, without walking the path again. Returns the fd; -1 when the
- * path is not such a one (err untouched); -2 when making it failed. */
-static int open_plain_new_mount_point(struct rootfs *rfs, const char *wanted, bool want_dir,
-                                      struct stat *st, capsula_error *err)
+/* The parent of a plain destination (no "." or "..", which are the careful
+ * walk's to resolve), opened without following symlinks, and in *name its
+ * last component; -1 for any other. */
+static int open_plain_parent(struct rootfs *rfs, const char *wanted, const char **name)
 {
 	char parent[PATH_MAX];
-	int fd;
 
 	if (strstr(wanted, "/.") != NULL || strstr(wanted, "//") != NULL)
-		return -1;  /* ".." and "." are the careful walk's to resolve */
-	split_parent(wanted, parent, sizeof parent);
-	fd = open_in_root_no_symlinks(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
-	if (fd < 0)
 		return -1;
-	close(fd);
-	if (create_in_parent(rfs, wanted, want_dir, err) < 0)
-		return -2;
-	return open_plain_mount_point(rfs, wanted, st);
+	*name = split_parent(wanted, parent, sizeof parent);
+	return open_in_root_no_symlinks(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
 }
 
 /* A destination the image lacks, in one of its own directories reached
@@ -596,29 +609,15 @@ static int open_plain_new_mount_point(struct rootfs *rfs, const char *wanted, bo
  * it. Asking through the mount would cost three round trips: the miss, then
  * the parent's attributes and the name again once the miss is forgotten.
  * Anything else is left to the paths below. Returns 0, or -1 with err. */
-static int add_missing_to_image(struct rootfs *rfs, const char *wanted, bool want_dir,
-                                capsula_error *err)
+static int add_missing_to_image(struct rootfs *rfs, int parent_fd, const char *name,
+                                bool want_dir, capsula_error *err)
 {
-	char parent[PATH_MAX];
-	const char *name;
-	struct stat st;
-	int parent_fd, ret = 0;
+	uint64_t parent;
 
-	if (rfs->image == NULL || strstr(wanted, "/.") != NULL || strstr(wanted, "//") != NULL)
+	if (name[0] == '\0' || image_directory(rfs, parent_fd, &parent) != 1 ||
+	    fuse_server_has_entry(rfs->image, parent, name) != 0)
 		return 0;
-	name = split_parent(wanted, parent, sizeof parent);
-	if (name[0] == '\0')
-		return 0;
-	parent_fd = open_in_root_no_symlinks(rfs->root_fd, parent, O_PATH | O_DIRECTORY);
-	if (parent_fd < 0)
-		return 0;
-	if (fstat(parent_fd, &st) == 0 && st.st_dev == rfs->root_dev &&
-	    fuse_server_has_entry(rfs->image, (uint64_t)st.st_ino, name) == 0 &&
-	    fuse_server_add_mount_point(rfs->image, (uint64_t)st.st_ino, name, want_dir) < 0)
-		ret = fail(err, 0, "use fewer binds to places the image lacks",
-		           "more than %d mount points the image lacks", MOUNT_POINTS_MAX);
-	close(parent_fd);
-	return ret;
+	return add_mount_point_to_image(rfs, parent, name, want_dir, err);
 }
 
 /* Open the mount point at path (inside the root), creating it and any
@@ -626,17 +625,29 @@ static int add_missing_to_image(struct rootfs *rfs, const char *wanted, bool wan
 static int mount_point(struct rootfs *rfs, const char *wanted, bool want_dir,
                        int *fd_out, capsula_error *err)
 {
+	const char *name = NULL;
 	struct stat st;
-	int fd;
+	int parent_fd, fd, made = 0;
 
 	if (strlen(wanted) >= PATH_MAX || wanted[0] != '/')
 		return fail(err, ENAMETOOLONG, NULL, "mount point %.64s", wanted);
-	if (add_missing_to_image(rfs, wanted, want_dir, err) < 0)
+	parent_fd = strcmp(wanted, "/") != 0 ? open_plain_parent(rfs, wanted, &name) : -1;
+	if (parent_fd >= 0 && add_missing_to_image(rfs, parent_fd, name, want_dir, err) < 0) {
+		close(parent_fd);
 		return -1;
+	}
 	fd = open_plain_mount_point(rfs, wanted, &st);
-	if (fd < 0 && errno == ENOENT && strcmp(wanted, "/") != 0)
-		fd = open_plain_new_mount_point(rfs, wanted, want_dir, &st, err);
-	if (fd == -2)
+	/* Only the last component missing, in a directory reached without
+	 * symlinks (a device node in the new /dev): made there and opened,
+	 * without walking the path again. */
+	if (fd < 0 && errno == ENOENT && parent_fd >= 0) {
+		made = create_in_parent(rfs, wanted, want_dir, err);
+		if (made == 0)
+			fd = open_plain_mount_point(rfs, wanted, &st);
+	}
+	if (parent_fd >= 0)
+		close(parent_fd);
+	if (made < 0)
 		return -1;
 	if (fd < 0 && (fd = open_resolved_mount_point(rfs, wanted, want_dir, &st, err)) < 0)
 		return -1;
