@@ -30,6 +30,9 @@ void plan_free(struct capsula_plan *plan)
 		image_release(&plan->layers[i]);
 	free(plan->layers);
 	plan->layers = NULL;
+	if (plan->socket_dir_fd >= 0)
+		close(plan->socket_dir_fd);
+	plan->socket_dir_fd = -1;
 	plan->layer_count = 0;
 	free(plan->overlay_dir);
 	free(plan->newuidmap);

@@ -21,9 +21,6 @@ enum {
 	BIND_TMPFS = 1u << 3,     /* an empty private tmpfs at destination; no source */
 };
 
-/* The user's own random secret, from their private runtime directory: it
- * makes the holders' socket names unknowable to other users. */
-#define JOIN_SECRET_SIZE 32
 #define JOIN_KEY_SIZE 64
 
 struct capsula_bind {
@@ -89,7 +86,9 @@ struct capsula_plan {
 
 	/* Ranks whose plans carry the same join key share one container. */
 	char join_key[JOIN_KEY_SIZE];
-	unsigned char join_secret[JOIN_SECRET_SIZE];
+	/* The user's private directory of holder sockets (O_PATH): no other
+	 * user can make, open or list a name in it. */
+	int socket_dir_fd;
 	bool join_shared;        /* the key came from a launcher */
 	bool join_existing;      /* an instance: join its holder, never start one */
 	unsigned grace_ms;       /* how long an idle holder waits for late ranks */

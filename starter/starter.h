@@ -13,16 +13,34 @@
  * exec the command. Returns only on failure, with err set. */
 int starter_run(const struct capsula_plan *plan, capsula_error *err);
 
-/* Start an instance's holder (plan->join_key names it, plan->grace_ms is
- * GRACE_FOREVER) and leave it running; *holder is its pid. */
-int starter_start_instance(const struct capsula_plan *plan, pid_t *holder, capsula_error *err);
+/* An instance's holder, as its record names it: the key its socket has,
+ * and its pid with the time the process started (so that a reused pid is
+ * never taken for it; 0 when the record has none). */
+struct instance_holder {
+	const char *key;
+	pid_t pid;
+	unsigned long long started;   /* /proc/PID/stat's starttime */
+};
 
-/* Does a holder of ours answer under key? */
-bool starter_instance_running(const unsigned char *secret, const char *key);
+/* Start an instance's holder (plan->join_key names it, plan->grace_ms is
+ * GRACE_FOREVER) and leave it running; *holder is filled in. */
+int starter_start_instance(const struct capsula_plan *plan, struct instance_holder *holder,
+                           capsula_error *err);
+
+enum instance_state {
+	INSTANCE_GONE,     /* neither its socket nor its process is there */
+	INSTANCE_RUNNING,
+	INSTANCE_BUSY,     /* its socket is there but answers nobody in time */
+};
+
+/* Is the holder there? A full backlog (another process flooding it) is
+ * busy, never gone: gone only when no process of the holder's is. */
+enum instance_state starter_instance_state(int socket_dir_fd, const struct instance_holder *h);
 
 /* End the instance's holder (SIGTERM, SIGKILL after 5 s) and wait, at most
- * 5 s more, until it is gone. */
-int starter_stop_instance(const unsigned char *secret, const char *key, capsula_error *err);
+ * 5 s more, until it is gone: 0 only once it is. */
+int starter_stop_instance(int socket_dir_fd, const struct instance_holder *h,
+                          capsula_error *err);
 
 /* Where a FUSE mount in a new user namespace, made as a holder makes it,
  * failed on this node; for capsula doctor. */

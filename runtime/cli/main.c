@@ -73,7 +73,7 @@ static int launch_main(int argc, char **argv)
 		status = 0;
 		goto out;
 	}
-	if (rundir_join_secret(l.plan.join_secret, &err) < 0)
+	if (rundir_open_sockets(&l.plan.socket_dir_fd, &err) < 0)
 		goto out;
 	fflush(NULL);
 	starter_run(&l.plan, &err);  /* returns only on failure */

@@ -73,7 +73,7 @@ static int read_record(const char *path, struct instance_record *r, capsula_erro
 	char *text;
 	size_t length;
 	const char *name, *id, *image, *key;
-	json_int_t holder, started;
+	json_int_t holder, started, holder_started = 0;
 	int fakeroot = 0;
 
 	if (read_small_file(path, MAX_RECORD_SIZE, &text, &length, err) < 0)
@@ -83,9 +83,9 @@ static int read_record(const char *path, struct instance_record *r, capsula_erro
 	if (doc == NULL)
 		return fail(err, 0, "remove it", "instance record %s: line %d: %s", path, error.line,
 		            error.text);
-	if (json_unpack(doc, "{s:s,s:s,s:s,s:s,s:I,s:I,s?b}", "name", &name, "id", &id,
+	if (json_unpack(doc, "{s:s,s:s,s:s,s:s,s:I,s:I,s?b,s?I}", "name", &name, "id", &id,
 	                "image", &image, "key", &key, "holder", &holder, "started", &started,
-	                "fakeroot", &fakeroot) < 0) {
+	                "fakeroot", &fakeroot, "holder_started", &holder_started) < 0) {
 		json_decref(doc);
 		return fail(err, 0, "remove it", "instance record %s is incomplete", path);
 	}
@@ -94,6 +94,7 @@ static int read_record(const char *path, struct instance_record *r, capsula_erro
 	snprintf(r->image, sizeof r->image, "%s", image);
 	snprintf(r->key, sizeof r->key, "%s", key);
 	r->holder = (pid_t)holder;
+	r->holder_started = holder_started > 0 ? (unsigned long long)holder_started : 0;
 	r->started = (long long)started;
 	r->fakeroot = fakeroot != 0;
 	json_decref(doc);
@@ -102,8 +103,9 @@ static int read_record(const char *path, struct instance_record *r, capsula_erro
 
 static json_t *record_json(const struct instance_record *r)
 {
-	return json_pack("{s:o,s:s,s:o,s:s,s:i,s:I,s:b}", "name", json_text(r->name), "id", r->id,
-	                 "image", json_text(r->image), "key", r->key, "holder", (int)r->holder,
+	return json_pack("{s:o,s:s,s:o,s:s,s:i,s:I,s:I,s:b}", "name", json_text(r->name),
+	                 "id", r->id, "image", json_text(r->image), "key", r->key,
+	                 "holder", (int)r->holder, "holder_started", (json_int_t)r->holder_started,
 	                 "started", (json_int_t)r->started, "fakeroot", r->fakeroot);
 }
 
@@ -133,22 +135,44 @@ static int write_record(const char *path, const struct instance_record *r, capsu
 	return 0;
 }
 
+static struct instance_holder holder_of(const struct instance_record *r)
+{
+	return (struct instance_holder){.key = r->key, .pid = r->holder,
+	                                .started = r->holder_started};
+}
+
+/* The instance's state, its record removed only once its holder is gone. */
+static enum instance_state check_instance(int socket_dir_fd, const char *path,
+                                          const struct instance_record *r)
+{
+	struct instance_holder h = holder_of(r);
+	enum instance_state state = starter_instance_state(socket_dir_fd, &h);
+
+	if (state == INSTANCE_GONE)
+		unlink(path);
+	return state;
+}
+
 int instance_lookup(const char *name, struct instance_record *record, capsula_error *err)
 {
-	unsigned char secret[JOIN_SECRET_SIZE];
 	char path[4096];
+	int dir_fd = -1;
+	enum instance_state state;
 
 	if (record_path(name, path, sizeof path, err) < 0)
 		return -1;
 	if (access(path, F_OK) < 0)
 		return fail(err, 0, "see capsula instance list", "no instance named '%s'", name);
-	if (read_record(path, record, err) < 0 || rundir_join_secret(secret, err) < 0)
+	if (read_record(path, record, err) < 0 || rundir_open_sockets(&dir_fd, err) < 0)
 		return -1;
-	if (!starter_instance_running(secret, record->key)) {
-		unlink(path);
+	state = check_instance(dir_fd, path, record);
+	close(dir_fd);
+	if (state == INSTANCE_GONE)
 		return fail(err, 0, "start it again with capsula instance start",
 		            "instance '%s' is no longer running", name);
-	}
+	if (state == INSTANCE_BUSY)
+		return fail(err, 0, "try again in a moment", "instance '%s' does not answer: its "
+		            "socket's queue is full", name);
 	return 0;
 }
 
@@ -156,6 +180,7 @@ static int start_main(int argc, char **argv)
 {
 	struct launch l;
 	struct instance_record record = {0};
+	struct instance_holder holder = {0};
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
 	char path[4096];
 	uuid_t uuid;
@@ -170,10 +195,10 @@ static int start_main(int argc, char **argv)
 	}
 	if (record_path(l.opts.instance_name, path, sizeof path, &err) < 0 ||
 	    launch_plan(&l, l.opts.image, &err) < 0 ||
-	    rundir_join_secret(l.plan.join_secret, &err) < 0)
+	    rundir_open_sockets(&l.plan.socket_dir_fd, &err) < 0)
 		goto out;
 	if (access(path, F_OK) == 0 && read_record(path, &record, &err) == 0 &&
-	    starter_instance_running(l.plan.join_secret, record.key)) {
+	    check_instance(l.plan.socket_dir_fd, path, &record) != INSTANCE_GONE) {
 		fail(&err, 0, "stop it first, or pick another name", "instance '%s' already runs",
 		     l.opts.instance_name);
 		goto out;
@@ -187,16 +212,19 @@ static int start_main(int argc, char **argv)
 		snprintf(record.image, sizeof record.image, "%s", l.plan.image.path);
 	snprintf(record.key, sizeof record.key, "capsula-%u-%s", (unsigned)l.facts.uid, record.id);
 	snprintf(l.plan.join_key, sizeof l.plan.join_key, "%s", record.key);
+	holder.key = record.key;
 	l.plan.grace_ms = GRACE_FOREVER;
 	l.plan.start_us = timing_now_us();
-	if (starter_start_instance(&l.plan, &record.holder, &err) < 0)
+	if (starter_start_instance(&l.plan, &holder, &err) < 0)
 		goto out;
+	record.holder = holder.pid;
+	record.holder_started = holder.started;
 	record.started = (long long)time(NULL);
 	record.fakeroot = l.plan.fakeroot;
 	if (write_record(path, &record, &err) < 0) {
 		capsula_error ignored;
 
-		starter_stop_instance(l.plan.join_secret, record.key, &ignored);
+		starter_stop_instance(l.plan.socket_dir_fd, &holder, &ignored);
 		goto out;
 	}
 	if (l.opts.verbosity >= 0)
@@ -213,7 +241,7 @@ static int list_main(int argc, char **argv)
 {
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
 	bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
-	unsigned char secret[JOIN_SECRET_SIZE];
+	int socket_dir_fd = -1;
 	char dir[4096];
 	struct dirent *d;
 	DIR *listing;
@@ -224,11 +252,13 @@ static int list_main(int argc, char **argv)
 		error_print(&err);
 		return err.status;
 	}
-	if (rundir_join_secret(secret, &err) < 0 || records_dir(dir, sizeof dir, &err) < 0 ||
+	if (rundir_open_sockets(&socket_dir_fd, &err) < 0 || records_dir(dir, sizeof dir, &err) < 0 ||
 	    (listing = opendir(dir)) == NULL) {
 		if (err.message[0] == '\0')
 			fail(&err, errno, NULL, "%s", dir);
 		error_print(&err);
+		if (socket_dir_fd >= 0)
+			close(socket_dir_fd);
 		return err.status;
 	}
 	if (json)
@@ -245,10 +275,9 @@ static int list_main(int argc, char **argv)
 		snprintf(path, sizeof path, "%s/%s", dir, d->d_name);
 		if (read_record(path, &r, &err) < 0)
 			continue;
-		if (!starter_instance_running(secret, r.key)) {
-			unlink(path);  /* its holder died: the record is stale */
+		/* A busy one is listed: only a holder shown gone loses its record. */
+		if (check_instance(socket_dir_fd, path, &r) == INSTANCE_GONE)
 			continue;
-		}
 		if (json) {
 			if (list != NULL && json_array_append_new(list, record_json(&r)) < 0) {
 				json_decref(list);
@@ -259,6 +288,7 @@ static int list_main(int argc, char **argv)
 		}
 	}
 	closedir(listing);
+	close(socket_dir_fd);
 	if (json && json_print(list, stdout) < 0) {
 		fail(&err, errno, NULL, "instance list");
 		error_print(&err);
@@ -270,9 +300,10 @@ static int list_main(int argc, char **argv)
 static int stop_main(int argc, char **argv)
 {
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
-	unsigned char secret[JOIN_SECRET_SIZE];
+	struct instance_holder holder;
 	struct instance_record r;
 	char path[4096];
+	int socket_dir_fd = -1, ret;
 
 	if (argc != 2) {
 		fail(&err, 0, "see 'capsula instance --help'", "give the NAME of one instance");
@@ -284,8 +315,12 @@ static int stop_main(int argc, char **argv)
 		fail(&err, 0, "see capsula instance list", "no instance named '%s'", argv[1]);
 		goto failed;
 	}
-	if (read_record(path, &r, &err) < 0 || rundir_join_secret(secret, &err) < 0 ||
-	    starter_stop_instance(secret, r.key, &err) < 0)
+	if (read_record(path, &r, &err) < 0 || rundir_open_sockets(&socket_dir_fd, &err) < 0)
+		goto failed;
+	holder = holder_of(&r);
+	ret = starter_stop_instance(socket_dir_fd, &holder, &err);
+	close(socket_dir_fd);
+	if (ret < 0)
 		goto failed;
 	if (unlink(path) < 0) {
 		fail(&err, errno, NULL, "instance record %s", path);

@@ -18,6 +18,7 @@ struct instance_record {
 	char image[4096];
 	char key[64];         /* the holder's join key */
 	pid_t holder;
+	unsigned long long holder_started;  /* its start time (/proc/PID/stat), 0: unknown */
 	long long started;    /* seconds since the epoch */
 	bool fakeroot;        /* its user is root inside: commands keep root's capabilities */
 };

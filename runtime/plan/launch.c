@@ -16,6 +16,7 @@ int launch_parse(struct launch *l, int argc, char **argv, capsula_error *err)
 	memset(l, 0, sizeof *l);
 	l->image.fd = -1;
 	l->plan.image.fd = -1;
+	l->plan.socket_dir_fd = -1;
 	return exec_options_parse(argc, argv, &l->opts, err);
 }
 

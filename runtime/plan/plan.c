@@ -488,6 +488,7 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 	const char *job_id = NULL;
 
 	memset(plan, 0, sizeof *plan);
+	plan->socket_dir_fd = -1;
 	plan->image = *image;
 	image->fd = -1;
 	image->path = NULL;

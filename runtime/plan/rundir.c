@@ -8,13 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime/plan/rundir.h"
 
-#define SECRET_FILE "join.key"
+#define SOCKETS_DIR "sockets"
 
 static bool owned_directory(const char *path, bool private_only)
 {
@@ -84,65 +83,28 @@ int rundir_path(char *out, size_t size, capsula_error *err)
 	return make_own_directory(out, true, err);
 }
 
-static int read_secret(int dir_fd, unsigned char *secret, capsula_error *err)
-{
-	int fd = openat(dir_fd, SECRET_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-	ssize_t got;
-
-	if (fd < 0)
-		return errno == ENOENT ? 1 : fail(err, errno, NULL, "read your join secret");
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != getuid() ||
-	    (st.st_mode & 0077) != 0 || st.st_size != JOIN_SECRET_SIZE) {
-		close(fd);
-		return fail(err, 0, "remove it; capsula makes a new one",
-		            "your join secret (%s in your runtime directory) is not a private "
-		            "file of %d bytes", SECRET_FILE, JOIN_SECRET_SIZE);
-	}
-	got = read(fd, secret, JOIN_SECRET_SIZE);
-	close(fd);
-	if (got != JOIN_SECRET_SIZE)
-		return fail(err, got < 0 ? errno : EIO, NULL, "read your join secret");
-	return 0;
-}
-
-static int create_secret(int dir_fd, capsula_error *err)
-{
-	unsigned char secret[JOIN_SECRET_SIZE];
-	char aside[64];
-	int fd;
-	int ret = 0;
-
-	if (getrandom(secret, sizeof secret, 0) != (ssize_t)sizeof secret)
-		return fail(err, errno, NULL, "random bytes for your join secret");
-	snprintf(aside, sizeof aside, "%s.%d", SECRET_FILE, (int)getpid());
-	fd = openat(dir_fd, aside, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return fail(err, errno, NULL, "write your join secret");
-	if (write(fd, secret, sizeof secret) != (ssize_t)sizeof secret || close(fd) < 0)
-		ret = fail(err, errno, NULL, "write your join secret");
-	/* link, not rename: of processes racing here, the first one wins and
-	 * every other one reads what it wrote. */
-	else if (linkat(dir_fd, aside, dir_fd, SECRET_FILE, 0) < 0 && errno != EEXIST)
-		ret = fail(err, errno, NULL, "put your join secret in place");
-	unlinkat(dir_fd, aside, 0);
-	return ret;
-}
-
-int rundir_join_secret(unsigned char secret[JOIN_SECRET_SIZE], capsula_error *err)
+int rundir_open_sockets(int *fd_out, capsula_error *err)
 {
 	char dir[PATH_MAX];
-	int dir_fd;
-	int ret;
+	struct stat st;
+	int fd;
 
 	if (rundir_path(dir, sizeof dir, err) < 0)
 		return -1;
-	dir_fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dir_fd < 0)
+	if (strlen(dir) + sizeof "/" SOCKETS_DIR > sizeof dir)
+		return fail(err, ENAMETOOLONG, NULL, "runtime directory %s", dir);
+	strcat(dir, "/" SOCKETS_DIR);
+	if (make_own_directory(dir, true, err) < 0)
+		return -1;
+	fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return fail(err, errno, NULL, "runtime directory %s", dir);
-	ret = read_secret(dir_fd, secret, err);
-	if (ret == 1)
-		ret = create_secret(dir_fd, err) < 0 ? -1 : read_secret(dir_fd, secret, err);
-	close(dir_fd);
-	return ret;
+	/* The directory that is open, not the one the name led to a moment ago. */
+	if (fstat(fd, &st) < 0 || st.st_uid != getuid() || (st.st_mode & 0077) != 0) {
+		close(fd);
+		return fail(err, errno, "remove it; capsula makes it again",
+		            "%s is not a private directory of yours", dir);
+	}
+	*fd_out = fd;
+	return 0;
 }

@@ -1,5 +1,5 @@
 /* The user's private runtime directory on this node: where instance records
- * and the user's join secret live. No other user can take its place:
+ * and the holders' sockets live. No other user can take its place:
  *   1. $XDG_RUNTIME_DIR/capsula, when XDG_RUNTIME_DIR is a private directory
  *      of the user (what a login session gives),
  *   2. else HOME/.capsula/run/HOSTNAME ($HOME when it is a directory of the
@@ -17,9 +17,8 @@
 
 int rundir_path(char *out, size_t size, capsula_error *err);
 
-/* The user's random secret in that directory, made on first use (written
- * aside and linked into place, so that processes starting together agree
- * on one). */
-int rundir_join_secret(unsigned char secret[JOIN_SECRET_SIZE], capsula_error *err);
+/* Open (making it if needed) the directory of the user's holder sockets in
+ * that directory, checked once open: the user's own, mode 0700. */
+int rundir_open_sockets(int *fd_out, capsula_error *err);
 
 #endif

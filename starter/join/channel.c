@@ -2,87 +2,47 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <linux/sock_diag.h>
-#include <linux/unix_diag.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "common/hmac_sha256.h"
 #include "starter/join/channel.h"
 
-static socklen_t abstract_address(const char *key, struct sockaddr_un *addr)
+#define LOCK_NAME ".lock"
+#define LOCK_PAUSE_US 1000
+
+/* The socket file through the directory's descriptor: the path is walked
+ * from the directory capsula checked, never from its name again, and it
+ * stays short however long the user's home path is. */
+static socklen_t socket_address(int dir_fd, const char *key, struct sockaddr_un *addr)
 {
 	int len;
 
 	memset(addr, 0, sizeof *addr);
 	addr->sun_family = AF_UNIX;
-	/* Leading NUL: an abstract name, gone with the socket, nothing on disk. */
-	len = snprintf(addr->sun_path + 1, sizeof addr->sun_path - 1, "%s", key);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
+	len = snprintf(addr->sun_path, sizeof addr->sun_path, "/proc/self/fd/%d/%s", dir_fd, key);
+	if (len < 0 || (size_t)len >= sizeof addr->sun_path)
+		return 0;
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)len + 1);
 }
 
-int channel_name(const unsigned char secret[JOIN_SECRET_SIZE], const char *key, unsigned slot,
-                 char *name, size_t size, capsula_error *err)
-{
-	unsigned char mac[HMAC_SHA256_BYTES];
-	char message[JOIN_KEY_SIZE + 16];
-	int len = snprintf(message, sizeof message, "%s/%u", key, slot);
-	size_t at;
-
-	/* Keyed with the user's own secret, so that nobody else can know a
-	 * name before the user's holder binds it: a name cannot be taken in
-	 * advance. 128 bits of the MAC are plenty to be unguessable. */
-	if (len < 0 || (size_t)len >= sizeof message)
-		return fail(err, ENAMETOOLONG, NULL, "socket name for %s", key);
-	hmac_sha256(secret, JOIN_SECRET_SIZE, message, (size_t)len, mac);
-	at = (size_t)snprintf(name, size, "capsula-");
-	for (unsigned i = 0; i < 16 && at + 2 < size; i++, at += 2)
-		snprintf(name + at, size - at, "%02x", mac[i]);
-	return 0;
-}
-
-int channel_listen(const char *key, int *fd_out, capsula_error *err)
-{
-	struct sockaddr_un addr;
-	socklen_t addrlen = abstract_address(key, &addr);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return fail(err, errno, NULL, "holder socket");
-	if (bind(fd, (struct sockaddr *)&addr, addrlen) < 0) {
-		int saved = errno;
-
-		close(fd);
-		errno = saved;
-		if (saved == EADDRINUSE)
-			return -1;
-		return fail(err, saved, NULL, "bind holder socket @%s", key);
-	}
-	if (listen(fd, 128) < 0) {
-		int saved = errno;
-
-		close(fd);
-		return fail(err, saved, NULL, "listen on holder socket @%s", key);
-	}
-	*fd_out = fd;
-	return 0;
-}
-
-int channel_connect(const char *key, capsula_error *err)
+int channel_connect(int dir_fd, const char *key, capsula_error *err)
 {
 	struct timeval timeout = {.tv_sec = CHANNEL_TIMEOUT_S};
 	struct sockaddr_un addr;
-	socklen_t addrlen = abstract_address(key, &addr);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	socklen_t addrlen = socket_address(dir_fd, key, &addr);
+	int fd;
 
+	if (addrlen == 0)
+		return fail(err, ENAMETOOLONG, NULL, "holder socket %s", key);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return fail(err, errno, NULL, "holder socket");
 	/* Non-blocking: a listener whose backlog is full answers EAGAIN at once
@@ -94,7 +54,7 @@ int channel_connect(const char *key, capsula_error *err)
 		errno = saved;
 		if (saved == ECONNREFUSED || saved == ENOENT || saved == EAGAIN)
 			return -1;
-		return fail(err, saved, NULL, "connect to holder @%s", key);
+		return fail(err, saved, NULL, "connect to holder %s", key);
 	}
 	if (fcntl(fd, F_SETFL, 0) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0 ||
@@ -107,87 +67,121 @@ int channel_connect(const char *key, capsula_error *err)
 	return fd;
 }
 
-/* Find the socket bound to the abstract name in the kernel's table of unix
- * sockets (sock_diag) and report its owner's uid. */
-static int scan_unix_sockets(int nl, const char *name, uid_t *owner)
+/* The directory's lock, taken within CHANNEL_TIMEOUT_S: only the user's
+ * own processes can hold it, each for a few system calls. */
+static int lock_directory(int dir_fd, capsula_error *err)
 {
-	char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
-	size_t name_len = strlen(name);
-	int found = -1;
+	int fd = openat(dir_fd, LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
-	for (;;) {
-		ssize_t got = recv(nl, buf, sizeof buf, 0);
+	if (fd < 0)
+		return fail(err, errno, NULL, "lock your runtime directory's sockets");
+	for (unsigned waited_us = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited_us += LOCK_PAUSE_US) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) ||
+		    waited_us >= CHANNEL_TIMEOUT_S * 1000000u) {
+			int saved = errno;
 
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return -1;
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)got);
-		     h = NLMSG_NEXT(h, got)) {
-			struct unix_diag_msg *msg = NLMSG_DATA(h);
-			const char *bound = NULL;
-			size_t bound_len = 0;
-			int attr_len;
-			bool has_uid = false;
-			uid_t uid = 0;
-
-			if (h->nlmsg_type == NLMSG_DONE)
-				return found;
-			if (h->nlmsg_type == NLMSG_ERROR)
-				return -1;
-			attr_len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
-			for (struct rtattr *a = (struct rtattr *)(msg + 1); RTA_OK(a, attr_len);
-			     a = RTA_NEXT(a, attr_len)) {
-				if (a->rta_type == UNIX_DIAG_NAME) {
-					bound = RTA_DATA(a);
-					bound_len = RTA_PAYLOAD(a);
-				} else if (a->rta_type == UNIX_DIAG_UID && RTA_PAYLOAD(a) >= sizeof(uint32_t)) {
-					uint32_t value;
-
-					memcpy(&value, RTA_DATA(a), sizeof value);
-					uid = (uid_t)value;
-					has_uid = true;
-				}
-			}
-			/* Abstract names begin with a NUL byte. */
-			if (found < 0 && has_uid && bound != NULL && bound_len == name_len + 1 &&
-			    bound[0] == '\0' && memcmp(bound + 1, name, name_len) == 0) {
-				*owner = uid;
-				found = 0;
-			}
+			close(fd);
+			return fail(err, saved, "find the capsula process of yours that hangs and end it",
+			            "lock your runtime directory's sockets");
 		}
+		usleep(LOCK_PAUSE_US);
 	}
+	return fd;
 }
 
-int channel_owner(const char *key, uid_t *owner)
+static int bind_and_listen(int dir_fd, const char *key, struct channel_listener *listener,
+                           capsula_error *err)
 {
-	struct {
-		struct nlmsghdr header;
-		struct unix_diag_req request;
-	} query = {
-		.header = {
-			.nlmsg_len = sizeof query,
-			.nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-		},
-		.request = {
-			.sdiag_family = AF_UNIX,
-			.udiag_states = ~0U,
-			.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_UID,
-		},
-	};
-	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	int found;
+	struct sockaddr_un addr;
+	socklen_t addrlen = socket_address(dir_fd, key, &addr);
+	struct stat st;
+	int fd;
 
-	if (nl < 0)
-		return -1;
-	if (send(nl, &query, sizeof query, 0) != (ssize_t)sizeof query) {
-		close(nl);
-		return -1;
+	if (addrlen == 0)
+		return fail(err, ENAMETOOLONG, NULL, "holder socket %s", key);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(err, errno, NULL, "holder socket");
+	if (bind(fd, (struct sockaddr *)&addr, addrlen) < 0) {
+		int saved = errno;
+
+		close(fd);
+		return fail(err, saved, NULL, "holder socket %s in your runtime directory", key);
 	}
-	found = scan_unix_sockets(nl, key, owner);
-	close(nl);
-	return found;
+	if (listen(fd, 128) < 0 || fstatat(dir_fd, key, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		int saved = errno;
+
+		close(fd);
+		unlinkat(dir_fd, key, 0);
+		return fail(err, saved, NULL, "listen on holder socket %s", key);
+	}
+	listener->fd = fd;
+	listener->ino = st.st_ino;
+	return 0;
+}
+
+/* With the directory locked: 1 when a holder listens under key, 0 when
+ * nobody does (and no socket file is left), -1 with err set. Names are
+ * bound only under the lock, and listened on at once: a name nobody listens
+ * on now is a killed holder's. */
+static int remove_if_stale(int dir_fd, const char *key, capsula_error *err)
+{
+	int conn = channel_connect(dir_fd, key, err);
+
+	if (conn >= 0) {
+		close(conn);
+		return 1;
+	}
+	if (errno == EAGAIN)
+		return 1;
+	if (errno != ENOENT && errno != ECONNREFUSED)
+		return -1;
+	if (unlinkat(dir_fd, key, 0) < 0 && errno != ENOENT)
+		return fail(err, errno, NULL, "remove the stale holder socket %s", key);
+	return 0;
+}
+
+int channel_claim(int dir_fd, const char *key, struct channel_listener *listener,
+                  capsula_error *err)
+{
+	int lock = lock_directory(dir_fd, err);
+	int ret;
+
+	if (lock < 0)
+		return -1;
+	ret = remove_if_stale(dir_fd, key, err);
+	if (ret == 0)
+		ret = bind_and_listen(dir_fd, key, listener, err);
+	close(lock);
+	return ret;
+}
+
+void channel_forget(int dir_fd, const char *key)
+{
+	capsula_error ignored;
+	int lock = lock_directory(dir_fd, &ignored);
+
+	if (lock < 0)
+		return;
+	remove_if_stale(dir_fd, key, &ignored);
+	close(lock);
+}
+
+void channel_release(int dir_fd, const char *key, struct channel_listener *listener)
+{
+	capsula_error ignored;
+	struct stat st;
+	int lock;
+
+	if (listener->fd < 0)
+		return;
+	lock = lock_directory(dir_fd, &ignored);
+	if (fstatat(dir_fd, key, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == listener->ino)
+		unlinkat(dir_fd, key, 0);
+	close(listener->fd);
+	listener->fd = -1;
+	if (lock >= 0)
+		close(lock);
 }
 
 int channel_peer_is(int fd, uid_t uid, pid_t *pid_out, capsula_error *err)

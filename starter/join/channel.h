@@ -1,10 +1,12 @@
-/* The unix socket between a rank and its node's holder: an abstract name
- * derived from the join key and the user's secret, peer uid checked in
- * both directions, every wait bounded, and file descriptors passed with
- * SCM_RIGHTS. */
+/* The unix socket between a rank and its node's holder: a socket file named
+ * by the join key in the user's private runtime directory (0700), which no
+ * other user can create in, connect to or even look into, so nobody else can
+ * take, flood or guess a holder's name. Peer uid checked in both directions,
+ * every wait bounded, and file descriptors passed with SCM_RIGHTS. */
 #ifndef CAPSULA_CHANNEL_H
 #define CAPSULA_CHANNEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -13,11 +15,6 @@
 #include "common/plan.h"
 
 #define CHANNEL_MAX_FDS 4
-/* Names are secret, but one that was seen bound can be taken by another
- * user once its holder frees it; the next slot's name is one nobody has
- * seen. Every process walks the slots in the same order and stops at the
- * first that is free or its own user's, so the ranks of a job still meet. */
-#define CHANNEL_SLOTS 8
 /* How long either side waits for the other to send or receive. */
 #define CHANNEL_TIMEOUT_S 10
 
@@ -40,20 +37,32 @@ struct holder_reply {
 	char message[1024];  /* the holder's error, as capsula_error.message */
 };
 
-/* The abstract socket name of slot (0, 1, ...) of key: HMAC-SHA256 under
- * the user's secret. */
-int channel_name(const unsigned char secret[JOIN_SECRET_SIZE], const char *key, unsigned slot,
-                 char *name, size_t size, capsula_error *err);
+/* A holder's listening socket, bound under its key in dir_fd. */
+struct channel_listener {
+	int fd;
+	ino_t ino;   /* of the socket file: removed only while it is still this one */
+};
 
-int channel_listen(const char *name, int *fd_out, capsula_error *err);
-/* Returns the connected fd (blocking, with send and receive timeouts), or
- * -1 with errno ECONNREFUSED/ENOENT when nothing listens under name, EAGAIN
- * when its listener's backlog is full (err is set for other failures). */
-int channel_connect(const char *name, capsula_error *err);
+/* Connect to the holder listening under key in dir_fd. Returns the
+ * connected fd (blocking, with send and receive timeouts), or -1 with errno
+ * ENOENT or ECONNREFUSED when no holder listens there, EAGAIN when its
+ * backlog is full (err is set for other failures). */
+int channel_connect(int dir_fd, const char *key, capsula_error *err);
 
-/* The uid owning the socket bound to name, as this process's user
- * namespace sees it: 0 with *owner set, -1 when no such socket is found. */
-int channel_owner(const char *name, uid_t *owner);
+/* Claim key: under the directory's lock, make sure no holder listens there
+ * (a socket file left by a killed holder is removed), then bind and listen.
+ * Returns 0 with *listener set, 1 when a holder listens there after all
+ * (connect to it), -1 with err set. */
+int channel_claim(int dir_fd, const char *key, struct channel_listener *listener,
+                  capsula_error *err);
+
+/* Remove the socket file under key if no holder listens there (one that
+ * was killed, or stopped by a signal). */
+void channel_forget(int dir_fd, const char *key);
+
+/* Close the listener and remove its socket file, under the directory's
+ * lock and only while the name is still its own. */
+void channel_release(int dir_fd, const char *key, struct channel_listener *listener);
 
 /* Is the peer of fd running as uid? */
 int channel_peer_is(int fd, uid_t uid, pid_t *pid_out, capsula_error *err);

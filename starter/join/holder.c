@@ -322,10 +322,13 @@ static void detach_stdio(int devnull)
 static uint64_t spawned_us;
 
 static __attribute__((noreturn)) void holder_main(const struct capsula_plan *plan,
-                                                  int listen_fd, int report_fd)
+                                                  struct channel_listener listener,
+                                                  int report_fd)
 {
-	int keep[3 + MAX_IMAGE_LAYERS] = {plan->image.fd, listen_fd, report_fd};
-	size_t kept = 3;
+	int listen_fd = listener.fd;
+	int keep[4 + MAX_IMAGE_LAYERS] = {plan->image.fd, listen_fd, report_fd,
+	                                  plan->socket_dir_fd};
+	size_t kept = 4;
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
 	struct container c = {-1, -1, -1, NULL, NULL};
 	uint64_t started = timing_report(plan->timing, "  holder fork", spawned_us);
@@ -354,18 +357,20 @@ static __attribute__((noreturn)) void holder_main(const struct capsula_plan *pla
 	detach_stdio(devnull);
 	serve_ranks(listen_fd, plan, &c);
 	/* The FUSE mount and everything else go with the last reference to the
-	 * namespaces, which is ours. */
+	 * namespaces, which is ours; the socket file goes now. */
+	channel_release(plan->socket_dir_fd, plan->join_key, &listener);
 	prefetch_stop(c.prefetch);
 	_exit(0);
 failed:
 	report(report_fd, err.status, err.message);
 	refuse_waiting_ranks(listen_fd, &err);
+	channel_release(plan->socket_dir_fd, plan->join_key, &listener);
 	prefetch_stop(c.prefetch);
 	_exit(EXIT_CAPSULA_FAILED);
 }
 
-int holder_spawn(const struct capsula_plan *plan, int listen_fd, pid_t *holder,
-                 capsula_error *err)
+int holder_spawn(const struct capsula_plan *plan, int listen_fd, ino_t socket_ino,
+                 pid_t *holder, capsula_error *err)
 {
 	struct holder_reply reply;
 	int pipefd[2];
@@ -402,7 +407,7 @@ int holder_spawn(const struct capsula_plan *plan, int listen_fd, pid_t *holder,
 		}
 		if (pid > 0)
 			_exit(0);
-		holder_main(plan, listen_fd, pipefd[1]);
+		holder_main(plan, (struct channel_listener){listen_fd, socket_ino}, pipefd[1]);
 	}
 	close(pipefd[1]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)

@@ -1,10 +1,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -14,74 +17,133 @@
 
 /* How long a stopped holder gets to go, after SIGTERM and after SIGKILL. */
 #define STOP_WAIT_MS 5000
+#define HOLDER_NAME "capsula-holder"
 
-/* Ask the holder under key for its pidfd. Only a holder of our own user is
- * asked, over a connection that is bounded at every step; whatever else
- * listens under one of the key's names is passed over. */
-static int holder_pidfd(const unsigned char *secret, const char *key)
+/* The process start time in /proc/PID/stat (field 22), 0 when there is no
+ * such live process of ours named like a holder. */
+static unsigned long long holder_started(pid_t pid)
 {
-	char name[JOIN_KEY_SIZE];
+	char path[64], text[1024];
+	const char *name, *fields;
+	unsigned long long started = 0;
+	struct stat st;
+	ssize_t got;
+	int fd;
 
-	for (unsigned slot = 0; slot < CHANNEL_SLOTS; slot++) {
-		struct holder_reply reply;
-		capsula_error ignored;
-		int pidfd = -1;
-		size_t nfds = 1;
-		ssize_t got;
-		int conn;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	/* procfs files have no size: one read of the line. */
+	got = fstat(fd, &st) == 0 && st.st_uid == getuid() ? read(fd, text, sizeof text - 1) : -1;
+	close(fd);
+	if (got <= 0)
+		return 0;
+	text[got] = '\0';
+	/* "PID (NAME) STATE PPID ...": the fields after the last ')', each after
+	 * one space; the start time is the 22nd. */
+	name = strstr(text, " (" HOLDER_NAME ") ");
+	fields = strrchr(text, ')');
+	if (name != NULL && fields != NULL && fields[1] == ' ' && fields[2] != 'Z') {
+		const char *at = fields + 1;
 
-		if (channel_name(secret, key, slot, name, sizeof name, &ignored) < 0)
-			return -1;
-		conn = channel_connect(name, &ignored);
-		if (conn < 0)
-			continue;
-		if (channel_peer_is(conn, getuid(), NULL, &ignored) != 1 ||
-		    channel_send(conn, &(char){CHANNEL_STATUS}, 1, NULL, 0) < 0) {
-			close(conn);
-			continue;
-		}
-		got = channel_recv(conn, &reply, sizeof reply, &pidfd, &nfds);
-		close(conn);
-		if (got == (ssize_t)sizeof reply && nfds == 1)
-			return pidfd;
-		if (nfds == 1)
-			close(pidfd);
+		for (int field = 3; field < 22 && at != NULL; field++)
+			at = strchr(at + 1, ' ');
+		if (at != NULL)
+			started = strtoull(at + 1, NULL, 10);
 	}
+	return started;
+}
+
+/* A pidfd of the record's process, if it is still the holder it named. */
+static int pidfd_of_recorded(const struct instance_holder *h)
+{
+	int pidfd;
+
+	if (h->pid <= 0 || h->started == 0)
+		return -1;
+	pidfd = (int)syscall(SYS_pidfd_open, h->pid, 0);
+	/* Checked after the open: a pid reused before it has another start time. */
+	if (pidfd >= 0 && holder_started(h->pid) != h->started) {
+		close(pidfd);
+		return -1;
+	}
+	return pidfd;
+}
+
+/* Ask the holder for its pidfd over its socket. Returns the pidfd, or -1
+ * with *listening telling whether anything listens under the key. */
+static int ask_holder(int dir_fd, const char *key, bool *listening)
+{
+	struct holder_reply reply;
+	capsula_error ignored;
+	int pidfd = -1;
+	size_t nfds = 1;
+	ssize_t got;
+	int conn = channel_connect(dir_fd, key, &ignored);
+
+	*listening = conn >= 0 || errno == EAGAIN;
+	if (conn < 0)
+		return -1;
+	if (channel_peer_is(conn, getuid(), NULL, &ignored) != 1 ||
+	    channel_send(conn, &(char){CHANNEL_STATUS}, 1, NULL, 0) < 0) {
+		close(conn);
+		return -1;
+	}
+	got = channel_recv(conn, &reply, sizeof reply, &pidfd, &nfds);
+	close(conn);
+	if (got == (ssize_t)sizeof reply && nfds == 1)
+		return pidfd;
+	if (nfds == 1)
+		close(pidfd);
 	return -1;
 }
 
-bool starter_instance_running(const unsigned char *secret, const char *key)
+/* The holder's pidfd: from the holder itself, else from its recorded pid
+ * and start time (a holder too busy to answer, or whose socket is gone). */
+static enum instance_state holder_pidfd(int dir_fd, const struct instance_holder *h, int *pidfd)
 {
-	int pidfd = holder_pidfd(secret, key);
+	bool listening;
 
-	if (pidfd < 0)
-		return false;
-	close(pidfd);
-	return true;
+	*pidfd = ask_holder(dir_fd, h->key, &listening);
+	if (*pidfd >= 0)
+		return INSTANCE_RUNNING;
+	*pidfd = pidfd_of_recorded(h);
+	if (*pidfd >= 0)
+		return INSTANCE_RUNNING;
+	return listening ? INSTANCE_BUSY : INSTANCE_GONE;
 }
 
-int starter_start_instance(const struct capsula_plan *plan, pid_t *holder, capsula_error *err)
+enum instance_state starter_instance_state(int socket_dir_fd, const struct instance_holder *h)
 {
-	char name[JOIN_KEY_SIZE];
+	int pidfd;
+	enum instance_state state = holder_pidfd(socket_dir_fd, h, &pidfd);
 
-	/* A fresh key: a name that is taken can only be another user's. */
-	for (unsigned slot = 0; slot < CHANNEL_SLOTS; slot++) {
-		int listen_fd;
-		int ret;
+	if (pidfd >= 0)
+		close(pidfd);
+	return state;
+}
 
-		if (channel_name(plan->join_secret, plan->join_key, slot, name, sizeof name, err) < 0)
-			return -1;
-		if (channel_listen(name, &listen_fd, err) < 0) {
-			if (errno == EADDRINUSE)
-				continue;
-			return -1;
-		}
-		ret = holder_spawn(plan, listen_fd, holder, err);
-		close(listen_fd);
-		return ret;
+int starter_start_instance(const struct capsula_plan *plan, struct instance_holder *holder,
+                           capsula_error *err)
+{
+	struct channel_listener listener;
+	int ret = channel_claim(plan->socket_dir_fd, plan->join_key, &listener, err);
+
+	if (ret < 0)
+		return -1;
+	/* A fresh key: a holder listening under it already cannot be. */
+	if (ret == 1)
+		return fail(err, EADDRINUSE, "run the command again", "instance socket %s",
+		            plan->join_key);
+	ret = holder_spawn(plan, listener.fd, listener.ino, &holder->pid, err);
+	if (ret < 0) {
+		channel_release(plan->socket_dir_fd, plan->join_key, &listener);
+		return -1;
 	}
-	return fail(err, 0, "ask the administrator to find who takes them",
-	            "all %d socket names for the instance are taken by other users", CHANNEL_SLOTS);
+	close(listener.fd);
+	holder->started = holder_started(holder->pid);
+	return 0;
 }
 
 static bool gone_within(int pidfd, int ms)
@@ -95,13 +157,20 @@ static bool gone_within(int pidfd, int ms)
 	return ready > 0;
 }
 
-int starter_stop_instance(const unsigned char *secret, const char *key, capsula_error *err)
+int starter_stop_instance(int socket_dir_fd, const struct instance_holder *h,
+                          capsula_error *err)
 {
-	int pidfd = holder_pidfd(secret, key);
+	int pidfd;
+	enum instance_state state = holder_pidfd(socket_dir_fd, h, &pidfd);
 	int ret = 0;
 
-	if (pidfd < 0)
-		return 0;  /* already gone */
+	if (state == INSTANCE_GONE) {
+		channel_forget(socket_dir_fd, h->key);
+		return 0;
+	}
+	if (state == INSTANCE_BUSY)
+		return fail(err, EAGAIN, "try again in a moment", "the instance's holder does not "
+		            "answer (its socket's queue is full)");
 	/* Signals go through the holder's own pidfd: never to a reused pid. */
 	if (syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0) < 0 && errno != ESRCH)
 		ret = fail(err, errno, NULL, "stop the instance's holder");
@@ -111,5 +180,8 @@ int starter_stop_instance(const unsigned char *secret, const char *key, capsula_
 		ret = fail(err, errno, "look at it with ps and kill it", "the instance's holder "
 		           "does not end");
 	close(pidfd);
+	/* A holder ended by a signal could not take its socket file along. */
+	if (ret == 0)
+		channel_forget(socket_dir_fd, h->key);
 	return ret;
 }

@@ -15,17 +15,14 @@
 #include "starter/starter.h"
 
 /* Holders can vanish between our connect and their reply (the last rank of
- * a job just left), and a rank that lost the race to claim a name may find
- * the winner's socket bound but not yet listening; fresh tries settle both.
- * On a loaded node (dozens of ranks starting on two processors) the winner
- * may wait long between bind and listen, so tries go on for seconds, with
- * pauses growing from half a millisecond to ten. That wait is only ever for
- * a socket of our own user: the kernel names each socket's owner. */
+ * a job just left), and a full backlog means a holder busy with many ranks
+ * at once; fresh tries settle both. On a loaded node (dozens of ranks
+ * starting on two processors) that may take seconds, so tries go on for
+ * ten, with pauses growing from half a millisecond to ten. Only the user's
+ * own processes can make or hold a name in the socket directory. */
 #define JOIN_PATIENCE_US (10 * 1000000ULL)
 #define JOIN_RETRY_FIRST_US 500
 #define JOIN_RETRY_MAX_US 10000
-
-enum slot_result { SLOT_JOINED, SLOT_FOREIGN };
 
 struct joining {
 	const struct capsula_plan *plan;
@@ -33,27 +30,37 @@ struct joining {
 	int userns_fd, mntns_fd;
 };
 
-static bool owned_by_other(const char *name, uid_t uid)
+/* Start a holder under the name just claimed. */
+static int start_holder(struct joining *j, struct channel_listener *listener, capsula_error *err)
 {
-	uid_t owner;
+	const struct capsula_plan *plan = j->plan;
+	int ret = holder_spawn(plan, listener->fd, listener->ino, NULL, err);
 
-	return channel_owner(name, &owner) == 0 && owner != uid;
+	/* The holder keeps the name (and removes it when it leaves); if it
+	 * failed, nobody listens and the name goes now. */
+	if (ret < 0)
+		channel_release(plan->socket_dir_fd, plan->join_key, listener);
+	else
+		close(listener->fd);
+	j->started_holder = ret == 0;
+	return ret;
 }
 
-/* Join the holder under name, starting it if nobody holds the name. */
-static int join_slot(struct joining *j, const char *name, capsula_error *err)
+/* Join the holder of the plan's key, starting it if nobody holds the key. */
+static int join_container(struct joining *j, capsula_error *err)
 {
 	const struct capsula_plan *plan = j->plan;
 	uint64_t start = timing_now_us();
 	unsigned pause = JOIN_RETRY_FIRST_US;
 
 	for (;;) {
-		int conn, listen_fd, result;
+		struct channel_listener listener;
+		int conn, result;
 
 		if (timing_now_us() - start > JOIN_PATIENCE_US)
 			return fail(err, 0, "run again; if it persists, use --join never",
 			            "could not join or start a container holder");
-		conn = channel_connect(name, err);
+		conn = channel_connect(plan->socket_dir_fd, plan->join_key, err);
 		if (conn >= 0) {
 			uint64_t asked = timing_now_us();
 
@@ -61,62 +68,30 @@ static int join_slot(struct joining *j, const char *name, capsula_error *err)
 			close(conn);
 			if (result == 0)
 				timing_report(plan->timing, "  handshake", asked);
-			if (result == 0)
-				return SLOT_JOINED;
-			if (result < 0)
-				return -1;
-			if (result == 2)
-				return SLOT_FOREIGN;
+			if (result <= 0)
+				return result;
 			continue;  /* that holder was leaving: start or join anew */
 		}
 		if (errno == EAGAIN) {
-			/* A full backlog: our own busy holder, or a squatter. */
-			if (owned_by_other(name, plan->uid))
-				return SLOT_FOREIGN;
+			/* A full backlog: our own holder, busy with many ranks. */
 		} else if (errno != ECONNREFUSED && errno != ENOENT) {
 			return -1;
 		} else if (plan->join_existing) {
 			return fail(err, 0, "start it with capsula instance start IMAGE NAME",
 			            "the instance is not running");
-		} else if (channel_listen(name, &listen_fd, err) == 0) {
-			result = holder_spawn(plan, listen_fd, NULL, err);
-			close(listen_fd);
-			if (result < 0)
-				return -1;
-			j->started_holder = true;
-			continue;
-		} else if (errno != EADDRINUSE) {
+		} else if ((result = channel_claim(plan->socket_dir_fd, plan->join_key, &listener,
+		                                   err)) < 0) {
 			return -1;
-		} else if (owned_by_other(name, plan->uid)) {
-			return SLOT_FOREIGN;  /* bound, never listening */
+		} else if (result == 0) {
+			if (start_holder(j, &listener, err) < 0)
+				return -1;
+			continue;
+		} else {
+			continue;  /* another rank claimed it just now: join it */
 		}
-		usleep(pause);  /* another rank claimed it just now */
+		usleep(pause);
 		pause = pause * 2 > JOIN_RETRY_MAX_US ? JOIN_RETRY_MAX_US : pause * 2;
 	}
-}
-
-/* Walk the slots of the plan's key until one is joined. */
-static int join_container(struct joining *j, capsula_error *err)
-{
-	const struct capsula_plan *plan = j->plan;
-	char name[JOIN_KEY_SIZE];
-
-	for (unsigned slot = 0; slot < CHANNEL_SLOTS; slot++) {
-		uint64_t t = timing_now_us();
-		int result;
-
-		if (channel_name(plan->join_secret, plan->join_key, slot, name, sizeof name, err) < 0)
-			return -1;
-		timing_report(plan->timing, "  socket name (HMAC)", t);
-		result = join_slot(j, name, err);
-		if (result != SLOT_FOREIGN)
-			return result < 0 ? -1 : 0;
-		if (plan->verbosity > 0)
-			fprintf(stderr, "capsula: socket @%s is taken by another user; "
-			        "trying the next name\n", name);
-	}
-	return fail(err, 0, "ask the administrator to find who takes them; --join never avoids them",
-	            "all %d socket names for this container are taken by other users", CHANNEL_SLOTS);
 }
 
 /* The hybrid model needs the launcher's and the image's Open MPI to agree

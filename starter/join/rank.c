@@ -33,7 +33,8 @@ int rank_receive(int conn, const struct capsula_plan *plan, int *userns_fd, int 
 	if (ours < 0)
 		return -1;
 	if (!ours)
-		return 2;
+		return fail(err, 0, "look at what runs as another user in your runtime directory",
+		            "the holder socket %s is not served by you", plan->join_key);
 	/* A pidfd, not a pid: the holder learns of our exit from the kernel,
 	 * even after SIGKILL, and a reused pid can never be mistaken for us. */
 	pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);

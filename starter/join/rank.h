@@ -8,8 +8,8 @@
 #include "common/plan.h"
 
 /* Receive the namespaces from a connected holder. Returns 0 with the two
- * fds, 1 if the holder went away before answering (try again), 2 if the
- * holder belongs to another user, -1 with err set. */
+ * fds, 1 if the holder went away before answering (try again), -1 with err
+ * set (also when the holder is not the user's). */
 int rank_receive(int conn, const struct capsula_plan *plan, int *userns_fd, int *mntns_fd,
                  capsula_error *err);
 

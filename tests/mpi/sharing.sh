@@ -66,8 +66,9 @@ wait
 ok "--join never: same job, separate containers" differ_nonempty "$(cat "$WORK/n1")" "$(cat "$WORK/n2")"
 is "$(holders_after_exit)" 0 "nothing left after the jobs"
 
-# Other users: a squatter on our job's socket name is never joined, and a
-# foreign user connecting to our holder gets nothing.
+# Other users: a squatter on the job's key as an abstract name (an older
+# scheme) is never joined, and a foreign user connecting to our holder gets
+# nothing, even where its socket directory was opened up by mistake.
 if is_root && command -v socat >/dev/null 2>&1; then
 	other=capsula-test2
 	id "$other" >/dev/null 2>&1 || with_lock useradd --create-home "$other" || bail_out "cannot create $other"
@@ -82,22 +83,33 @@ if is_root && command -v socat >/dev/null 2>&1; then
 	unlike "$err" "warning|another user" "the rank does not even notice"
 	like "$err" "capsula busybox test image" "and runs in a container of its own"
 
+	key=$(as_user PMIX_NAMESPACE="$job-foreign" "$CAPSULA" exec --dry-run "$IMAGE" true | awk '$1 == "join" {print $2}')
+	sockets=$TEST_HOME/.capsula/run/$(hostname)/sockets
+	rm -f "$WORK/a.ns"
 	rank a "$job-foreign" 3
 	wait_for a.ns
-	# The holder's name, as anyone can read it while it is bound (this test
-	# runs alone: the only capsula socket is this job's).
-	name=$(grep -o '@capsula-[0-9a-f]*' /proc/net/unix | sort -u | head -n 1)
-	ok "the job's holder socket is visible (${name:-none})" [ -n "$name" ]
-	# 'S' asks for the holder's status, which it answers only to its user.
+	ok "the job's holder socket is in the user's socket directory" [ -S "$sockets/$key" ]
 	got=$(printf 'S' | setpriv --reuid "$other" --regid "$other" --init-groups \
-		timeout 5 socat - "ABSTRACT-CONNECT:${name#@}" 2>/dev/null | wc -c)
-	is "$got" 0 "another user connecting to the holder receives nothing"
-	got=$(printf 'S' | as_user timeout 5 socat - "ABSTRACT-CONNECT:${name#@}" 2>/dev/null | wc -c)
+		timeout 5 socat - "UNIX-CONNECT:$sockets/$key" 2>&1)
+	like "$got" "Permission denied" "another user cannot even connect to it"
+	# As if the directories had been opened up: the holder itself refuses.
+	opened="$TEST_HOME/.capsula $TEST_HOME/.capsula/run $(dirname "$sockets") $sockets"
+	# shellcheck disable=SC2086 # a list of directories
+	chmod 0711 $opened && chmod 0777 "$sockets/$key"
+	ok "with them opened up, another user can connect to the holder's socket" \
+		setpriv --reuid "$other" --regid "$other" --init-groups \
+		timeout 5 socat -u OPEN:/dev/null "UNIX-CONNECT:$sockets/$key"
+	got=$(printf 'S' | setpriv --reuid "$other" --regid "$other" --init-groups \
+		timeout 5 socat - "UNIX-CONNECT:$sockets/$key" 2>/dev/null | wc -c)
+	is "$got" 0 "but receives nothing from the holder"
+	got=$(printf 'S' | as_user timeout 5 socat - "UNIX-CONNECT:$sockets/$key" 2>/dev/null | wc -c)
 	ok "while the user's own connection is answered ($got bytes), so the check above can fail" [ "$got" -gt 0 ]
+	# shellcheck disable=SC2086
+	chmod 0700 $opened
 	wait
 	is "$(holders_after_exit)" 0 "nothing left"
 else
-	for _ in 1 2 3 4 5 6 7; do skip "needs root and socat to act as a second user"; done
+	for _ in 1 2 3 4 5 6 7 8 9; do skip "needs root and socat to act as a second user"; done
 fi
 
 done_testing

@@ -1,9 +1,9 @@
 #!/bin/sh
-# Another local user (capsula-test2) attacks the test user's containers: takes
-# the socket names of holders before and after they are used (bound only, and
-# listening with a full backlog), pre-creates the user's runtime directory,
-# plants symlinks in /tmp; and the test user's launches, MPI jobs and
-# instances go on as if nothing happened. Also: the overflow uid, a launch
+# Another local user (capsula-test2) attacks the test user's containers: tries
+# to take the holders' socket names before and after they are used (bound
+# only, and listening with a full backlog), floods an instance's socket,
+# pre-creates the user's runtime directory, plants symlinks in /tmp; and the
+# test user's launches, MPI jobs and instances go on as if nothing happened. Also: the overflow uid, a launch
 # under another group, and an image whose root directory is 0700.
 # It watches every capsula socket on the machine, so no other test may run.
 export CAPSULA_TEST_EXCLUSIVE=1
@@ -39,14 +39,23 @@ squat() {
 	squatters="$squatters $!"
 	n=0; while ! grep -q ready "$WORK/squat.out" 2>/dev/null && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
 }
-# watch MODE SECONDS: another user takes every capsula name once it is free.
+# watch_names SECONDS: another user watches the machine's sockets for
+# capsula's and tries to take each name it sees, in the user's socket
+# directory and as an abstract name, and to connect to it.
 watch_names() {
 	(cd / && exec setpriv --reuid "$other" --regid "$other" --init-groups \
-		"$SQUATTER" watch "$1" "$2" 9>&-) > "$WORK/watch.out" &
+		"$SQUATTER" watch "$sockets" "$1" 9>&-) > "$WORK/watch.out" &
 	watcher=$!
 	squatters="$squatters $watcher"
 	n=0; while ! grep -q ready "$WORK/watch.out" 2>/dev/null && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
 }
+# What the watcher reports once stopped: "seen N tries N took N connected N".
+watch_report() {
+	kill -USR1 "$watcher" 2>/dev/null
+	wait "$watcher" 2>/dev/null
+	grep '^seen' "$WORK/watch.out"
+}
+watch_field() { watch_report | awk -v f="$1" '{for (i = 1; i < NF; i++) if ($i == f) print $(i + 1)}'; }
 stop_squatters() {
 	for p in $squatters; do kill "$p" 2>/dev/null; done
 	for p in $squatters; do wait "$p" 2>/dev/null; done
@@ -55,48 +64,62 @@ stop_squatters() {
 # A process that has not ended (a zombie has).
 alive() { s=$(ps -o stat= -p "$1" 2>/dev/null); [ -n "$s" ] && [ "${s#Z}" = "$s" ]; }
 gone() { ! alive "$1"; }
-taken_by_other() { grep -c ' @capsula-' /proc/net/unix; }
+# The test user's holder that has not ended (of one).
+live_holder() { ps -u "$TEST_UID" -o pid=,stat=,comm= | awk '$2 !~ /^Z/ && $3 == "capsula-holder" {print $1; exit}'; }
+sockets=$TEST_HOME/.capsula/run/$(hostname)/sockets
 
 # ---------------------------------------------------------------- 1. names
-# How long a cold launch takes here, unattacked.
+# How long a cold launch takes here, unattacked (in a socket directory made
+# anew: nothing else runs now).
 holders_after_exit >/dev/null
+rm -rf "$sockets"
 t0=$(ms); capsula_exec --join never -- true; t1=$(ms)
 normal=$((t1 - t0))
 diag "a cold launch takes $normal ms here"
+is "$(stat -c '%U %a' "$sockets")" "$TEST_USER 700" "the holders' sockets live in a directory only the user can open"
+ok "another user cannot make a name there" as_other sh -c "! touch '$sockets/capsula-x' 2>/dev/null"
+ok "nor list the names there" as_other sh -c "! ls '$sockets' >/dev/null 2>&1"
 
-# The names an attacker can compute (the old scheme: the join key as
-# --dry-run prints it) taken in advance, bound and listening: nothing happens.
+# The names an attacker can compute (an older scheme: the join key as an
+# abstract name, as --dry-run prints it) taken in advance, bound and
+# listening: nothing happens.
 key=$(capsula_exec --dry-run -- true | awk '$1 == "join" {print $2}')
-squat bind "$key"
-squat listen "$key-listening"
+squat listen "$key"
 t0=$(ms); out=$(capsula_exec -- cat /etc/capsula-test-image 2>&1); rc=$?; t1=$(ms)
-is "$rc:$out" "0:capsula busybox test image" "a launch runs while its join key, as a name, is taken"
+is "$rc:$out" "0:capsula busybox test image" "a launch runs while its join key, as an abstract name, is taken"
 ok "and is not slowed ($((t1 - t0)) ms, unattacked $normal ms)" [ $((t1 - t0)) -lt $((normal + 1000)) ]
 stop_squatters
 is "$(holders_after_exit)" 0 "its holder leaves"
 
-for mode in bind listen; do
-	# The attacker watches the machine's sockets and takes each name of
-	# ours as soon as our holder lets it go; the same launch again (which
-	# would join its warm container) must not notice.
-	watch_names "$mode" 30
-	capsula_exec -- true
-	is "$(holders_after_exit)" 0 "$mode: the first launch's holder leaves"
-	sleep 0.3
-	ok "$mode: the other user now holds the name it used" [ "$(taken_by_other)" -ge 1 ]
-	t0=$(ms); out=$(capsula_exec -- cat /etc/capsula-test-image 2>&1); rc=$?; t1=$(ms)
-	is "$rc:$out" "0:capsula busybox test image" "$mode: the same launch again runs"
-	ok "$mode: and within a second of an unattacked one ($((t1 - t0)) ms, unattacked $normal ms)" \
-		[ $((t1 - t0)) -lt $((normal + 1000)) ]
-	ns1=$(capsula_exec -- readlink /proc/self/ns/mnt)
-	ns2=$(capsula_exec -- readlink /proc/self/ns/mnt)
-	ok "$mode: launches still share their warm container" same_nonempty "$ns1" "$ns2"
-	is "$(holders_after_exit)" 0 "$mode: and it leaves"
-	stop_squatters
+# The attacker watches the machine's sockets and tries to take each name
+# of ours as soon as it sees it, or to connect to it; the same launch again
+# and again (each joining the warm container, or making a new one after the
+# last one left) goes on as if nothing happened. Eight names were once all
+# a launch could use.
+watch_names 60
+runs=0; failed=0
+for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+	out=$(capsula_exec -- cat /etc/capsula-test-image 2>&1)
+	if [ "$out" = "capsula busybox test image" ]; then runs=$((runs + 1)); else failed=$((failed + 1)); diag "run $i: $out"; fi
+	[ $((i % 3)) = 0 ] && holders_after_exit >/dev/null  # a new holder, a new socket
 done
+is "$runs" 12 "12 launches, each after the last one's holder may have left, all run"
+t0=$(ms); out=$(capsula_exec -- cat /etc/capsula-test-image 2>&1); rc=$?; t1=$(ms)
+is "$rc:$out" "0:capsula busybox test image" "and one more"
+ok "within a second of an unattacked one ($((t1 - t0)) ms, unattacked $normal ms)" \
+	[ $((t1 - t0)) -lt $((normal + 1000)) ]
+ns1=$(capsula_exec -- readlink /proc/self/ns/mnt)
+ns2=$(capsula_exec -- readlink /proc/self/ns/mnt)
+ok "launches still share their warm container" same_nonempty "$ns1" "$ns2"
+report=$(watch_report)
+diag "watcher: $report"
+like "$report" "^seen [1-9][0-9]* tries [1-9]" "the other user saw the holders' sockets and tried them"
+like "$report" " took 0 connected 0$" "and took no name of ours and reached no holder"
+is "$(holders_after_exit)" 0 "the holders leave"
+stop_squatters
 
-# A job's ranks: the attacker takes the names of an earlier run of the
-# same job as they are freed; late ranks still meet in one container.
+# A job's ranks: the attacker watches an earlier run of the same job and
+# tries its names; late ranks still meet in one container.
 job=capsula-isolation-$$
 rank() {
 	as_user PMIX_NAMESPACE="$job" "$CAPSULA" exec "$IMAGE" sh -c \
@@ -106,57 +129,98 @@ rank() {
 # Only the ranks: a plain wait would wait for the squatter too.
 wait_ranks() { for r in $ranks; do wait "$r"; done; ranks=""; }
 ranks=""
-for mode in bind listen; do
-	watch_names "$mode" 30
-	rank first; wait_ranks
-	is "$(holders_after_exit)" 0 "$mode: the job's first holder leaves"
-	sleep 0.3
-	ok "$mode: the other user now holds the name the job used" [ "$(taken_by_other)" -ge 1 ]
-	rm -f "$WORK"/*.ns
-	t0=$(ms); rank a; rank b; wait_ranks; t1=$(ms)
-	ok "$mode: two ranks of the job start afterwards and share one container ($((t1 - t0)) ms)" \
-		same_nonempty "$(cat "$WORK/a.ns" 2>/dev/null)" "$(cat "$WORK/b.ns" 2>/dev/null)"
-	ok "$mode: within a second of their sleep (1 s) and a cold start" [ $((t1 - t0)) -lt $((normal + 2000)) ]
-	is "$(holders_after_exit)" 0 "$mode: nothing is left"
-	stop_squatters
-done
+watch_names 30
+rank first; wait_ranks
+is "$(holders_after_exit)" 0 "the job's first holder leaves"
+rm -f "$WORK"/*.ns
+t0=$(ms); rank a; rank b; wait_ranks; t1=$(ms)
+ok "two ranks of the job start afterwards and share one container ($((t1 - t0)) ms)" \
+	same_nonempty "$(cat "$WORK/a.ns" 2>/dev/null)" "$(cat "$WORK/b.ns" 2>/dev/null)"
+ok "within a second of their sleep (1 s) and a cold start" [ $((t1 - t0)) -lt $((normal + 2000)) ]
+like "$(watch_report)" " took 0 connected 0$" "the watcher took and reached nothing of the job's"
+is "$(holders_after_exit)" 0 "nothing is left"
+stop_squatters
 
-# A real 2-rank mpirun while the attacker takes every name it can.
+# A real 2-rank mpirun while the attacker tries every name it sees.
 if command -v mpirun >/dev/null 2>&1 && [ -r "$abs_top_builddir/tests/images/mpi.sqfs" ]; then
 	MPI_IMAGE=$(stage_file "$abs_top_builddir/tests/images/mpi.sqfs")
 	out=$(as_user mpirun --oversubscribe -n 2 "$CAPSULA" exec "$MPI_IMAGE" /opt/capsula-tests/hello 2>&1)
 	is "$(holders_after_exit)" 0 "mpirun: a first job's holder leaves"
-	for mode in bind listen; do
-		watch_names "$mode" 60
-		out=$(as_user mpirun --oversubscribe -n 2 "$CAPSULA" exec "$MPI_IMAGE" /opt/capsula-tests/hello 2>&1); rc=$?
-		is "$rc" 0 "mpirun -n 2 ($mode squatter watching): the job succeeds"
-		is "$(printf '%s\n' "$out" | grep '^hello rank' | awk '{print $13}' | sort -u | wc -l)" 1 \
-			"mpirun -n 2 ($mode squatter watching): both ranks in one container"
-		is "$(holders_after_exit)" 0 "mpirun -n 2 ($mode): nothing is left"
-		stop_squatters
-	done
+	watch_names 60
+	out=$(as_user mpirun --oversubscribe -n 2 "$CAPSULA" exec "$MPI_IMAGE" /opt/capsula-tests/hello 2>&1); rc=$?
+	is "$rc" 0 "mpirun -n 2 (a watcher trying every name): the job succeeds"
+	is "$(printf '%s\n' "$out" | grep '^hello rank' | awk '{print $13}' | sort -u | wc -l)" 1 \
+		"mpirun -n 2: both ranks in one container"
+	like "$(watch_report)" " took 0 connected 0$" "mpirun -n 2: the watcher got nothing"
+	is "$(holders_after_exit)" 0 "mpirun -n 2: nothing is left"
+	stop_squatters
 else
-	for _ in 1 2 3 4 5 6 7; do skip "no mpirun or MPI image: the 2-rank job under attack is not run"; done
+	for _ in 1 2 3 4 5; do skip "no mpirun or MPI image: the 2-rank job under attack is not run"; done
 fi
+
+# A socket file a killed holder left is no obstacle: the next launch of the
+# same container takes the name over.
+capsula_exec -- true
+pid=$(live_holder)
+kill -KILL "$pid" 2>/dev/null
+is "$(holders_after_exit)" 0 "a holder killed with SIGKILL is gone"
+ok "and has left its socket file" [ "$(find "$sockets" -name 'capsula-*' | wc -l)" -ge 1 ]
+out=$(capsula_exec -- cat /etc/capsula-test-image 2>&1); rc=$?
+is "$rc:$out" "0:capsula busybox test image" "the same launch again runs"
+is "$(holders_after_exit)" 0 "and its holder leaves"
+is "$(find "$sockets" -name 'capsula-*' | wc -l)" 0 "taking the stale socket file with it"
 
 # ---------------------------------------------------------------- 2. instances
 inst=iso$$
 as_user "$CAPSULA" instance start "$IMAGE" "$inst" 2>/dev/null
 pid=$(as_user "$CAPSULA" instance list --json | jq -r ".[] | select(.name == \"$inst\") | .holder")
 ok "an instance runs (holder $pid)" alive "${pid:-0}"
-watch_names listen 30
+isock=$(find "$sockets" -name 'capsula-*' | head -n 1)
+ok "its socket is in the user's socket directory (${isock:-none})" [ -S "$isock" ]
+# Two other users connect to it as fast as they can, holding every connection.
+for n in 1 2; do
+	(cd / && exec setpriv --reuid "$other" --regid "$other" --init-groups \
+		"$SQUATTER" flood "$isock" 4 9>&-) > "$WORK/flood$n.out" &
+	squatters="$squatters $!"
+done
+sleep 1
+out=$(as_user "$CAPSULA" exec "instance://$inst" cat /etc/capsula-test-image 2>&1); rc=$?
+is "$rc:$out" "0:capsula busybox test image" "exec instance:// runs while two other users flood its socket"
+like "$(as_user "$CAPSULA" instance list)" "^$inst " "instance list still shows it"
+for p in $squatters; do wait "$p" 2>/dev/null; done
+squatters=""
+is "$(cat "$WORK/flood1.out" "$WORK/flood2.out" | grep -c '^connected 0 refused [1-9][0-9]* (Permission denied)')" 2 \
+	"both got no connection at all: permission denied"
 t0=$(ms); timeout 20 setpriv --reuid "$TEST_UID" --regid "$TEST_GID" --init-groups \
 	env -i HOME="$TEST_HOME" PATH=/usr/bin:/bin "$CAPSULA" instance stop "$inst"; rc=$?; t1=$(ms)
-is "$rc" 0 "instance stop ends though another user takes the name as it frees"
+is "$rc" 0 "instance stop succeeds"
 ok "within seconds ($((t1 - t0)) ms)" [ $((t1 - t0)) -lt 6000 ]
 ok "the instance's holder is gone" gone "$pid"
-sleep 0.3
-ok "the other user now holds the name" [ "$(taken_by_other)" -ge 1 ]
 t0=$(ms); listing=$(timeout 20 setpriv --reuid "$TEST_UID" --regid "$TEST_GID" --init-groups \
 	env -i HOME="$TEST_HOME" PATH=/usr/bin:/bin "$CAPSULA" instance list); rc=$?; t1=$(ms)
 is "$rc" 0 "instance list ends ($((t1 - t0)) ms)"
 unlike "$listing" "$inst" "and does not list the stopped instance"
+
+# A full backlog is busy, never gone: the user's own processes flood the
+# socket (only they can) with connections that never speak.
+as_user "$CAPSULA" instance start "$IMAGE" "$inst" 2>/dev/null
+pid=$(live_holder)
+isock=$(find "$sockets" -name 'capsula-*' | head -n 1)
+(cd / && exec setpriv --reuid "$TEST_UID" --regid "$TEST_GID" --init-groups \
+	"$SQUATTER" flood "$isock" 8 9>&-) > "$WORK/flood-own.out" &
+squatters="$squatters $!"
+sleep 1
+like "$(as_user "$CAPSULA" instance list)" "^$inst " "a flooded instance is still listed"
+ok "its record is kept" [ -f "$TEST_HOME/.capsula/run/$(hostname)/instances/$inst.json" ]
+err=$(as_user "$CAPSULA" exec "instance://$inst" true 2>&1); rc=$?
+unlike "$err" "no longer running|no instance" "exec instance:// does not call it gone ($rc: $err)"
+ok "its record is still kept" [ -f "$TEST_HOME/.capsula/run/$(hostname)/instances/$inst.json" ]
+err=$(as_user "$CAPSULA" instance stop "$inst" 2>&1); rc=$?
+is "$rc:$err" 0: "instance stop of a flooded instance exits 0"
+ok "and only once its holder is gone" gone "$pid"
+unlike "$(as_user "$CAPSULA" instance list)" "$inst" "and it is no longer listed"
 stop_squatters
+diag "the flood: $(cat "$WORK/flood-own.out")"
 
 # The record's pid is never signalled: point it at another process of the user.
 as_user "$CAPSULA" instance start "$IMAGE" "$inst" 2>/dev/null
@@ -166,7 +230,7 @@ sleep 0.3
 sleeper_pid=$(pgrep -u "$TEST_UID" -x sleep | head -n 1)
 record=$TEST_HOME/.capsula/run/$(hostname)/instances/$inst.json
 sed -i "s/\"holder\": [0-9]*/\"holder\": $sleeper_pid/" "$record"
-pid=$(pgrep -u "$TEST_UID" -x capsula-holder | head -n 1)
+pid=$(live_holder)
 as_user "$CAPSULA" instance stop "$inst"
 is "$?" 0 "instance stop with a record naming another process exits 0"
 ok "the process the record names is not signalled" alive "$sleeper_pid"

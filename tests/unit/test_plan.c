@@ -73,7 +73,7 @@ int main(void)
 	char *mpirun_env[] = {"PMIX_NAMESPACE=prterun-node1-1234@1", NULL};
 	char *other_job[] = {"PMIX_NAMESPACE=prterun-node1-9999@1", NULL};
 	char *slurm_env[] = {"SLURM_JOB_ID=77", "SLURM_STEP_ID=0", NULL};
-	struct capsula_plan plan = {.image.fd = -1};
+	struct capsula_plan plan = {.image.fd = -1, .socket_dir_fd = -1};
 	struct host_facts f = facts("/home/alice/proj", no_launcher);
 	capsula_error err;
 	char key[64];
