@@ -37,6 +37,7 @@ struct capsula_image {
 	ino_t ino;
 	off_t size;
 	int64_t mtime_ns;
+	bool cached;       /* a pull cache entry, checked against the cache's record */
 };
 
 /* A writable layer over the image (kernel overlayfs in the user namespace). */

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,6 +17,7 @@
 #include "runtime/build/image_tree.h"
 #include "runtime/build/layer_reader.h"
 #include "runtime/build/layer_scan.h"
+#include "runtime/build/output_file.h"
 #include "runtime/build/squashfs_writer.h"
 #include "runtime/image/image_config.h"
 
@@ -36,8 +36,7 @@ struct build {
 	struct layer_reader *reader;
 	struct layer_files *files;    /* per layer */
 	capsula_error *err;
-	char partial[4096];           /* the image until it is complete */
-	int out_fd;
+	struct output_file out;       /* the image, whole or not at all */
 	bool terminal;                /* progress on a terminal */
 	bool lines;                   /* a line per layer */
 	uint64_t layer_bytes;
@@ -100,56 +99,6 @@ static void progress_show(struct build *b, const char *step, bool done)
 	}
 }
 
-/* ---------------------------------------------------------------- output */
-
-static int check_output(struct build *b, capsula_error *err)
-{
-	char copy[4096];
-	struct stat st;
-
-	if (lstat(b->opts->output, &st) == 0 && !b->opts->force)
-		return fail(err, 0, "use --force to replace it", "%s exists", b->opts->output);
-	if (snprintf(copy, sizeof copy, "%s", b->opts->output) >= (int)sizeof copy)
-		return fail(err, ENAMETOOLONG, NULL, "%s", b->opts->output);
-	if (access(dirname(copy), W_OK | X_OK) < 0)
-		return fail(err, errno, "write the image to a directory you own",
-		            "output directory %s", copy);
-	return 0;
-}
-
-/* A new file beside the output, renamed over it once complete. */
-static int open_partial(struct build *b, capsula_error *err)
-{
-	char dir_copy[4096], base_copy[4096];
-
-	snprintf(dir_copy, sizeof dir_copy, "%s", b->opts->output);
-	snprintf(base_copy, sizeof base_copy, "%s", b->opts->output);
-	if ((size_t)snprintf(b->partial, sizeof b->partial, "%s/.%s.partial-XXXXXX",
-	                     dirname(dir_copy), basename(base_copy)) >= sizeof b->partial)
-		return fail(err, ENAMETOOLONG, NULL, "%s", b->opts->output);
-	b->out_fd = mkostemp(b->partial, O_CLOEXEC);
-	if (b->out_fd < 0) {
-		b->partial[0] = '\0';
-		return fail(err, errno, "free some space or write elsewhere", "create an image beside %s",
-		            b->opts->output);
-	}
-	return 0;
-}
-
-static int move_into_place(struct build *b, capsula_error *err)
-{
-	mode_t mask = umask(0);
-
-	umask(mask);
-	/* The image must be on disk before its name is. */
-	if (fchmod(b->out_fd, 0666 & ~mask) < 0 || fsync(b->out_fd) < 0)
-		return fail(err, errno, NULL, "%s", b->partial);
-	if (rename(b->partial, b->opts->output) < 0)
-		return fail(err, errno, NULL, "rename the image to %s", b->opts->output);
-	b->partial[0] = '\0';
-	return 0;
-}
-
 static unsigned processors(void)
 {
 	cpu_set_t set;
@@ -167,10 +116,10 @@ static int open_writer(struct build *b, capsula_error *err)
 		.level = b->opts->level,
 		.block_size = b->opts->block_size,
 		.workers = b->opts->workers ? b->opts->workers : processors(),
-		.name = b->opts->output,
+		.name = b->out.shown,
 	};
 
-	return squashfs_writer_open(&b->writer, b->out_fd, &o, err);
+	return squashfs_writer_open(&b->writer, b->out.fd, &o, err);
 }
 
 /* ---------------------------------------------------------------- data */
@@ -465,15 +414,12 @@ static void release(struct build *b)
 	free(b->reader);
 	image_description_free(&b->image);
 	source_close(&b->source);
-	if (b->out_fd >= 0)
-		close(b->out_fd);
-	if (b->partial[0] != '\0')
-		unlink(b->partial);
+	output_close(&b->out);
 }
 
 int build_image(const struct build_options *opts, capsula_error *err)
 {
-	struct build b = {.opts = opts, .out_fd = -1, .source.dir_fd = -1};
+	struct build b = {.opts = opts, .out = {.fd = -1, .dir_fd = -1}, .source.dir_fd = -1};
 	int ret = -1;
 
 	b.terminal = !opts->quiet && isatty(STDERR_FILENO);
@@ -484,7 +430,11 @@ int build_image(const struct build_options *opts, capsula_error *err)
 		fail(err, ENOMEM, NULL, "build");
 		goto out;
 	}
-	if (check_output(&b, err) < 0 || source_open(opts->source, opts->tag, &b.source, err) < 0)
+	if (output_open(&b.out, opts->output_dir_fd, opts->output, opts->output_shown, opts->force,
+	                err) < 0 ||
+	    (opts->source_dir_fd >= 0 ?
+	     source_open_directory(opts->source_dir_fd, opts->source, &b.source, err) :
+	     source_open(opts->source, opts->tag, &b.source, err)) < 0)
 		goto out;
 	b.source.manifest = opts->manifest;
 	if (source_describe(&b.source, &b.image, err) < 0 ||
@@ -492,15 +442,15 @@ int build_image(const struct build_options *opts, capsula_error *err)
 		goto out;
 	/* Per layer, not per file, when not on a terminal. */
 	b.lines = b.lines && b.image.layer_count > 0 && b.source.kind != SOURCE_TARBALL;
-	if (open_partial(&b, err) < 0 || open_writer(&b, err) < 0 ||
+	if (output_begin(&b.out, err) < 0 || open_writer(&b, err) < 0 ||
 	    convert_source(&b, err) < 0 || check_interrupted(err) < 0 ||
 	    add_run_config(&b, err) < 0 ||
 	    squashfs_writer_finish(b.writer, &b.tree, err) < 0 || check_interrupted(err) < 0 ||
-	    move_into_place(&b, err) < 0)
+	    output_commit(&b.out, err) < 0)
 		goto out;
 	warn_skipped_xattrs(&b);
 	if (b.terminal)
-		fprintf(stderr, "capsula: wrote %s\n", opts->output);
+		fprintf(stderr, "capsula: wrote %s\n", b.out.shown);
 	ret = 0;
 out:
 	release(&b);

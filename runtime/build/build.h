@@ -11,7 +11,10 @@
 
 struct build_options {
 	const char *output;
+	int output_dir_fd;         /* output is below it, not -1: a cache's own file */
+	const char *output_shown;  /* then, the output's name in messages */
 	const char *source;
+	int source_dir_fd;         /* not -1: the source directory, already open and checked */
 	const char *tag;           /* which image of an archive or layout */
 	const char *manifest;      /* or a layout's image by manifest digest (a pull) */
 	const char *compression;   /* zstd (default), gzip, xz, lz4 */

@@ -120,6 +120,8 @@ int build_option_apply(int option, const char *value, struct build_options *opts
 void build_options_default(struct build_options *opts)
 {
 	memset(opts, 0, sizeof *opts);
+	opts->output_dir_fd = -1;
+	opts->source_dir_fd = -1;
 	opts->compression = "zstd";
 	opts->block_size = DEFAULT_BLOCK_SIZE;
 }

@@ -180,6 +180,19 @@ int source_open(const char *source, const char *tag, struct image_source *s, cap
 	return 0;
 }
 
+int source_open_directory(int dir_fd, const char *name, struct image_source *s,
+                          capsula_error *err)
+{
+	memset(s, 0, sizeof *s);
+	s->path = strdup(name);
+	if (s->path == NULL)
+		return fail(err, errno, NULL, "%s", name);
+	s->dir_fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dir_fd < 0)
+		return fail(err, errno, NULL, "build source %s", name);
+	return detect_directory(s, err);
+}
+
 void source_close(struct image_source *s)
 {
 	if (s->dir_fd >= 0)

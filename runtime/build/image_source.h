@@ -52,6 +52,9 @@ const char *source_kind_name(enum source_kind kind);
  * --tag) may be NULL. */
 int source_open(const char *source, const char *tag, struct image_source *s,
                 capsula_error *err);
+/* A directory already open (and checked) as dir_fd, named name. */
+int source_open_directory(int dir_fd, const char *name, struct image_source *s,
+                          capsula_error *err);
 void source_close(struct image_source *s);
 
 /* The layers and config of the chosen image, each manifest and config

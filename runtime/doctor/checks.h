@@ -4,6 +4,7 @@
 #define CAPSULA_CHECKS_H
 
 #include "common/strvec.h"
+#include "runtime/config/site_config.h"
 #include "runtime/doctor/check_list.h"
 
 /* What containers need (node_checks.c). */
@@ -11,6 +12,7 @@ void check_kernel(struct check_list *list);
 void check_user_namespaces(struct check_list *list);
 void check_fuse(struct check_list *list);
 void check_site_config(struct check_list *list);
+void check_cache(struct check_list *list, const struct capsula_config *config);
 
 /* What MPI over RDMA needs (rdma_checks.c). */
 void check_memlock(struct check_list *list);

@@ -14,6 +14,7 @@
 
 #include "runtime/config/site_config.h"
 #include "runtime/doctor/checks.h"
+#include "runtime/image/image_cache.h"
 #include "starter/starter.h"
 
 #define FUSE_MINOR 229
@@ -168,5 +169,30 @@ void check_site_config(struct check_list *list)
 		          config.image_dirs.count == 1 ? "y" : "ies", config.binds.count,
 		          config.user_binds ? "allowed" : "not allowed",
 		          config.dev_host ? "allowed" : "not allowed");
+	check_cache(list, &config);
 	config_free(&config);
+}
+
+/* The pull cache this user would use, checked as a pull checks it. */
+void check_cache(struct check_list *list, const struct capsula_config *config)
+{
+	struct image_cache cache;
+	capsula_error err;
+	struct stat st;
+
+	if (cache_locate(config, &cache, 0, &err) < 0) {
+		check_add(list, "pull cache", CHECK_WARN, NULL, "%s", err.message);
+		return;
+	}
+	if (config->cache_dir[0] != '\0' && stat(config->cache_dir, &st) == 0)
+		check_add(list, "pull cache", cache.fd >= 0 ? CHECK_OK : CHECK_INFO, NULL,
+		          "the site's cache directory %s (mode %04o: %s); yours: %s%s",
+		          config->cache_dir, (unsigned)(st.st_mode & 07777),
+		          st.st_mode & S_ISVTX ? "users make their own directories" :
+		          "the administrator makes each user's", cache.dir,
+		          cache.fd >= 0 ? "" : ", not made yet");
+	else
+		check_add(list, "pull cache", CHECK_INFO, NULL, "cache directory %s%s", cache.dir,
+		          cache.fd >= 0 ? "" : " (the first pull makes it)");
+	cache_close(&cache);
 }

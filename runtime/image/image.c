@@ -40,13 +40,8 @@ static int find_sif_partition(int fd, const char *path, uint64_t file_size,
 	return 0;
 }
 
-static int open_regular(const char *path, int *fd_out, struct stat *st, capsula_error *err)
+static int check_regular(int fd, const char *path, struct stat *st, capsula_error *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-
-	if (fd < 0)
-		return fail(err, errno, errno == ENOENT ? "check the image path" : NULL,
-		            "cannot open image %s", path);
 	if (fstat(fd, st) < 0) {
 		int saved = errno;
 
@@ -62,12 +57,22 @@ static int open_regular(const char *path, int *fd_out, struct stat *st, capsula_
 		close(fd);
 		return fail(err, 0, NULL, "image %s is not a regular file", path);
 	}
-	*fd_out = fd;
 	return 0;
 }
 
 int image_open(const char *path, struct capsula_image *image,
                struct squashfs_info *info, capsula_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return fail(err, errno, errno == ENOENT ? "check the image path" : NULL,
+		            "cannot open image %s", path);
+	return image_open_fd(fd, path, image, info, err);
+}
+
+int image_open_fd(int fd, const char *path, struct capsula_image *image,
+                  struct squashfs_info *info, capsula_error *err)
 {
 	unsigned char head[SIF_HEADER_SIZE];
 	unsigned char superblock[SQUASHFS_SUPERBLOCK_SIZE];
@@ -75,9 +80,8 @@ int image_open(const char *path, struct capsula_image *image,
 	char why[160];
 	struct stat st;
 	ssize_t got;
-	int fd = -1;
 
-	if (open_regular(path, &fd, &st, err) < 0)
+	if (check_regular(fd, path, &st, err) < 0)
 		return -1;
 	part.size = (uint64_t)st.st_size;
 	got = pread(fd, head, sizeof head, 0);

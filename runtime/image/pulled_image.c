@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "runtime/config/site_config.h"
@@ -8,22 +9,30 @@
 #include "runtime/image/image_cache.h"
 #include "runtime/image/pulled_image.h"
 
+/* The image's descriptor, -2 when REF is not in the cache, -1 on error. */
 static int look_up(const struct image_ref *ref, const struct platform *platform, char *path,
                    size_t size, capsula_error *err)
 {
 	struct capsula_config config;
 	struct image_cache cache;
-	int found;
+	char digest[72], name[CACHE_NAME_MAX];
+	int found, fd = -1;
 
 	if (config_load(CAPSULA_CONFIG_FILE, &config, err) < 0)
 		return -1;
 	found = cache_locate(&config, &cache, 0, err) < 0 ? -1 :
-	        cache_lookup(&cache, ref, platform, path, size, err);
+	        cache_lookup(&cache, ref, platform, digest, err);
+	if (found == 1) {
+		cache_image_name(digest, name, sizeof name);
+		snprintf(path, size, "%s/%s", cache.dir, name);
+		fd = cache_open_image(&cache, digest, err);
+	}
+	cache_close(&cache);
 	config_free(&config);
-	return found;
+	return found == 1 ? fd : found == 0 ? -2 : -1;
 }
 
-int pulled_image_path(const char *text, char *path, size_t size, capsula_error *err)
+int pulled_image_open(const char *text, char *path, size_t size, capsula_error *err)
 {
 	/* Progress only where someone watches: not from every rank of a batch job. */
 	bool watched = isatty(STDERR_FILENO);
@@ -31,13 +40,13 @@ int pulled_image_path(const char *text, char *path, size_t size, capsula_error *
 	                      watched ? NULL : text, NULL};
 	struct image_ref ref;
 	struct platform platform;
-	int found, status;
+	int fd, status;
 
 	if (image_ref_parse(text, &ref, err) < 0 || platform_parse(NULL, &platform, err) < 0)
 		return -1;
-	found = look_up(&ref, &platform, path, size, err);
-	if (found != 0)
-		return found < 0 ? -1 : 0;
+	fd = look_up(&ref, &platform, path, size, err);
+	if (fd != -2)
+		return fd;
 	status = converter_run(args, err);
 	if (status < 0)
 		return -1;
@@ -47,9 +56,9 @@ int pulled_image_path(const char *text, char *path, size_t size, capsula_error *
 		err->message[0] = '\0';
 		return -1;
 	}
-	found = look_up(&ref, &platform, path, size, err);
-	if (found == 0)
+	fd = look_up(&ref, &platform, path, size, err);
+	if (fd == -2)
 		return fail(err, 0, "pull it with capsula pull", "%s is not in the cache after a pull",
 		            text);
-	return found < 0 ? -1 : 0;
+	return fd;
 }

@@ -9,6 +9,8 @@
 
 #include "common/error.h"
 
-int pulled_image_path(const char *ref, char *path, size_t size, capsula_error *err);
+/* The cached image of ref, opened read-only and checked against the
+ * cache's record of it; path receives its name for messages. */
+int pulled_image_open(const char *ref, char *path, size_t size, capsula_error *err);
 
 #endif

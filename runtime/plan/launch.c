@@ -55,14 +55,24 @@ static void warn_fakeroot_ranks(const struct launch *l)
 
 int launch_plan(struct launch *l, const char *image_path, capsula_error *err)
 {
+	int pulled = -1;
+
 	if (is_docker_ref(image_path)) {
-		if (pulled_image_path(image_path, l->pulled, sizeof l->pulled, err) < 0)
+		pulled = pulled_image_open(image_path, l->pulled, sizeof l->pulled, err);
+		if (pulled < 0)
 			return -1;
-		image_path = l->pulled;
 	}
-	if (host_facts_gather(&l->facts, err) < 0 ||
-	    image_open(image_path, &l->image, &l->info, err) < 0 ||
-	    image_run_prepare(&l->image, l->opts.mode, l->opts.command, &l->run, err) < 0)
+	if (host_facts_gather(&l->facts, err) < 0) {
+		if (pulled >= 0)
+			close(pulled);
+		return -1;
+	}
+	if ((pulled >= 0 ? image_open_fd(pulled, l->pulled, &l->image, &l->info, err) :
+	                   image_open(image_path, &l->image, &l->info, err)) < 0)
+		return -1;
+	/* A cache entry capsula made, opened and checked against its record. */
+	l->image.cached = pulled >= 0;
+	if (image_run_prepare(&l->image, l->opts.mode, l->opts.command, &l->run, err) < 0)
 		return -1;
 	if (plan_build(&l->opts, &l->facts, &l->image, &l->run, &l->plan, err) < 0)
 		return -1;

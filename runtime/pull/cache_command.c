@@ -31,10 +31,31 @@ static unsigned long removed_files;
 static unsigned long long removed_bytes;
 static capsula_error walk_err;
 
+/* The walks go through the open cache directory ("/proc/self/fd/N/...");
+ * messages name it as the user knows it. */
+static const char *shown(const char *path)
+{
+	static char text[CACHE_PATH_MAX + 64];
+	size_t root = strlen(cache.root);
+
+	if (strncmp(path, cache.root, root) != 0)
+		return path;
+	snprintf(text, sizeof text, "%s%s", cache.dir, path + root);
+	return text;
+}
+
+static bool image_of(const char *digest, struct stat *st)
+{
+	char name[CACHE_NAME_MAX];
+
+	cache_image_name(digest, name, sizeof name);
+	return fstatat(cache.fd, name, st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 static int list_ref(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
-	char digest[72], image[CACHE_PATH_MAX], when[32], name[CACHE_PATH_MAX];
-	const char *relative = path + strlen(cache.dir) + strlen("/refs/");
+	char digest[72], when[32], name[CACHE_PATH_MAX];
+	const char *relative = path + strlen(cache.root) + strlen("/refs/");
 	struct stat image_st;
 	capsula_error ignored;
 	char *comma;
@@ -42,7 +63,7 @@ static int list_ref(const char *path, const struct stat *st, int type, struct FT
 	(void)ftw;
 	if (type != FTW_F || strstr(path, ".tmp-") != NULL)
 		return 0;
-	if (cache_read_record(path, digest, &ignored) < 0)
+	if (cache_read_record(AT_FDCWD, path, digest, &ignored) < 0)
 		snprintf(digest, sizeof digest, "-");
 	snprintf(name, sizeof name, "%s", relative);
 	comma = strrchr(name, ',');
@@ -53,12 +74,8 @@ static int list_ref(const char *path, const struct stat *st, int type, struct FT
 
 	if (last != NULL)
 		*last = strncmp(last + 1, "sha256:", 7) == 0 ? '@' : ':';
-	if (digest[0] == 's')
-		cache_image_path(&cache, digest, image, sizeof image);
-	else
-		image[0] = '\0';
 	strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime(&st->st_mtime));
-	if (image[0] != '\0' && stat(image, &image_st) == 0)
+	if (digest[0] == 's' && image_of(digest, &image_st))
 		printf("%-50s %-14s %.19s %9.1f MiB  %s\n", name, comma ? comma : "-", digest,
 		       (double)image_st.st_size / MIB, when);
 	else
@@ -76,7 +93,9 @@ static void directory_usage(const char *sub, unsigned long *count, unsigned long
 
 	*count = 0;
 	*bytes = 0;
-	snprintf(path, sizeof path, "%s/%s", cache.dir, sub);
+	if (cache.fd < 0)
+		return;
+	snprintf(path, sizeof path, "%s/%s", cache.root, sub);
 	dir = opendir(path);
 	if (dir == NULL)
 		return;
@@ -95,8 +114,8 @@ static int cache_list(void)
 
 	printf("%-50s %-14s %-19s %13s  %s\n", "REFERENCE", "PLATFORM", "MANIFEST", "SIZE",
 	       "PULLED");
-	snprintf(refs, sizeof refs, "%s/refs", cache.dir);
-	if (access(refs, F_OK) == 0)
+	snprintf(refs, sizeof refs, "%s/refs", cache.root);
+	if (cache.fd >= 0 && access(refs, F_OK) == 0)
 		nftw(refs, list_ref, 16, FTW_PHYS);
 	directory_usage("images", &images, &image_bytes);
 	directory_usage("blobs/sha256", &blobs, &blob_bytes);
@@ -110,7 +129,8 @@ static int cache_list(void)
 static int remove_file(const char *path, const struct stat *st)
 {
 	if (unlink(path) < 0 && errno != ENOENT)
-		return fail(&walk_err, errno, "check the cache's permissions", "remove %s", path);
+		return fail(&walk_err, errno, "check the cache's permissions", "remove %s",
+		            shown(path));
 	removed_files++;
 	removed_bytes += (unsigned long long)st->st_blocks * 512;
 	return 0;
@@ -134,17 +154,15 @@ static int clean_file(const char *path, const struct stat *st, int type, struct 
 /* A tag whose image is gone is pulled again next time. */
 static int clean_ref(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
-	char digest[72], image[CACHE_PATH_MAX];
+	char digest[72];
+	struct stat image_st;
 	capsula_error ignored;
 
 	(void)ftw;
 	if (type != FTW_F)
 		return 0;
-	if (cache_read_record(path, digest, &ignored) == 0) {
-		cache_image_path(&cache, digest, image, sizeof image);
-		if (access(image, F_OK) == 0)
-			return 0;
-	}
+	if (cache_read_record(AT_FDCWD, path, digest, &ignored) == 0 && image_of(digest, &image_st))
+		return 0;
 	return remove_file(path, st) < 0 ? -1 : 0;
 }
 
@@ -154,11 +172,11 @@ static int cache_clean(void)
 	char path[CACHE_PATH_MAX];
 
 	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-		snprintf(path, sizeof path, "%s/%s", cache.dir, parts[i]);
+		snprintf(path, sizeof path, "%s/%s", cache.root, parts[i]);
 		if (access(path, F_OK) == 0 && nftw(path, clean_file, 16, FTW_PHYS) != 0)
 			return -1;
 	}
-	snprintf(path, sizeof path, "%s/refs", cache.dir);
+	snprintf(path, sizeof path, "%s/refs", cache.root);
 	if (access(path, F_OK) == 0 && nftw(path, clean_ref, 16, FTW_PHYS) != 0)
 		return -1;
 	printf("capsula: removed %lu files (%.1f MiB) from %s\n", removed_files,
@@ -203,9 +221,12 @@ int cache_main(int argc, char **argv)
 		goto out;
 	if (strcmp(argv[1], "list") == 0)
 		ret = cache_list();
+	else if (cache.fd < 0)
+		ret = 0;  /* nothing to clean */
 	else if ((ret = cache_clean()) < 0)
 		err = walk_err;
 out:
+	cache_close(&cache);
 	config_free(&config);
 	if (ret < 0)
 		error_print(&err);

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/sha256.h"
+#include "runtime/build/output_file.h"
 #include "runtime/image/image_cache.h"
 #include "runtime/pull/pull.h"
 #include "runtime/pull/pull_fetch.h"
@@ -34,7 +34,7 @@ struct pull {
 	json_t *manifest;
 	struct fetch_blob *blobs;
 	size_t blob_count;
-	char image[CACHE_PATH_MAX];
+	char image[CACHE_NAME_MAX];      /* the converted image, below the cache */
 };
 
 static bool is_schema1(const char *media_type)
@@ -111,15 +111,22 @@ static int pick_platform(struct pull *p, const json_t *index, const char **diges
 	            p->name, wanted, offered[0] ? offered : "none");
 }
 
+static bool cache_has(const struct pull *p, const char *name)
+{
+	struct stat st;
+
+	return fstatat(p->cache.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 static int store_blob(struct pull *p, const char *digest, const char *body, size_t length,
                       capsula_error *err)
 {
-	char path[CACHE_PATH_MAX];
+	char name[CACHE_NAME_MAX];
 
-	cache_blob_path(&p->cache, digest, path, sizeof path);
-	if (access(path, F_OK) == 0)
+	cache_blob_name(digest, name, sizeof name);
+	if (cache_has(p, name))
 		return 0;
-	return cache_write_file(path, body, length, 0644, err);
+	return cache_write_at(p->cache.fd, name, body, length, 0644, err);
 }
 
 /* One manifest or index, verified, parsed into p->manifest and kept in
@@ -222,11 +229,17 @@ static int convert(struct pull *p, capsula_error *err)
 {
 	struct build_options b = p->opts->build;
 
+	char shown[CACHE_PATH_MAX];
+
+	snprintf(shown, sizeof shown, "%s/%s", p->cache.dir, p->image);
 	b.output = p->image;
+	b.output_dir_fd = p->cache.fd;
+	b.output_shown = shown;
 	b.source = p->cache.dir;
+	b.source_dir_fd = p->cache.fd;
 	b.manifest = p->digest;
 	b.force = true;
-	return build_image(&b, err);
+	return build_image(&b, err) < 0 ? -1 : cache_record_image(&p->cache, p->digest, err);
 }
 
 static int copy_bytes(int from, int to)
@@ -250,34 +263,20 @@ static int copy_bytes(int from, int to)
 }
 
 /* OUT.sqfs: a copy of the cached image, appearing whole by a rename. */
-static int copy_image(const char *image, const char *output, capsula_error *err)
+static int copy_image(struct pull *p, const char *output, capsula_error *err)
 {
-	char partial[CACHE_PATH_MAX + 32], dir[CACHE_PATH_MAX], base[CACHE_PATH_MAX];
-	mode_t mask = umask(0);
-	int from, to, ret = -1;
+	struct output_file out;
+	int from = cache_open_image(&p->cache, p->digest, err), ret = -1;
 
-	umask(mask);
-	snprintf(dir, sizeof dir, "%s", output);
-	snprintf(base, sizeof base, "%s", output);
-	snprintf(partial, sizeof partial, "%s/.%s.partial-XXXXXX", dirname(dir), basename(base));
-	from = open(image, O_RDONLY | O_CLOEXEC);
 	if (from < 0)
-		return fail(err, errno, NULL, "%s", image);
-	to = mkostemp(partial, O_CLOEXEC);
-	if (to < 0) {
-		fail(err, errno, "write the image to a directory you own", "create %s", partial);
-		close(from);
 		return -1;
+	if (output_open(&out, -1, output, NULL, true, err) == 0 && output_begin(&out, err) == 0) {
+		if (copy_bytes(from, out.fd) < 0)
+			fail(err, errno, errno == ENOSPC ? "free space there" : NULL, "write %s", output);
+		else
+			ret = output_commit(&out, err);
 	}
-	if (copy_bytes(from, to) < 0 || fchmod(to, 0666 & ~mask) < 0 || fsync(to) < 0)
-		fail(err, errno, errno == ENOSPC ? "free space there" : NULL, "write %s", output);
-	else if (rename(partial, output) < 0)
-		fail(err, errno, NULL, "rename %s to %s", partial, output);
-	else
-		ret = 0;
-	if (ret < 0)
-		unlink(partial);
-	close(to);
+	output_close(&out);
 	close(from);
 	return ret;
 }
@@ -327,14 +326,14 @@ static int make_image(struct pull *p, capsula_error *err)
 	char name[96];
 	int lock, ret = 0;
 
-	cache_image_path(&p->cache, p->digest, p->image, sizeof p->image);
-	if (access(p->image, F_OK) == 0)
+	cache_image_name(p->digest, p->image, sizeof p->image);
+	if (cache_has(p, p->image))
 		return 0;
 	snprintf(name, sizeof name, "image-%s", p->digest + 7);
 	lock = cache_lock(&p->cache, name, err);
 	if (lock < 0)
 		return -1;
-	if (access(p->image, F_OK) != 0)
+	if (!cache_has(p, p->image))
 		ret = list_blobs(p, err) < 0 ||
 		      fetch_blobs(&p->registry, &p->cache, p->blobs, p->blob_count,
 		                  p->opts->parallel, p->opts->build.quiet, err) < 0 ||
@@ -353,12 +352,13 @@ static void release(struct pull *p)
 		registry_close(&p->registry);
 	json_decref(p->manifest);
 	free(p->blobs);
+	cache_close(&p->cache);
 	config_free(&p->config);
 }
 
 int pull_image(const struct pull_options *opts, char *image, size_t size, capsula_error *err)
 {
-	struct pull p = {.opts = opts};
+	struct pull p = {.opts = opts, .cache.fd = -1};
 	const char *output = opts->build.output;
 	int ref_lock = -1, ret = -1, found = 0;
 
@@ -374,8 +374,10 @@ int pull_image(const struct pull_options *opts, char *image, size_t size, capsul
 		goto out;
 	/* For exec docker://REF: what an earlier pull of the tag resolved to. */
 	if (opts->if_missing &&
-	    (found = cache_lookup(&p.cache, &p.ref, &p.platform, p.image, sizeof p.image, err)) < 0)
+	    (found = cache_lookup(&p.cache, &p.ref, &p.platform, p.digest, err)) < 0)
 		goto out;
+	if (found)
+		cache_image_name(p.digest, p.image, sizeof p.image);
 	if (!found) {
 		if (open_registry(&p, err) < 0 || resolve(&p, err) < 0 || make_image(&p, err) < 0 ||
 		    cache_record_ref(&p.cache, &p.ref, &p.platform, p.digest, err) < 0)
@@ -383,9 +385,9 @@ int pull_image(const struct pull_options *opts, char *image, size_t size, capsul
 		if (!opts->build.quiet)
 			fprintf(stderr, "capsula: %s is %s\n", p.name, p.digest);
 	}
-	if (output != NULL && copy_image(p.image, output, err) < 0)
+	if (output != NULL && copy_image(&p, output, err) < 0)
 		goto out;
-	snprintf(image, size, "%s", p.image);
+	snprintf(image, size, "%s/%s", p.cache.dir, p.image);
 	ret = 0;
 out:
 	cache_unlock(ref_lock);

@@ -1,9 +1,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,25 +55,27 @@ static void print_line(struct fetch *f, const struct fetch_blob *b)
 static int fetch_one(struct fetch *f, struct registry_connection *c, struct fetch_blob *b,
                      capsula_error *err)
 {
-	char final[CACHE_PATH_MAX], partial[CACHE_PATH_MAX], lock_name[96];
+	char final[CACHE_NAME_MAX], partial[CACHE_NAME_MAX], lock_name[96];
+	struct stat st;
 	int lock, ret;
 
-	cache_blob_path(f->cache, b->digest, final, sizeof final);
+	cache_blob_name(b->digest, final, sizeof final);
 	b->start_us = timing_now_us();
-	if (access(final, F_OK) == 0)
+	if (fstatat(f->cache->fd, final, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		goto cached;
 	/* Another process may be fetching it: wait, then use what it got. */
 	snprintf(lock_name, sizeof lock_name, "blob-%s", b->digest + 7);
 	lock = cache_lock(f->cache, lock_name, err);
 	if (lock < 0)
 		return -1;
-	if (access(final, F_OK) == 0) {
+	if (fstatat(f->cache->fd, final, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		cache_unlock(lock);
 		goto cached;
 	}
-	snprintf(partial, sizeof partial, "%s/partial/%s", f->cache->dir, b->digest + 7);
+	snprintf(partial, sizeof partial, "partial/%s", b->digest + 7);
 	b->state = FETCH_ACTIVE;
-	ret = registry_fetch_blob(c, b->digest, b->size, partial, final, &b->done, err);
+	ret = registry_fetch_blob(c, b->digest, b->size, f->cache->fd, partial, final, &b->done,
+	                          err);
 	if (ret < 0) {
 		cache_unlock(lock);
 		return -1;

@@ -684,17 +684,18 @@ static int check_blob(struct sha256 *h, const char *expected, uint64_t size, uin
 	return have == size && strcmp(found, expected) == 0 ? 0 : -1;
 }
 
-static int keep_blob(int fd, const char *partial, const char *final, capsula_error *err)
+static int keep_blob(int fd, int dir_fd, const char *partial, const char *final,
+                     capsula_error *err)
 {
 	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0)
 		return fail(err, errno, errno == ENOSPC ? HINT_SPACE : NULL, "%s", partial);
-	if (rename(partial, final) < 0)
+	if (renameat(dir_fd, partial, dir_fd, final) < 0)
 		return fail(err, errno, NULL, "rename %s to %s", partial, final);
 	return 0;
 }
 
 int registry_fetch_blob(struct registry_connection *c, const char *digest, int64_t size,
-                        const char *partial, const char *final, uint64_t *done,
+                        int dir_fd, const char *partial, const char *final, uint64_t *done,
                         capsula_error *err)
 {
 	struct registry *r = c->r;
@@ -706,7 +707,7 @@ int registry_fetch_blob(struct registry_connection *c, const char *digest, int64
 
 	snprintf(url, sizeof url, "%s/blobs/%s", r->base_url, digest);
 	snprintf(what, sizeof what, "blob %s of %s/%s", digest, r->ref.registry, r->ref.repository);
-	fd = open(partial, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = openat(dir_fd, partial, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return fail(err, errno, errno == ENOSPC ? HINT_SPACE : NULL, "%s", partial);
 	exchange_init(&ex, ERROR_BODY_MAX);
@@ -728,7 +729,7 @@ int registry_fetch_blob(struct registry_connection *c, const char *digest, int64
 			}
 		}
 		if (check_blob(&hash, digest, (uint64_t)size, ex.offset, found, sizeof found) == 0) {
-			ret = keep_blob(fd, partial, final, err);
+			ret = keep_blob(fd, dir_fd, partial, final, err);
 			goto out;
 		}
 		/* What an earlier pull left may be what is wrong: once more from the start. */
@@ -741,7 +742,7 @@ int registry_fetch_blob(struct registry_connection *c, const char *digest, int64
 		}
 		have = 0;
 	}
-	unlink(partial);
+	unlinkat(dir_fd, partial, 0);
 	fail(err, 0, "the registry's copy is damaged or was tampered with; tell its operator",
 	     "%s: received %llu bytes with digest %s", what, (unsigned long long)ex.offset, found);
 out:

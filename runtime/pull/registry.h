@@ -56,10 +56,11 @@ int registry_get_manifest(struct registry_connection *c, const char *reference, 
                           size_t *length, char *media_type, size_t type_size,
                           char digest[72], capsula_error *err);
 
-/* A blob into partial (resumed where an earlier try stopped), checked
- * against digest and size, then renamed to final. *done counts its bytes. */
+/* A blob into partial below dir_fd (resumed where an earlier try stopped),
+ * checked against digest and size, then renamed to final. *done counts its
+ * bytes. */
 int registry_fetch_blob(struct registry_connection *c, const char *digest, int64_t size,
-                        const char *partial, const char *final, uint64_t *done,
+                        int dir_fd, const char *partial, const char *final, uint64_t *done,
                         capsula_error *err);
 
 /* May the user pull (or, without a repository, log in)? */

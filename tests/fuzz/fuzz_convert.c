@@ -17,8 +17,8 @@ static char dir[4096], input[4200], output[4200];
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct build_options opts = {
-		.output = output, .source = input, .compression = "gzip",
-		.block_size = 4096, .workers = 1, .force = true, .quiet = true,
+		.output = output, .output_dir_fd = -1, .source = input, .source_dir_fd = -1,
+		.compression = "gzip", .block_size = 4096, .workers = 1, .force = true, .quiet = true,
 	};
 	capsula_error err;
 	FILE *f;

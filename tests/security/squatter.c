@@ -8,12 +8,16 @@
  *   squatter flood PATH SECONDS
  *       connect to the socket file PATH as fast as it can, holding every
  *       connection open without a word, for SECONDS; prints how many it got.
+ *   squatter exchange A B SECONDS
+ *       swap the names A and B (renameat2 RENAME_EXCHANGE) in a loop for
+ *       SECONDS; prints how many swaps the kernel allowed.
  * bind: bound, never listening (connects are refused); listen: listening
  * with a full backlog and never accepting (connects would wait forever).
  * Prints "ready" once it has started; watch and flood stop early, saying
  * what they got, on SIGUSR1 or SIGTERM. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -222,6 +227,28 @@ static int flood(const char *path, double seconds)
 	return 0;
 }
 
+static int exchange(const char *a, const char *b, double seconds)
+{
+	size_t swapped = 0, refused = 0;
+	int last_errno = 0;
+	struct timespec start;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	printf("ready\n");
+	fflush(stdout);
+	do {
+		if (syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0) {
+			swapped++;
+		} else {
+			refused++;
+			last_errno = errno;
+		}
+	} while (!stop && seconds_since(&start) < seconds);
+	printf("swapped %zu refused %zu (%s)\n", swapped, refused,
+	       refused ? strerror(last_errno) : "none");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = {.sa_handler = on_stop};
@@ -234,9 +261,11 @@ int main(int argc, char **argv)
 		return watch(argv[2], atof(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "flood") == 0)
 		return flood(argv[2], atof(argv[3]));
+	if (argc == 5 && strcmp(argv[1], "exchange") == 0)
+		return exchange(argv[2], argv[3], atof(argv[4]));
 	if (argc < 3 || (strcmp(argv[1], "bind") != 0 && strcmp(argv[1], "listen") != 0)) {
 		fprintf(stderr, "usage: squatter bind|listen NAME... | watch DIR SECONDS | "
-		        "flood PATH SECONDS\n");
+		        "flood PATH SECONDS | exchange A B SECONDS\n");
 		return 2;
 	}
 	listening = strcmp(argv[1], "listen") == 0;
