@@ -99,17 +99,19 @@ static int open_root(const struct trusted_owners *owners, const char *what, cons
 }
 
 int trusted_dir_open(const char *path, const struct trusted_owners *owners, bool create,
-                     const char *what, const char *hint, capsula_error *err)
+                     const char *what, const char *shown_as, const char *hint,
+                     capsula_error *err)
 {
 	char rest[PATH_MAX], shown[PATH_MAX] = "", why[96];
+	const char *named = shown_as != NULL ? shown_as : path;
 	int hops = 0, dir_fd;
 	bool absolute = false;
 
 	if (path[0] != '/')
-		return fail(err, 0, "give an absolute path", "%s %s is relative", what, path);
+		return fail(err, 0, "give an absolute path", "%s %s is relative", what, named);
 	if ((size_t)snprintf(rest, sizeof rest, "%s", path) >= sizeof rest)
-		return fail(err, ENAMETOOLONG, NULL, "%s %s", what, path);
-	dir_fd = open_root(owners, what, path, hint, err);
+		return fail(err, ENAMETOOLONG, NULL, "%s %s", what, named);
+	dir_fd = open_root(owners, what, named, hint, err);
 	while (dir_fd >= 0) {
 		char *name = rest + strspn(rest, "/");
 		size_t len = strcspn(name, "/");
@@ -121,7 +123,7 @@ int trusted_dir_open(const char *path, const struct trusted_owners *owners, bool
 			return dir_fd;
 		if (len > NAME_MAX) {
 			close(dir_fd);
-			return fail(err, ENAMETOOLONG, NULL, "%s %s", what, path);
+			return fail(err, ENAMETOOLONG, NULL, "%s %s", what, named);
 		}
 		memcpy(component, name, len);
 		component[len] = '\0';
@@ -129,12 +131,12 @@ int trusted_dir_open(const char *path, const struct trusted_owners *owners, bool
 		append_shown(shown, sizeof shown, component, len);
 		if (fstatat(dir_fd, component, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT &&
 		    create && mkdirat(dir_fd, component, 0700) < 0 && errno != EEXIST) {
-			fail(err, errno, hint, "%s %s: create %s", what, path, shown);
+			fail(err, errno, hint, "%s %s: create %s", what, named, shown);
 			close(dir_fd);
 			return -1;
 		}
 		if (fstatat(dir_fd, component, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			fail(err, errno, hint, "%s %s: %s", what, path, shown);
+			fail(err, errno, hint, "%s %s: %s", what, named, shown);
 			close(dir_fd);
 			return -1;
 		}
@@ -143,14 +145,14 @@ int trusted_dir_open(const char *path, const struct trusted_owners *owners, bool
 				errno = ELOOP;
 			if (hops > MAX_LINK_HOPS ||
 			    splice_link(dir_fd, component, rest, sizeof rest, &absolute) < 0) {
-				fail(err, errno, hint, "%s %s: %s", what, path, shown);
+				fail(err, errno, hint, "%s %s: %s", what, named, shown);
 				close(dir_fd);
 				return -1;
 			}
 			if (absolute) {
 				close(dir_fd);
 				shown[0] = '\0';
-				dir_fd = open_root(owners, what, path, hint, err);
+				dir_fd = open_root(owners, what, named, hint, err);
 			} else {
 				char *slash = strrchr(shown, '/');
 
@@ -162,16 +164,16 @@ int trusted_dir_open(const char *path, const struct trusted_owners *owners, bool
 		next = openat(dir_fd, component, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		close(dir_fd);
 		if (next < 0)
-			return fail(err, errno, hint, "%s %s: %s", what, path, shown);
+			return fail(err, errno, hint, "%s %s: %s", what, named, shown);
 		/* What is open now, not what the name showed a moment ago. */
 		if (fstat(next, &st) < 0) {
 			close(next);
-			return fail(err, errno, NULL, "%s %s: %s", what, path, shown);
+			return fail(err, errno, NULL, "%s %s: %s", what, named, shown);
 		}
 		if (trusted_dir_problem(&st, owners, why, sizeof why) != NULL) {
 			close(next);
 			return fail(err, 0, hint, "%s %s: %s %s: another user could replace what "
-			            "is below it", what, path, shown, why);
+			            "is below it", what, named, shown, why);
 		}
 		dir_fd = next;
 	}

@@ -33,9 +33,11 @@ const char *trusted_dir_problem(const struct stat *st, const struct trusted_owne
 /* Open the directory path (absolute) as O_PATH|O_DIRECTORY, checking every
  * directory from / down to it; symbolic links on the way are followed (a
  * trusted directory's links were made by its owners). With create, missing
- * directories are made 0700 (they are the caller's). what names the path in
- * messages ("cache directory"), hint says what to do. */
+ * directories are made 0700 (they are the caller's). Messages say what and
+ * shown_as (the path when NULL): "cache directory DIR: ..."; hint says what
+ * to do. */
 int trusted_dir_open(const char *path, const struct trusted_owners *owners, bool create,
-                     const char *what, const char *hint, capsula_error *err);
+                     const char *what, const char *shown_as, const char *hint,
+                     capsula_error *err);
 
 #endif

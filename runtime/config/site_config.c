@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,26 @@ static int parse_grace(const char *value, unsigned *ms)
 	return 0;
 }
 
+/* A user name or a number. */
+static const char *set_owner(struct capsula_config *c, const char *value)
+{
+	struct passwd *pw = getpwnam(value);
+	char *end;
+	unsigned long uid;
+
+	if (pw != NULL) {
+		c->image_owner = pw->pw_uid;
+	} else {
+		errno = 0;
+		uid = strtoul(value, &end, 10);
+		if (errno != 0 || end == value || *end != '\0' || uid >= (uid_t)-1)
+			return "expected a user name or uid";
+		c->image_owner = (uid_t)uid;
+	}
+	c->has_image_owner = true;
+	return NULL;
+}
+
 static const char *set_path(char *out, size_t size, const char *value)
 {
 	if (value[0] != '/')
@@ -69,6 +90,8 @@ static const char *apply(struct capsula_config *c, const char *key, const char *
 			return "an image directory must be an absolute path";
 		return strvec_push(&c->image_dirs, value) < 0 ? strerror(errno) : NULL;
 	}
+	if (strcmp(key, "image owner") == 0)
+		return set_owner(c, value);
 	if (strcmp(key, "bind") == 0) {
 		size_t before = c->binds.count;
 

@@ -6,6 +6,7 @@
 #define CAPSULA_SITE_CONFIG_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 #include "common/strvec.h"
@@ -20,6 +21,8 @@
 
 struct capsula_config {
 	struct strvec image_dirs;  /* images must lie under one; none: anywhere */
+	uid_t image_owner;         /* besides root, who may own them and their directories */
+	bool has_image_owner;
 	struct bind_list binds;    /* added to every container */
 	struct strvec devices;     /* host devices added to a minimal /dev */
 	bool user_binds;           /* may users add -B binds (default yes) */

@@ -110,7 +110,7 @@ static int open_site_cache(const struct capsula_config *config, struct image_cac
 	         "root's 0755 with install -d -m 0700 -o %s %s), or " HINT_CACHE,
 	         config->cache_dir, user_name(), cache->dir);
 	site = trusted_dir_open(config->cache_dir, &owners, false, "the site's cache directory",
-	                        hint, err);
+	                        NULL, hint, err);
 	if (site < 0) {
 		if (!create && errno == ENOENT)
 			return 0;
@@ -144,7 +144,8 @@ static int open_site_cache(const struct capsula_config *config, struct image_cac
 static int open_user_cache(struct image_cache *cache, int create, capsula_error *err)
 {
 	struct trusted_owners owners = trusted_root_and(getuid());
-	int fd = trusted_dir_open(cache->dir, &owners, create, "cache directory", HINT_CACHE, err);
+	int fd = trusted_dir_open(cache->dir, &owners, create, "cache directory", NULL, HINT_CACHE,
+	                          err);
 
 	if (fd < 0)
 		return !create && errno == ENOENT ? 0 : -1;

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/environ.h"
+#include "common/trusted_dir.h"
 #include "runtime/config/bindspec.h"
 #include "runtime/config/paths.h"
 #include "runtime/image/image_run.h"
@@ -201,12 +203,47 @@ static int add_site_binds(struct bind_list *binds, const struct exec_options *op
 	                          "ask the administrator to fix it", err);
 }
 
+/* An image in an image directory is the administrator's only when it and
+ * every directory above it are root's (or the site's image owner's) and
+ * closed to others' writes: a directory of the user's there would let the
+ * user put anything in it. The walk is made in this mount namespace, and
+ * must end at the very file that is open: a path that another namespace
+ * chose (/proc/PID/root/...) names some other file here. */
+static int check_site_image(const struct capsula_config *config, const char *real,
+                            const struct capsula_image *image, capsula_error *err)
+{
+	struct trusted_owners owners = trusted_root_and(config->has_image_owner ?
+	                                                config->image_owner : 0);
+	const char *slash = strrchr(real, '/');
+	char dir[PATH_MAX], why[96];
+	struct stat st;
+	int dir_fd, ret;
+
+	snprintf(dir, sizeof dir, "%.*s", slash == real ? 1 : (int)(slash - real), real);
+	dir_fd = trusted_dir_open(dir, &owners, false, "image", real, "an image directory's images "
+	                          "and directories must be root's (or the site's 'image owner')",
+	                          err);
+	if (dir_fd < 0)
+		return -1;
+	ret = fstatat(dir_fd, slash + 1, &st, AT_SYMLINK_NOFOLLOW);
+	close(dir_fd);
+	if (ret < 0 || st.st_dev != image->dev || st.st_ino != image->ino)
+		return fail(err, ret < 0 ? errno : 0, "name the image by its path in the "
+		            "administrator's directory", "image %s is not the file %s names here",
+		            image->path, real);
+	if (trusted_dir_problem(&st, &owners, why, sizeof why) != NULL)
+		return fail(err, 0, "ask the administrator to install it there", "image %s %s",
+		            real, why);
+	return 0;
+}
+
 int facts_allow_image(const struct host_facts *facts, const struct capsula_image *image,
                       capsula_error *err)
 {
 	const struct capsula_config *config = facts_config(facts);
 	char *real;
 	bool allowed;
+	int ret = 0;
 
 	if (config->image_dirs.count == 0)
 		return 0;
@@ -214,12 +251,15 @@ int facts_allow_image(const struct host_facts *facts, const struct capsula_image
 	 * check and the open. */
 	real = image->fd >= 0 ? path_of_fd(image->fd) : facts->resolve(image->path);
 	allowed = real != NULL && config_allows_image(config, real);
-	free(real);
 	if (!allowed)
-		return fail(err, 0, "copy the image into one of them, or ask the administrator",
-		            "image %s is not in a directory the administrator allows (%s: image "
-		            "directory)", image->path, config->path);
-	return 0;
+		ret = fail(err, 0, "copy the image into one of them, or ask the administrator",
+		           "image %s is not in a directory the administrator allows (%s: image "
+		           "directory)", image->path, config->path);
+	/* A cache entry is capsula's own, opened and checked against its record. */
+	else if (image->fd >= 0 && !image->cached)
+		ret = check_site_image(config, real, image, err);
+	free(real);
+	return ret;
 }
 
 /* The administrator's limits on what this launch asks for. */

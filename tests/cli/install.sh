@@ -15,7 +15,8 @@ if command -v man >/dev/null 2>&1; then
 	is "$rc" 0 "the man page renders with man -l"
 	for word in "capsula exec" "capsula run" "capsula shell" "capsula build" "capsula pull" "capsula login" "capsula cache" "capsula inspect" \
 	            "capsula doctor" "capsula instance start" "EXIT STATUS" "ENVIRONMENT" "FILES" \
-	            "CAPSULA_BIND" "CAPSULA_CACHEDIR" "image directory" "allow user binds" "cache directory"; do
+	            "CAPSULA_BIND" "CAPSULA_CACHEDIR" "image directory" "image owner" "allow user binds" \
+	            "cache directory"; do
 		like "$text" "$word" "the man page documents $word"
 	done
 else
