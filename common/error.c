@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/text.h"
 
 static void vfail(capsula_error *err, int status, int errnum, const char *hint,
                   const char *fmt, va_list ap)
@@ -42,8 +43,12 @@ void error_set(capsula_error *err, int status, int errnum, const char *hint,
 
 void error_print(const capsula_error *err)
 {
+	char line[4 * sizeof err->message + 1];
+
 	/* Empty: a child already said what failed. */
 	if (err->message[0] == '\0')
 		return;
-	fprintf(stderr, "capsula: %s\n", err->message);
+	/* One line, whatever a registry, an archive or a file name put in it. */
+	text_escape_controls(err->message, line, sizeof line);
+	fprintf(stderr, "capsula: %s\n", line);
 }

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,4 +45,57 @@ int parse_byte_size(const char *text, unsigned long long *out)
 	}
 	*out = value;
 	return 0;
+}
+
+/* Length of the UTF-8 sequence at p if it is valid and no control, else 0. */
+static size_t printable_sequence(const unsigned char *p)
+{
+	size_t n;
+	unsigned cp;
+
+	if (p[0] >= 0x20 && p[0] < 0x7f)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	/* C1 controls, overlong forms, surrogates and beyond U+10FFFF. */
+	if (cp < 0xa0 || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+void text_escape_controls(const char *in, char *out, size_t size)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t at = 0;
+
+	while (*p != '\0') {
+		size_t n = printable_sequence(p);
+
+		if (n > 0) {
+			if (at + n >= size)
+				break;
+			memcpy(out + at, p, n);
+			at += n;
+			p += n;
+		} else {
+			if (at + 4 >= size)
+				break;
+			snprintf(out + at, size - at, "\\x%02x", *p);
+			at += 4;
+			p++;
+		}
+	}
+	out[at] = '\0';
 }

@@ -13,9 +13,12 @@
 
 #include "common/sha256.h"
 #include "common/small_file.h"
+#include "common/text.h"
 #include "runtime/pull/registry.h"
 
 #define ERROR_BODY_MAX 8192
+/* Longer bearer tokens are refused, never cut. */
+#define TOKEN_MAX 8192
 #define CA_BUNDLE_MAX (8u << 20)
 #define MAX_RETRY_WAIT_S 60
 #define HINT_TLS "if the registry uses a private CA, give it with --tls-ca FILE or the site's " \
@@ -306,7 +309,7 @@ static CURLcode perform(struct registry_connection *c, const char *url, const ch
 {
 	struct registry *r = c->r;
 	struct curl_slist *headers = NULL, *grown;
-	char line[4200];
+	char line[TOKEN_MAX + 64];
 	CURLcode rc;
 	bool failed = false;
 
@@ -369,9 +372,14 @@ static void wait_to_retry(const struct registry *r, unsigned attempt, long retry
 
 	if (retry_after >= 0)
 		seconds = retry_after > MAX_RETRY_WAIT_S ? MAX_RETRY_WAIT_S : (unsigned)retry_after;
-	if (!r->settings.quiet)
-		fprintf(stderr, "capsula: %s: %s; trying again in %u s (%u of %u)\n", what, why,
+	char shown[4 * 1024 + 1];
+
+	if (!r->settings.quiet) {
+		/* The registry's words: one inert line. */
+		text_escape_controls(why, shown, sizeof shown);
+		fprintf(stderr, "capsula: %s: %s; trying again in %u s (%u of %u)\n", what, shown,
 		        seconds, attempt + 1, r->settings.retries);
+	}
 	sleep(seconds);
 }
 
@@ -578,6 +586,19 @@ static int fetch_token(struct registry_connection *c, const struct challenge *ch
 		fail(err, 0, "tell the registry's operator", "%s: the answer holds no token", what);
 		goto out;
 	}
+	/* It goes into a header of every request: nothing that could end the
+	 * header or start another one, and nothing cut short. */
+	if (strlen(token) > TOKEN_MAX) {
+		fail(err, 0, "tell the registry's operator", "%s: the token is longer than %u bytes",
+		     what, TOKEN_MAX);
+		goto out;
+	}
+	for (const char *t = token; *t != '\0'; t++)
+		if ((unsigned char)*t <= ' ' || (unsigned char)*t >= 0x7f) {
+			fail(err, 0, "tell the registry's operator", "%s: the token holds a character "
+			     "no HTTP header may carry (0x%02x)", what, (unsigned char)*t);
+			goto out;
+		}
 	pthread_mutex_lock(&r->lock);
 	free(r->token);
 	r->token = strdup(token);

@@ -103,6 +103,23 @@ token_service_start() {
 	return 1
 }
 
+# A registry that answers what its files in DIR say (tests/pull/hostile-registry),
+# plain HTTP on 127.0.0.1; sets HOSTILE (127.0.0.1:PORT).
+hostile_start() {  # DIR
+	mkdir -p "$1"
+	port=$(free_port)
+	HOSTILE_DIR=$1 HOSTILE_PORT=$port \
+		socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" \
+		EXEC:"bash $abs_top_srcdir/tests/pull/hostile-registry" 2>>"$1/err" &
+	echo $! > "$1/pid"
+	HOSTILE=127.0.0.1:$port
+	for _ in $(seq 100); do
+		curl -s -o /dev/null "http://$HOSTILE/v2/" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # Push an OCI layout's tagged image (all its platforms) as REPO:TAG.
 push() {  # LAYOUT:TAG REPO:TAG [CREDENTIALS]
 	skopeo copy -q --all --preserve-digests ${3:+--dest-creds "$3"} --dest-cert-dir "$WORK/certs" \

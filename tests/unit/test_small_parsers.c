@@ -1,6 +1,9 @@
-/* Small parsers: /etc/subuid lines for --fakeroot, and sizes with K, M, G
- * and T suffixes (--tmpfs-size, --limit-rate, --block-size). */
+/* Small parsers: /etc/subuid lines for --fakeroot, sizes with K, M, G and
+ * T suffixes (--tmpfs-size, --limit-rate, --block-size), and text escaped
+ * for the terminal. */
 #include "config.h"
+
+#include <string.h>
 
 #include "common/text.h"
 #include "runtime/plan/fakeroot_plan.h"
@@ -45,9 +48,26 @@ static void test_byte_sizes(void)
 	ok(parse_byte_size("20000000T", &v) < 0, "overflow through the suffix refused");
 }
 
+static void test_escaped_text(void)
+{
+	char out[64];
+
+	text_escape_controls("plain text, é and ✓", out, sizeof out);
+	ok(strcmp(out, "plain text, é and ✓") == 0, "printable ASCII and UTF-8 pass as they are");
+	text_escape_controls("a\033[2Jb\nc\x7f", out, sizeof out);
+	ok(strcmp(out, "a\\x1b[2Jb\\x0ac\\x7f") == 0, "ESC, newline and DEL are escaped: %s", out);
+	text_escape_controls("\xc2\x9b" "1m", out, sizeof out);
+	ok(strcmp(out, "\\xc2\\x9b1m") == 0, "a C1 control in UTF-8 is escaped: %s", out);
+	text_escape_controls("\xff\xc0\x80", out, sizeof out);
+	ok(strcmp(out, "\\xff\\xc0\\x80") == 0, "bytes that are not UTF-8 are escaped: %s", out);
+	text_escape_controls("\033\033\033", out, 6);
+	ok(strcmp(out, "\\x1b") == 0, "an escape is never cut in half: %s", out);
+}
+
 int main(void)
 {
 	test_subids();
 	test_byte_sizes();
+	test_escaped_text();
 	return tap_done();
 }
