@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/build/budget.h"
 #include "runtime/build/build.h"
 #include "runtime/build/image_source.h"
 #include "runtime/build/image_tree.h"
@@ -19,6 +20,7 @@
 #include "runtime/build/layer_scan.h"
 #include "runtime/build/output_file.h"
 #include "runtime/build/squashfs_writer.h"
+#include "runtime/config/site_config.h"
 #include "runtime/image/image_config.h"
 
 /* The regular files whose data one layer provides, in the layer's order. */
@@ -37,6 +39,7 @@ struct build {
 	struct layer_files *files;    /* per layer */
 	capsula_error *err;
 	struct output_file out;       /* the image, whole or not at all */
+	struct build_budget budget;   /* what the conversion may take */
 	bool terminal;                /* progress on a terminal */
 	bool lines;                   /* a line per layer */
 	uint64_t layer_bytes;
@@ -44,10 +47,14 @@ struct build {
 };
 
 static volatile sig_atomic_t stop_signal;
+/* The build in progress: a stop request reaches its layer readers too. */
+static struct build_budget *volatile stopping_budget;
 
 static void on_stop_signal(int sig)
 {
 	stop_signal = sig;
+	if (stopping_budget != NULL)
+		stopping_budget->stop = 1;
 }
 
 static void catch_stop_signals(bool on)
@@ -124,6 +131,39 @@ static int open_writer(struct build *b, capsula_error *err)
 
 /* ---------------------------------------------------------------- data */
 
+/* A file with holes: its data at the offsets the archive gives, and its
+ * block list charged (4 bytes for every block, holes too, is what squashfs
+ * keeps: a file declaring an exabyte is refused here, at once). */
+static int copy_sparse_data(struct build *b, struct layer_reader *l, struct tree_inode *inode,
+                            const char *step, capsula_error *err)
+{
+	uint64_t blocks = inode->size / b->opts->block_size + 1, at = 0, offset;
+	char what[96];
+	const void *data;
+	size_t size;
+	int r;
+
+	snprintf(what, sizeof what, "a file of %llu bytes with holes, %llu blocks",
+	         (unsigned long long)inode->size, (unsigned long long)blocks);
+	if (budget_charge(&b->budget, 0, blocks * sizeof(uint32_t), what, err) < 0 ||
+	    squashfs_writer_begin_sparse(b->writer, inode, err) < 0)
+		return -1;
+	while ((r = layer_data(l, &data, &size, &offset, err)) > 0) {
+		if (offset < at || offset > inode->size || size > inode->size - offset)
+			return fail(err, 0, "the archive is damaged", "%s: file data out of order or "
+			            "beyond the file's size", l->name);
+		if (squashfs_writer_sparse_data(b->writer, offset, data, size, err) < 0 ||
+		    check_interrupted(err) < 0)
+			return -1;
+		at = offset + size;
+		b->layer_bytes += size;
+		progress_show(b, step, false);
+	}
+	if (r < 0)
+		return -1;
+	return squashfs_writer_end_sparse(b->writer, err);
+}
+
 static int copy_data(struct build *b, struct layer_reader *l, struct tree_inode *inode,
                      const char *step, capsula_error *err)
 {
@@ -132,6 +172,8 @@ static int copy_data(struct build *b, struct layer_reader *l, struct tree_inode 
 	uint64_t offset, at = 0;
 	int r;
 
+	if (inode->sparse)
+		return copy_sparse_data(b, l, inode, step, err);
 	if (squashfs_writer_begin_file(b->writer, inode, err) < 0)
 		return -1;
 	while ((r = layer_data(l, &data, &size, &offset, err)) > 0) {
@@ -173,6 +215,7 @@ static int open_layer_pass(struct build *b, unsigned index, bool again, char *st
 	progress_start(b);
 	if (layer_open(b->reader, &b->source, &b->image.layers[index], index, again, err) < 0)
 		return close_layer_pass(b, step, false, err);
+	b->reader->budget = &b->budget;
 	return 0;
 }
 
@@ -306,6 +349,7 @@ static int stream_top_layer(struct build *b, unsigned index, struct layer_entrie
 			break;
 		}
 		kept->inode->size = e.size;
+		kept->inode->sparse = e.sparse;
 		if (copy_data(b, l, kept->inode, step, err) < 0 || check_interrupted(err) < 0) {
 			r = -1;
 			break;
@@ -325,7 +369,8 @@ static int convert_layers(struct build *b, capsula_error *err)
 
 	b->err = err;
 	if (layer_scan_start(&scan, &b->source, &b->image, top,
-	                     b->opts->workers ? b->opts->workers : processors(), err) < 0)
+	                     b->opts->workers ? b->opts->workers : processors(), &b->budget,
+	                     err) < 0)
 		return -1;
 	if (stream_top_layer(b, top, &top_entries, err) < 0) {
 		layer_scan_abort(&scan);
@@ -353,12 +398,14 @@ static int convert_source(struct build *b, capsula_error *err)
 			layer_close(l);
 			return -1;
 		}
+		l->budget = &b->budget;
 		return convert_in_one_pass(b, l, err);
 	case SOURCE_TARBALL:
 		if (layer_open(l, &b->source, &b->image.layers[0], 0, false, err) < 0) {
 			layer_close(l);
 			return -1;
 		}
+		l->budget = &b->budget;
 		return convert_in_one_pass(b, l, err);
 	default:
 		return convert_layers(b, err);
@@ -417,6 +464,19 @@ static void release(struct build *b)
 	output_close(&b->out);
 }
 
+/* The site's bounds on a conversion. */
+static int set_budget(struct build *b, capsula_error *err)
+{
+	struct capsula_config config;
+
+	if (config_load(CAPSULA_CONFIG_FILE, &config, err) < 0)
+		return -1;
+	budget_init(&b->budget, config.max_image_entries, config.max_image_bytes,
+	            CAPSULA_CONFIG_FILE);
+	config_free(&config);
+	return 0;
+}
+
 int build_image(const struct build_options *opts, capsula_error *err)
 {
 	struct build b = {.opts = opts, .out = {.fd = -1, .dir_fd = -1}, .source.dir_fd = -1};
@@ -424,6 +484,9 @@ int build_image(const struct build_options *opts, capsula_error *err)
 
 	b.terminal = !opts->quiet && isatty(STDERR_FILENO);
 	b.lines = !opts->quiet && !b.terminal;
+	if (set_budget(&b, err) < 0)
+		return -1;
+	stopping_budget = &b.budget;
 	catch_stop_signals(true);
 	b.reader = malloc(sizeof *b.reader);
 	if (b.reader == NULL) {
@@ -455,5 +518,6 @@ int build_image(const struct build_options *opts, capsula_error *err)
 out:
 	release(&b);
 	catch_stop_signals(false);
+	stopping_budget = NULL;
 	return ret;
 }

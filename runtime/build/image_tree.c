@@ -431,6 +431,7 @@ int tree_apply(struct tree *t, const struct tree_entry *e, struct tree_inode **d
 		i->size = e->size;
 		i->layer = t->layer;
 		i->entry = e->entry;
+		i->sparse = e->sparse;
 		*data_inode = i;
 	}
 	return 0;

@@ -16,6 +16,9 @@ struct sqfs_inode_generic_t;
 
 /* Longest name squashfs stores. */
 #define TREE_NAME_MAX 256
+/* Longest symbolic link target and extended attribute Linux keeps. */
+#define ENTRY_TARGET_MAX 4096
+#define ENTRY_XATTR_MAX 65536
 
 struct tree_xattr {
 	char *key;
@@ -37,6 +40,7 @@ struct tree_inode {
 	size_t xattr_count;
 	unsigned layer;           /* regular files: where the data is: layer */
 	uint64_t entry;           /* and entry number in it */
+	bool sparse;              /* its data has holes */
 	bool data_written;
 	bool scheduled;            /* the build has planned reading its data */
 	bool table_written;
@@ -78,6 +82,7 @@ struct tree_entry {
 	const struct tree_xattr *xattrs;
 	size_t xattr_count;
 	uint64_t entry;           /* number of the entry in its archive */
+	bool sparse;              /* a regular file with holes */
 	struct tree_inode *inode; /* a regular file whose data is already written */
 };
 

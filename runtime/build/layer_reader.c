@@ -85,6 +85,7 @@ int layer_open(struct layer_reader *l, struct image_source *source, const struct
 
 	memset(l, 0, offsetof(struct layer_reader, in));
 	l->ref = ref;
+	l->again = again;
 	l->skip_diff_id = again && ref->digest != NULL;
 	l->err = err;
 	l->blob.fd = -1;
@@ -191,6 +192,32 @@ static int entry_xattrs(struct layer_reader *l, struct archive_entry *e, struct 
 	return 0;
 }
 
+/* What an entry keeps while the image is made, charged to the budget; and
+ * the bounds any single entry must keep (Linux's own). */
+static int charge_entry(struct layer_reader *l, const struct tree_entry *e, capsula_error *err)
+{
+	uint64_t bytes = BUDGET_ENTRY_BYTES + strlen(e->path);
+
+	if (e->symlink != NULL && strlen(e->symlink) >= ENTRY_TARGET_MAX)
+		return fail(err, ENAMETOOLONG, "the archive is damaged or hostile",
+		            "%s: the link %.80s points to a name of %zu bytes", l->name, e->path,
+		            strlen(e->symlink));
+	bytes += e->symlink ? strlen(e->symlink) : 0;
+	bytes += e->hardlink ? strlen(e->hardlink) : 0;
+	for (size_t k = 0; k < e->xattr_count; k++) {
+		if (e->xattrs[k].size > ENTRY_XATTR_MAX)
+			return fail(err, 0, "the archive is damaged or hostile", "%s: %.80s has an "
+			            "extended attribute of %zu bytes (Linux keeps at most %u)", l->name,
+			            e->path, e->xattrs[k].size, ENTRY_XATTR_MAX);
+		bytes += strlen(e->xattrs[k].key) + e->xattrs[k].size;
+	}
+	if (l->budget == NULL)
+		return 0;
+	if (l->budget->stop)
+		return fail(err, 0, NULL, "%s: stopped", l->name);
+	return l->again ? 0 : budget_charge(l->budget, 1, bytes, e->path, err);
+}
+
 int layer_next(struct layer_reader *l, struct tree_entry *out, capsula_error *err)
 {
 	struct archive_entry *e;
@@ -228,7 +255,10 @@ int layer_next(struct layer_reader *l, struct tree_entry *out, capsula_error *er
 	if (archive_entry_filetype(e) == 0 && out->hardlink == NULL)
 		return fail(err, 0, "the archive is damaged", "%s: %s has no file type", l->name,
 		            out->path);
-	return entry_xattrs(l, e, out, err) < 0 ? -1 : 1;
+	out->sparse = archive_entry_sparse_count(e) > 0;
+	if (entry_xattrs(l, e, out, err) < 0 || charge_entry(l, out, err) < 0)
+		return -1;
+	return 1;
 }
 
 int layer_data(struct layer_reader *l, const void **data, size_t *size, uint64_t *offset,

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/sha256.h"
+#include "runtime/build/budget.h"
 #include "runtime/build/image_source.h"
 #include "runtime/build/image_tree.h"
 
@@ -30,6 +31,8 @@ struct layer_reader {
 	struct archive_entry *disk_entry;
 	uint64_t entry;           /* number of the current entry, from 1 */
 	bool skip_diff_id;        /* a blob digest, checked again, is enough */
+	bool again;               /* a second pass: its entries are charged already */
+	struct build_budget *budget;  /* charged for each entry of a first pass; may be NULL */
 	capsula_error *err;
 	bool failed;
 	struct tree_xattr xattrs[LAYER_MAX_XATTRS];
@@ -45,7 +48,8 @@ int layer_open(struct layer_reader *l, struct image_source *source, const struct
 /* A directory read as if it were one layer. */
 int layer_open_directory(struct layer_reader *l, const char *path, capsula_error *err);
 
-/* The next entry, as the tree takes it: 1, 0 at the end, -1 on error. */
+/* The next entry, as the tree takes it: 1, 0 at the end, -1 on error
+ * (also when the budget is spent, or the build was told to stop). */
 int layer_next(struct layer_reader *l, struct tree_entry *entry, capsula_error *err);
 /* The current entry's data: 1 with a block at offset (a jump over a hole
  * in a sparse file), 0 at its end, -1 on error. */

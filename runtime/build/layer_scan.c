@@ -10,6 +10,7 @@
 
 struct scan_job {
 	struct image_source *source;
+	struct build_budget *budget;
 	const struct layer_ref *ref;
 	unsigned index;
 	struct layer_entries entries;
@@ -99,6 +100,7 @@ static void *scan_layer(void *arg)
 	}
 	if (layer_open(l, job->source, job->ref, job->index, false, &job->err) < 0)
 		goto out;
+	l->budget = job->budget;
 	while ((r = layer_next(l, &e, &job->err)) > 0)
 		if (layer_entries_add(&job->entries, &e, NULL) < 0) {
 			fail(&job->err, ENOMEM, "build on a machine with more memory", "%s", l->name);
@@ -119,6 +121,7 @@ static int start_more(struct layer_scan *scan, capsula_error *err)
 		struct scan_job *job = &scan->jobs[scan->started];
 
 		job->source = scan->source;
+		job->budget = scan->budget;
 		job->ref = &scan->image->layers[scan->started];
 		job->index = (unsigned)scan->started;
 		errno = pthread_create(&job->thread, NULL, scan_layer, job);
@@ -131,10 +134,11 @@ static int start_more(struct layer_scan *scan, capsula_error *err)
 
 int layer_scan_start(struct layer_scan *scan, struct image_source *source,
                      const struct image_description *image, size_t count, unsigned threads,
-                     capsula_error *err)
+                     struct build_budget *budget, capsula_error *err)
 {
 	memset(scan, 0, sizeof *scan);
 	scan->source = source;
+	scan->budget = budget;
 	scan->image = image;
 	scan->count = count;
 	scan->threads = threads ? threads : 1;
@@ -163,6 +167,8 @@ int layer_scan_finish(struct layer_scan *scan,
 		}
 		if (ret == 0)
 			ret = merge(job->index, &job->entries, arg);
+		if (ret < 0)
+			scan->budget->stop = 1;  /* the layers still being read are of no use */
 		layer_entries_free(&job->entries);
 		scan->merged++;
 		if (ret == 0)
@@ -175,6 +181,7 @@ int layer_scan_finish(struct layer_scan *scan,
 
 void layer_scan_abort(struct layer_scan *scan)
 {
+	scan->budget->stop = 1;
 	while (scan->merged < scan->started) {
 		pthread_join(scan->jobs[scan->merged].thread, NULL);
 		layer_entries_free(&scan->jobs[scan->merged].entries);

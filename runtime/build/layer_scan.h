@@ -5,6 +5,7 @@
 #define CAPSULA_LAYER_SCAN_H
 
 #include "common/error.h"
+#include "runtime/build/budget.h"
 #include "runtime/build/image_source.h"
 #include "runtime/build/image_tree.h"
 
@@ -19,6 +20,7 @@ struct scan_job;
 /* Layers 0..count-1 of an image being scanned in the background. */
 struct layer_scan {
 	struct image_source *source;
+	struct build_budget *budget;   /* charged by every reading thread */
 	const struct image_description *image;
 	struct scan_job *jobs;
 	size_t count, started, merged;
@@ -30,14 +32,14 @@ struct layer_scan {
 /* Start reading layers 0..count-1, up to threads at a time. */
 int layer_scan_start(struct layer_scan *scan, struct image_source *source,
                      const struct image_description *image, size_t count, unsigned threads,
-                     capsula_error *err);
+                     struct build_budget *budget, capsula_error *err);
 /* Wait for each in order and call merge for it, on this thread; then or
  * on error, release everything. */
 int layer_scan_finish(struct layer_scan *scan,
                       int (*merge)(unsigned index, const struct layer_entries *entries, void *arg),
                       void *arg, capsula_error *err);
 
-/* Stop: wait for the layers being read, keep nothing. */
+/* Stop: tell the readers to stop, wait for them, keep nothing. */
 void layer_scan_abort(struct layer_scan *scan);
 
 /* Keep a copy of e (its strings too); *added is where it is kept. */

@@ -1,6 +1,5 @@
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,43 +9,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/leftovers.h"
 #include "runtime/build/output_file.h"
 
 #define HINT_DIRECTORY "write the image to a directory you own"
 
-/* Partial files of this output left by a writer that is gone: nobody holds
- * their lock any more. */
+/* Partial files of this output left by a writer that is gone. */
 static void remove_leftovers(const struct output_file *o)
 {
 	char prefix[OUTPUT_NAME_MAX + 16];
-	int list_fd = openat(o->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	size_t prefix_len;
-	struct dirent *e;
-	DIR *dir;
 
-	if (list_fd < 0)
-		return;
-	dir = fdopendir(list_fd);
-	if (dir == NULL) {
-		close(list_fd);
-		return;
-	}
-	prefix_len = (size_t)snprintf(prefix, sizeof prefix, ".%s.partial-", o->name);
-	while ((e = readdir(dir)) != NULL) {
-		struct stat st;
-		int fd;
-
-		if (strncmp(e->d_name, prefix, prefix_len) != 0)
-			continue;
-		fd = openat(o->dir_fd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == getuid() &&
-		    flock(fd, LOCK_EX | LOCK_NB) == 0)
-			unlinkat(o->dir_fd, e->d_name, 0);
-		close(fd);
-	}
-	closedir(dir);
+	snprintf(prefix, sizeof prefix, ".%s.partial-", o->name);
+	leftovers_remove(o->dir_fd, prefix, NULL);
 }
 
 int output_open(struct output_file *o, int dir_fd, const char *path, const char *shown,

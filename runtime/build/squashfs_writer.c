@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqfs/block.h>
 #include <sqfs/block_processor.h>
 #include <sqfs/block_writer.h>
 #include <sqfs/compressor.h>
@@ -51,7 +53,15 @@ struct squashfs_writer {
 	sqfs_dir_writer_t *dirs;
 	sqfs_u16 root_id;
 	uint32_t inode_count;
+	unsigned block_size;
 	bool file_open;
+	struct sparse_file {          /* a file with holes, written on this thread */
+		struct tree_inode *inode;
+		unsigned char *block, *packed;
+		uint64_t index;           /* of the block being filled */
+		bool filled;              /* it holds data */
+		bool written;             /* a block of the file went to the block writer */
+	} sparse;
 	unsigned skipped_xattrs;
 	char first_skipped_xattr[128];
 };
@@ -253,6 +263,7 @@ int squashfs_writer_open(struct squashfs_writer **out, int fd,
 	if (w == NULL)
 		return fail(err, ENOMEM, NULL, "squashfs writer");
 	w->name = opts->name;
+	w->block_size = opts->block_size;
 	w->file.fd = fd;
 	w->file.base.base.destroy = fd_destroy;
 	w->file.base.read_at = fd_read_at;
@@ -307,6 +318,172 @@ int squashfs_writer_end_file(struct squashfs_writer *w, capsula_error *err)
 	int ret = sqfs_block_processor_end_file(w->proc);
 
 	w->file_open = false;
+	if (ret != 0)
+		return writer_fail(w, ret, "file data", err);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- holes */
+
+/* A file with holes bypasses the compressing threads: each block that holds
+ * data is compressed here and handed to the block writer, and a hole costs
+ * a zero in the inode's block list, never a block of zeros through the
+ * compressor, however large it is declared. The threads are drained first;
+ * such files are rare. */
+
+/* Block index's entry in the inode's block list (grown as libsquashfs
+ * grows it: the payload after the inode). */
+static int set_block_entry(sqfs_inode_generic_t **inode, uint64_t index, sqfs_u32 size)
+{
+	size_t needed = (size_t)(index + 1) * sizeof(sqfs_u32);
+	sqfs_inode_generic_t *grown;
+
+	if ((*inode)->payload_bytes_available < needed) {
+		size_t room = (*inode)->payload_bytes_available ? (*inode)->payload_bytes_available :
+		              16 * sizeof(sqfs_u32);
+
+		while (room < needed)
+			room *= 2;
+		if (room > UINT32_MAX)
+			return SQFS_ERROR_OVERFLOW;
+		grown = realloc(*inode, sizeof **inode + room);
+		if (grown == NULL)
+			return SQFS_ERROR_ALLOC;
+		*inode = grown;
+		(*inode)->payload_bytes_available = (sqfs_u32)room;
+	}
+	(*inode)->extra[index] = size;
+	if (needed > (*inode)->payload_bytes_used)
+		(*inode)->payload_bytes_used = (sqfs_u32)needed;
+	return 0;
+}
+
+static uint64_t block_length(const struct squashfs_writer *w, uint64_t index)
+{
+	uint64_t start = index * w->block_size, size = w->sparse.inode->size;
+
+	return size - start < w->block_size ? size - start : w->block_size;
+}
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* The block being filled goes out: stored, or a hole. */
+static int flush_sparse_block(struct squashfs_writer *w, capsula_error *err)
+{
+	struct sparse_file *s = &w->sparse;
+	sqfs_inode_generic_t **inode = &s->inode->sqfs;
+	size_t length = (size_t)block_length(w, s->index);
+	sqfs_u32 flags = SQFS_BLK_DONT_DEDUPLICATE, entry;
+	sqfs_s32 packed;
+	sqfs_u64 location;
+	int ret;
+
+	if (!s->filled || all_zero(s->block, length)) {
+		sqfs_inode_make_extended(*inode);
+		(*inode)->data.file_ext.sparse += length;
+		ret = set_block_entry(inode, s->index, 0);
+		return ret != 0 ? writer_fail(w, ret, "file data", err) : 0;
+	}
+	packed = w->cmp->do_block(w->cmp, s->block, (sqfs_u32)length, s->packed, w->block_size);
+	if (packed < 0)
+		return writer_fail(w, packed, "compress file data", err);
+	if (!s->written)
+		flags |= SQFS_BLK_FIRST_BLOCK;
+	if (packed > 0)
+		flags |= SQFS_BLK_IS_COMPRESSED;
+	entry = packed > 0 ? (sqfs_u32)packed : (sqfs_u32)length | (1u << 24);
+	ret = w->blocks->write_data_block(w->blocks, NULL, packed > 0 ? (sqfs_u32)packed :
+	                                  (sqfs_u32)length, 0, flags,
+	                                  packed > 0 ? s->packed : s->block, &location);
+	if (ret == 0)
+		ret = set_block_entry(inode, s->index, entry);
+	if (ret != 0)
+		return writer_fail(w, ret, "file data", err);
+	s->written = true;
+	memset(s->block, 0, w->block_size);
+	s->filled = false;
+	return 0;
+}
+
+/* Blocks up to (not including) index: the one being filled, then holes. */
+static int advance_sparse(struct squashfs_writer *w, uint64_t index, capsula_error *err)
+{
+	struct sparse_file *s = &w->sparse;
+
+	while (s->index < index) {
+		if (flush_sparse_block(w, err) < 0)
+			return -1;
+		s->index++;
+	}
+	return 0;
+}
+
+int squashfs_writer_begin_sparse(struct squashfs_writer *w, struct tree_inode *inode,
+                                 capsula_error *err)
+{
+	struct sparse_file *s = &w->sparse;
+	int ret = sqfs_block_processor_sync(w->proc);
+
+	if (ret != 0)
+		return writer_fail(w, ret, "file data", err);
+	memset(s, 0, sizeof *s);
+	s->inode = inode;
+	s->block = calloc(1, w->block_size);
+	s->packed = malloc(w->block_size);
+	inode->sqfs = calloc(1, sizeof *inode->sqfs);
+	if (s->block == NULL || s->packed == NULL || inode->sqfs == NULL)
+		return fail(err, ENOMEM, NULL, "file data");
+	inode->sqfs->base.type = SQFS_INODE_FILE;
+	sqfs_inode_set_frag_location(inode->sqfs, 0xFFFFFFFF, 0xFFFFFFFF);
+	sqfs_inode_set_file_size(inode->sqfs, inode->size);
+	inode->data_written = true;
+	return 0;
+}
+
+int squashfs_writer_sparse_data(struct squashfs_writer *w, uint64_t offset, const void *data,
+                                size_t size, capsula_error *err)
+{
+	struct sparse_file *s = &w->sparse;
+	const unsigned char *p = data;
+
+	while (size > 0) {
+		uint64_t index = offset / w->block_size;
+		size_t within = (size_t)(offset % w->block_size);
+		size_t n = w->block_size - within < size ? w->block_size - within : size;
+
+		if (advance_sparse(w, index, err) < 0)
+			return -1;
+		memcpy(s->block + within, p, n);
+		s->filled = true;
+		p += n;
+		offset += n;
+		size -= n;
+	}
+	return 0;
+}
+
+int squashfs_writer_end_sparse(struct squashfs_writer *w, capsula_error *err)
+{
+	struct sparse_file *s = &w->sparse;
+	uint64_t blocks = (s->inode->size + w->block_size - 1) / w->block_size;
+	sqfs_u32 flags = SQFS_BLK_DONT_DEDUPLICATE | SQFS_BLK_LAST_BLOCK;
+	sqfs_u64 location;
+	int ret;
+
+	if (advance_sparse(w, blocks, err) < 0)
+		return -1;
+	/* Where the file's first stored block is (0 when it is all holes). */
+	if (!s->written)
+		flags |= SQFS_BLK_FIRST_BLOCK;
+	ret = w->blocks->write_data_block(w->blocks, NULL, 0, 0, flags, NULL, &location);
+	if (ret == 0)
+		ret = sqfs_inode_set_file_block_start(s->inode->sqfs, location);
+	free(s->block);
+	free(s->packed);
+	s->block = s->packed = NULL;
 	if (ret != 0)
 		return writer_fail(w, ret, "file data", err);
 	return 0;
@@ -513,13 +690,67 @@ static int pad_to_device_block(struct squashfs_writer *w, capsula_error *err)
 	return 0;
 }
 
+/* libsquashfs writes an inode's block list from a copy on the stack: a
+ * large file's (4 bytes for every block, 32 MiB for a terabyte in 128 KiB
+ * blocks) needs a stack that large, so the tables are written on a thread
+ * of their own with room for the largest list. */
+struct table_job {
+	struct squashfs_writer *w;
+	struct tree *tree;
+	capsula_error *err;
+	int ret;
+};
+
+static int largest_block_list(struct tree_inode *inode, void *arg)
+{
+	size_t *largest = arg;
+
+	if (inode->sqfs != NULL && inode->sqfs->payload_bytes_used > *largest)
+		*largest = inode->sqfs->payload_bytes_used;
+	return 0;
+}
+
+static void *write_tables(void *arg)
+{
+	struct table_job *job = arg;
+
+	job->ret = write_tree(job->w, job->tree, job->err);
+	return NULL;
+}
+
+#define TABLE_STACK_BYTES (8u << 20)
+
+static int write_tree_on_thread(struct squashfs_writer *w, struct tree *tree, capsula_error *err)
+{
+	struct table_job job = {.w = w, .tree = tree, .err = err, .ret = -1};
+	size_t largest = 0;
+	pthread_attr_t attr;
+	pthread_t thread;
+	int e;
+
+	tree_for_each_file(tree, largest_block_list, &largest);
+	if (largest < TABLE_STACK_BYTES / 4)
+		return write_tree(w, tree, err);
+	e = pthread_attr_init(&attr);
+	if (e == 0)
+		e = pthread_attr_setstacksize(&attr, TABLE_STACK_BYTES + 2 * largest);
+	if (e == 0)
+		e = pthread_create(&thread, &attr, write_tables, &job);
+	pthread_attr_destroy(&attr);
+	if (e != 0)
+		return fail(err, e, "build on a machine with more memory",
+		            "a thread for the tables of %s", w->name);
+	pthread_join(thread, NULL);
+	return job.ret;
+}
+
 int squashfs_writer_finish(struct squashfs_writer *w, struct tree *tree, capsula_error *err)
 {
 	int ret = sqfs_block_processor_finish(w->proc);
 
 	if (ret != 0)
 		return writer_fail(w, ret, "file data", err);
-	if (write_tree(w, tree, err) < 0)
+	if (write_tree_on_thread(w, tree, err) < 0)
 		return -1;
 	ret = sqfs_frag_table_write(w->fragments, &w->file.base, &w->super, w->cmp);
 	if (ret == 0)
@@ -566,5 +797,7 @@ void squashfs_writer_free(struct squashfs_writer *w)
 	sqfs_destroy(w->fragments);
 	sqfs_destroy(w->blocks);
 	sqfs_destroy(w->cmp);
+	free(w->sparse.block);
+	free(w->sparse.packed);
 	free(w);
 }

@@ -6,6 +6,7 @@
 #define CAPSULA_SQUASHFS_WRITER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
 #include "runtime/build/image_tree.h"
@@ -32,6 +33,15 @@ int squashfs_writer_append(struct squashfs_writer *w, const void *data, size_t s
 /* size bytes of zeros (a hole of a sparse file): stored as sparse blocks. */
 int squashfs_writer_append_zeros(struct squashfs_writer *w, uint64_t size, capsula_error *err);
 int squashfs_writer_end_file(struct squashfs_writer *w, capsula_error *err);
+
+/* A file with holes (inode->size its whole size): begin, data at offsets
+ * that only grow, end. What is not given is a hole, costing only its
+ * entries in the block list. */
+int squashfs_writer_begin_sparse(struct squashfs_writer *w, struct tree_inode *inode,
+                                 capsula_error *err);
+int squashfs_writer_sparse_data(struct squashfs_writer *w, uint64_t offset, const void *data,
+                                size_t size, capsula_error *err);
+int squashfs_writer_end_sparse(struct squashfs_writer *w, capsula_error *err);
 
 /* All data is in: write the tables of tree and the superblock. */
 int squashfs_writer_finish(struct squashfs_writer *w, struct tree *tree, capsula_error *err);

@@ -52,6 +52,15 @@ static int parse_grace(const char *value, unsigned *ms)
 	return 0;
 }
 
+static int parse_count(const char *value, unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(value, &end, 10);
+	return errno != 0 || end == value || *end != '\0' || value[0] == '-' || *out < 1000 ? -1 : 0;
+}
+
 /* A user name or a number. */
 static const char *set_owner(struct capsula_config *c, const char *value)
 {
@@ -120,6 +129,12 @@ static const char *apply(struct capsula_config *c, const char *key, const char *
 	if (strcmp(key, "writable tmpfs size") == 0)
 		return parse_byte_size(value, &c->tmpfs_bytes) < 0 || c->tmpfs_bytes < (1u << 20) ?
 		       "expected a size of at least 1M, such as 4G" : NULL;
+	if (strcmp(key, "max image entries") == 0)
+		return parse_count(value, &c->max_image_entries) < 0 ?
+		       "expected a number of entries, at least 1000" : NULL;
+	if (strcmp(key, "max image memory") == 0)
+		return parse_byte_size(value, &c->max_image_bytes) < 0 || c->max_image_bytes < (1u << 20) ?
+		       "expected a size of at least 1M, such as 2G" : NULL;
 	if (strcmp(key, "cache directory") == 0)
 		return set_path(c->cache_dir, sizeof c->cache_dir, value);
 	if (strcmp(key, "registry ca") == 0)

@@ -30,6 +30,8 @@ struct capsula_config {
 	unsigned grace_ms;         /* holder's wait for late ranks */
 	unsigned reuse_grace_ms;   /* a private holder's wait for the same launch */
 	unsigned long long tmpfs_bytes;  /* --writable-tmpfs's default size */
+	unsigned long long max_image_entries;  /* a conversion's bounds; 0: the defaults */
+	unsigned long long max_image_bytes;
 	char cache_dir[512];       /* base of users' pull caches; "" for their homes */
 	char registry_ca[512];     /* extra CA bundle for registries, or "" */
 	struct strvec insecure_registries;  /* reached over plain HTTP */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/leftovers.h"
 #include "common/sha256.h"
 #include "common/small_file.h"
 #include "common/trusted_dir.h"
@@ -157,11 +158,17 @@ static int make_layout(const struct image_cache *cache, capsula_error *err)
 {
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}\n";
 	struct stat st;
+	int images;
 
 	for (size_t i = 0; i < sizeof subdirectories / sizeof subdirectories[0]; i++)
 		if (mkdirat(cache->fd, subdirectories[i], 0700) < 0 && errno != EEXIST)
 			return fail(err, errno, HINT_CACHE, "create %s/%s", cache->dir,
 			            subdirectories[i]);
+	/* Images a killed conversion left half made. */
+	if ((images = openat(cache->fd, "images", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+		leftovers_remove(images, ".", ".partial-");
+		close(images);
+	}
 	/* So that capsula build reads the cache as the OCI layout it is. */
 	if (fstatat(cache->fd, "oci-layout", &st, AT_SYMLINK_NOFOLLOW) < 0 &&
 	    cache_write_at(cache->fd, "oci-layout", layout, sizeof layout - 1, 0600, err) < 0)
