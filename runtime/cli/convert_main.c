@@ -10,7 +10,7 @@
 
 #include "common/command.h"
 #include "common/error.h"
-#include "runtime/build/build.h"
+#include "runtime/convert/build.h"
 #include "runtime/image/image_ref.h"
 #include "runtime/pull/login.h"
 #include "runtime/pull/pull.h"

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/sha256.h"
-#include "runtime/build/output_file.h"
+#include "runtime/convert/output_file.h"
 #include "runtime/image/image_cache.h"
 #include "runtime/pull/pull.h"
 #include "runtime/pull/pull_fetch.h"

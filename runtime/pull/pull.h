@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "runtime/build/build.h"
+#include "runtime/convert/build.h"
 
 struct pull_options {
 	struct build_options build;  /* compression, force, quiet; output: OUT.sqfs or NULL */

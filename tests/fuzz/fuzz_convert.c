@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "runtime/build/build.h"
+#include "runtime/convert/build.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "runtime/build/image_tree.h"
+#include "runtime/convert/image_tree.h"
 #include "tests/unit/tap.h"
 
 static struct tree t;

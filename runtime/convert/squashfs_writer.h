@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "runtime/build/image_tree.h"
+#include "runtime/convert/image_tree.h"
 
 struct squashfs_writer;
 

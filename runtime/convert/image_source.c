@@ -13,9 +13,9 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "runtime/build/archive_reader.h"
-#include "runtime/build/image_source.h"
-#include "runtime/build/image_tree.h"
+#include "runtime/convert/archive_reader.h"
+#include "runtime/convert/image_source.h"
+#include "runtime/convert/image_tree.h"
 
 #define MAX_DOCUMENT_SIZE (16u << 20)
 #define MAX_INDEX_DEPTH 4

@@ -25,7 +25,7 @@
 #include <sqfs/super.h>
 #include <sqfs/xattr_writer.h>
 
-#include "runtime/build/squashfs_writer.h"
+#include "runtime/convert/squashfs_writer.h"
 
 #define DEVICE_BLOCK_SIZE 4096
 #define HINT_SPACE "free some space or write the image elsewhere"

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/leftovers.h"
-#include "runtime/build/output_file.h"
+#include "runtime/convert/output_file.h"
 
 #define HINT_DIRECTORY "write the image to a directory you own"
 

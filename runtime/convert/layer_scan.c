@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/build/layer_reader.h"
-#include "runtime/build/layer_scan.h"
+#include "runtime/convert/layer_reader.h"
+#include "runtime/convert/layer_scan.h"
 
 struct scan_job {
 	struct image_source *source;

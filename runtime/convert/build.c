@@ -12,14 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/build/budget.h"
-#include "runtime/build/build.h"
-#include "runtime/build/image_source.h"
-#include "runtime/build/image_tree.h"
-#include "runtime/build/layer_reader.h"
-#include "runtime/build/layer_scan.h"
-#include "runtime/build/output_file.h"
-#include "runtime/build/squashfs_writer.h"
+#include "runtime/convert/budget.h"
+#include "runtime/convert/build.h"
+#include "runtime/convert/image_source.h"
+#include "runtime/convert/image_tree.h"
+#include "runtime/convert/layer_reader.h"
+#include "runtime/convert/layer_scan.h"
+#include "runtime/convert/output_file.h"
+#include "runtime/convert/squashfs_writer.h"
 #include "runtime/config/site_config.h"
 #include "runtime/image/image_config.h"
 
@@ -242,7 +242,7 @@ static int convert_in_one_pass(struct build *b, struct layer_reader *l, capsula_
 /* ---------------------------------------------------------------- layers */
 
 /* Pass 1: every layer's entries merged into the tree in order, no data
- * read yet, each layer's digests checked (runtime/build/layer_scan.c). */
+ * read yet, each layer's digests checked (runtime/convert/layer_scan.c). */
 static int merge_layer(unsigned index, const struct layer_entries *entries, void *arg)
 {
 	struct build *b = arg;

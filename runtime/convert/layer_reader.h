@@ -9,9 +9,9 @@
 
 #include "common/error.h"
 #include "common/sha256.h"
-#include "runtime/build/budget.h"
-#include "runtime/build/image_source.h"
-#include "runtime/build/image_tree.h"
+#include "runtime/convert/budget.h"
+#include "runtime/convert/image_source.h"
+#include "runtime/convert/image_tree.h"
 
 struct archive_entry;
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/build/archive_reader.h"
-#include "runtime/build/layer_reader.h"
+#include "runtime/convert/archive_reader.h"
+#include "runtime/convert/layer_reader.h"
 
 /* libarchive pulls the stored blob through here: hashed as it passes. */
 static la_ssize_t read_blob(struct archive *a, void *client, const void **buffer)

@@ -5,9 +5,9 @@
 #define CAPSULA_LAYER_SCAN_H
 
 #include "common/error.h"
-#include "runtime/build/budget.h"
-#include "runtime/build/image_source.h"
-#include "runtime/build/image_tree.h"
+#include "runtime/convert/budget.h"
+#include "runtime/convert/image_source.h"
+#include "runtime/convert/image_tree.h"
 
 /* One layer's entries, their strings owned, each layer's digests checked. */
 struct layer_entries {

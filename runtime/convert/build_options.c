@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/text.h"
-#include "runtime/build/build.h"
+#include "runtime/convert/build.h"
 
 const char build_usage[] =
 	"Usage: capsula build [OPTIONS] OUTPUT.sqfs SOURCE\n"

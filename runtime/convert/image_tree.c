@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "runtime/build/image_tree.h"
+#include "runtime/convert/image_tree.h"
 
 #define MAX_SYMLINK_HOPS 40
 #define HINT_DAMAGED "the archive is damaged or hostile"

@@ -2,7 +2,7 @@
 
 #include <stdio.h>
 
-#include "runtime/build/budget.h"
+#include "runtime/convert/budget.h"
 
 void budget_init(struct build_budget *b, uint64_t max_entries, uint64_t max_bytes,
                  const char *config_path)

@@ -2,7 +2,7 @@
 
 #include <errno.h>
 
-#include "runtime/build/archive_reader.h"
+#include "runtime/convert/archive_reader.h"
 
 #define READ_BLOCK (1u << 16)
 
