@@ -503,6 +503,7 @@ int build_image(const struct build_options *opts, capsula_error *err)
 	if (source_describe(&b.source, &b.image, err) < 0 ||
 	    tree_init(&b.tree, b.image.layer_count > 0 && b.source.kind != SOURCE_TARBALL, err) < 0)
 		goto out;
+	b.tree.all_root = opts->all_root;
 	/* Per layer, not per file, when not on a terminal. */
 	b.lines = b.lines && b.image.layer_count > 0 && b.source.kind != SOURCE_TARBALL;
 	if (output_begin(&b.out, err) < 0 || open_writer(&b, err) < 0 ||

@@ -22,6 +22,7 @@ struct build_options {
 	unsigned block_size;       /* bytes, a power of two from 4 KiB to 1 MiB */
 	unsigned workers;          /* compressing threads; 0: one per processor */
 	bool force;
+	bool all_root;             /* every file root's, as before owners were kept */
 	bool quiet;
 	bool help;
 };
@@ -29,7 +30,8 @@ struct build_options {
 extern const char build_usage[];
 
 void build_options_default(struct build_options *opts);
-/* -f, -c, -b, -j and -q, which pull shares: 1 if option was one of them. */
+/* -F, -c, -b, -j, -q and --all-root, which pull shares: 1 if option was
+ * one of them. */
 int build_option_apply(int option, const char *value, struct build_options *opts,
                        capsula_error *err);
 int build_options_parse(int argc, char **argv, struct build_options *opts,

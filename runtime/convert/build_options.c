@@ -14,8 +14,9 @@ const char build_usage[] =
 	"(.tar, .tar.gz, .tar.zst, .tar.xz, ...), a 'docker save' archive, an OCI\n"
 	"image layout (directory or archive), or docker://REF from a registry (as\n"
 	"capsula pull REF OUTPUT). Nothing is unpacked to disk; every\n"
-	"layer, config and manifest is checked against its digest. Files are owned\n"
-	"by root in the image. SOURCE:TAG picks one image of several.\n"
+	"layer, config and manifest is checked against its digest. Files keep the\n"
+	"owners their layer gives them (a directory's files of yours are root's).\n"
+	"SOURCE:TAG picks one image of several.\n"
 	"\n"
 	"  -f, --force               replace OUTPUT if it exists\n"
 	"  -t, --tag TAG             the image of an archive or layout to build\n"
@@ -23,6 +24,7 @@ const char build_usage[] =
 	"                            zstd:19 for the smallest image, slowly\n"
 	"  -b, --block-size SIZE     4K to 1M, a power of two (default 128K)\n"
 	"  -j, --jobs N              compressing threads (default: one per processor)\n"
+	"      --all-root            every file root's, whatever its layer says\n"
 	"  -q, --quiet               no progress, only warnings and errors\n"
 	"  -h, --help                this text\n";
 
@@ -30,12 +32,13 @@ const char build_usage[] =
 #define DEFAULT_BLOCK_SIZE (128u << 10)
 
 static const struct option long_options[] = {
-	{"force", no_argument, NULL, 'f'},
+	{"force", no_argument, NULL, 'F'},
 	{"tag", required_argument, NULL, 't'},
 	{"jobs", required_argument, NULL, 'j'},
 	{"compression", required_argument, NULL, 'c'},
 	{"block-size", required_argument, NULL, 'b'},
 	{"quiet", no_argument, NULL, 'q'},
+	{"all-root", no_argument, NULL, 'R'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -100,7 +103,7 @@ int build_option_apply(int option, const char *value, struct build_options *opts
                        capsula_error *err)
 {
 	switch (option) {
-	case 'f':
+	case 'F':
 		opts->force = true;
 		return 1;
 	case 'c':
@@ -111,6 +114,9 @@ int build_option_apply(int option, const char *value, struct build_options *opts
 		return parse_jobs(value, &opts->workers, err) < 0 ? -1 : 1;
 	case 'q':
 		opts->quiet = true;
+		return 1;
+	case 'R':
+		opts->all_root = true;
 		return 1;
 	default:
 		return 0;
@@ -134,8 +140,8 @@ int build_options_parse(int argc, char **argv, struct build_options *opts,
 	build_options_default(opts);
 	optind = 0;  /* 0, not 1: glibc then also forgets a previous parse */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:ft:j:c:b:qh", long_options, NULL)) != -1) {
-		applied = build_option_apply(c, optarg, opts, err);
+	while ((c = getopt_long(argc, argv, "+:fFt:j:c:b:qh", long_options, NULL)) != -1) {
+		applied = build_option_apply(c == 'f' ? 'F' : c, optarg, opts, err);
 		if (applied < 0)
 			return -1;
 		if (applied > 0)

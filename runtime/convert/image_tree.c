@@ -328,10 +328,12 @@ static int copy_xattrs(struct tree_inode *i, const struct tree_entry *e)
 	return 0;
 }
 
-static int set_metadata(struct tree_inode *i, const struct tree_entry *e)
+static int set_metadata(const struct tree *t, struct tree_inode *i, const struct tree_entry *e)
 {
 	inode_release(i);
 	i->mode = e->mode;
+	i->uid = t->all_root ? 0 : e->uid;
+	i->gid = t->all_root ? 0 : e->gid;
 	i->mtime = e->mtime;
 	i->rdev_major = e->rdev_major;
 	i->rdev_minor = e->rdev_minor;
@@ -399,7 +401,7 @@ int tree_apply(struct tree *t, const struct tree_entry *e, struct tree_inode **d
 		/* The root itself ("./"): only its metadata. */
 		if (!S_ISDIR(e->mode))
 			return fail(err, 0, HINT_DAMAGED, "the image root is not a directory");
-		if (set_metadata(t->root->inode, e) < 0)
+		if (set_metadata(t, t->root->inode, e) < 0)
 			return fail(err, ENOMEM, NULL, "image tree");
 		return 0;
 	}
@@ -418,14 +420,14 @@ int tree_apply(struct tree *t, const struct tree_entry *e, struct tree_inode **d
 	if (existing != NULL && S_ISDIR(existing->inode->mode) && S_ISDIR(e->mode)) {
 		/* Directories merge: the later entry's metadata, both contents. */
 		existing->layer = existing->touched = t->layer;
-		if (set_metadata(existing->inode, e) < 0)
+		if (set_metadata(t, existing->inode, e) < 0)
 			return fail(err, ENOMEM, NULL, "image tree");
 		return 0;
 	}
 	if (existing != NULL)
 		node_remove(t, existing);
 	i = e->inode != NULL && S_ISREG(e->mode) ? e->inode : inode_new(t, e->mode, e->mtime);
-	if (i == NULL || set_metadata(i, e) < 0 || node_new(t, dir, name, strlen(name), i) == NULL)
+	if (i == NULL || set_metadata(t, i, e) < 0 || node_new(t, dir, name, strlen(name), i) == NULL)
 		return fail(err, ENOMEM, NULL, "image tree");
 	if (S_ISREG(e->mode)) {
 		i->size = e->size;

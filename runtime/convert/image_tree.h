@@ -31,6 +31,7 @@ struct tree_xattr {
  * blocks are compressed. */
 struct tree_inode {
 	mode_t mode;              /* type and permission bits */
+	uint32_t uid, gid;        /* its owner in the image */
 	uint32_t mtime;
 	uint32_t rdev_major, rdev_minor;
 	uint32_t nlink;           /* names in the tree */
@@ -67,6 +68,7 @@ struct tree {
 	size_t bucket_count, node_count;
 	struct tree_inode *inodes;   /* every inode ever made */
 	bool whiteouts;              /* image layers: .wh. names are whiteouts */
+	bool all_root;               /* every file root's, whatever its layer says */
 	unsigned layer;              /* the layer being applied */
 };
 
@@ -74,6 +76,7 @@ struct tree {
 struct tree_entry {
 	const char *path;         /* as in the archive */
 	mode_t mode;              /* type and permission bits */
+	uint32_t uid, gid;        /* its owner, as the archive says */
 	uint32_t mtime;
 	uint32_t rdev_major, rdev_minor;
 	uint64_t size;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime/convert/archive_reader.h"
 #include "runtime/convert/layer_reader.h"
@@ -116,6 +117,7 @@ int layer_open_directory(struct layer_reader *l, const char *path, capsula_error
 	l->blob.fd = -1;
 	l->directory = path;
 	l->directory_len = strlen(path);
+	l->own_ids_are_root = true;
 	while (l->directory_len > 1 && path[l->directory_len - 1] == '/')
 		l->directory_len--;
 	snprintf(l->name, sizeof l->name, "%s", path);
@@ -192,6 +194,22 @@ static int entry_xattrs(struct layer_reader *l, struct archive_entry *e, struct 
 	return 0;
 }
 
+/* The layer's owners as they are; a host directory's files of the user
+ * who reads it are the image's root's (as they would be in a root
+ * file system the user unpacked, or in the user's own namespace). */
+static void entry_owner(const struct layer_reader *l, struct archive_entry *e,
+                        struct tree_entry *out)
+{
+	la_int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
+
+	out->uid = uid < 0 || uid > UINT32_MAX - 1 ? 0 : (uint32_t)uid;
+	out->gid = gid < 0 || gid > UINT32_MAX - 1 ? 0 : (uint32_t)gid;
+	if (l->own_ids_are_root && out->uid == (uint32_t)getuid())
+		out->uid = 0;
+	if (l->own_ids_are_root && out->gid == (uint32_t)getgid())
+		out->gid = 0;
+}
+
 /* What an entry keeps while the image is made, charged to the budget; and
  * the bounds any single entry must keep (Linux's own). */
 static int charge_entry(struct layer_reader *l, const struct tree_entry *e, capsula_error *err)
@@ -242,6 +260,7 @@ int layer_next(struct layer_reader *l, struct tree_entry *out, capsula_error *er
 		out->path = relative_name(l, out->path);
 	out->entry = ++l->entry;
 	out->mode = archive_entry_mode(e);
+	entry_owner(l, e, out);
 	out->mtime = clamp_time(archive_entry_mtime(e));
 	out->rdev_major = archive_entry_rdevmajor(e);
 	out->rdev_minor = archive_entry_rdevminor(e);

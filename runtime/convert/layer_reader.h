@@ -33,6 +33,7 @@ struct layer_reader {
 	bool skip_diff_id;        /* a blob digest, checked again, is enough */
 	bool again;               /* a second pass: its entries are charged already */
 	struct build_budget *budget;  /* charged for each entry of a first pass; may be NULL */
+	bool own_ids_are_root;    /* a host directory: the reader's own uid and gid are 0 */
 	capsula_error *err;
 	bool failed;
 	struct tree_xattr xattrs[LAYER_MAX_XATTRS];

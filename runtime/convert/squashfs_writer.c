@@ -51,7 +51,6 @@ struct squashfs_writer {
 	sqfs_xattr_writer_t *xattrs;
 	sqfs_meta_writer_t *inode_table, *dir_table;
 	sqfs_dir_writer_t *dirs;
-	sqfs_u16 root_id;
 	uint32_t inode_count;
 	unsigned block_size;
 	bool file_open;
@@ -247,9 +246,6 @@ static int make_data_writer(struct squashfs_writer *w, const struct squashfs_wri
 	ret = sqfs_block_processor_create_ex(&desc, &w->proc);
 	if (ret != 0)
 		return writer_fail(w, ret, "start the compressing threads", err);
-	ret = sqfs_id_table_id_to_index(w->ids, 0, &w->root_id);
-	if (ret != 0)
-		return writer_fail(w, ret, "id table", err);
 	return 0;
 }
 
@@ -562,7 +558,11 @@ static int write_inode(struct squashfs_writer *w, struct tree_inode *i, sqfs_ino
 	if (ret != 0)
 		return writer_fail(w, ret, "inode", err);
 	n->base.mode = (sqfs_u16)i->mode;
-	n->base.uid_idx = n->base.gid_idx = w->root_id;
+	ret = sqfs_id_table_id_to_index(w->ids, i->uid, &n->base.uid_idx);
+	if (ret == 0)
+		ret = sqfs_id_table_id_to_index(w->ids, i->gid, &n->base.gid_idx);
+	if (ret != 0)
+		return writer_fail(w, ret, "id table", err);
 	n->base.mod_time = i->mtime;
 	n->base.inode_number = i->number;
 	sqfs_meta_writer_get_position(w->inode_table, &block, &offset);

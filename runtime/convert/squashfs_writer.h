@@ -1,7 +1,7 @@
 /* Writing a squashfs image with libsquashfs: file data is compressed on
  * several threads as it streams in, in whatever order the sources give it;
  * the inode and directory tables are written from the merged tree at the
- * end. Every file is root's. */
+ * end, each file with the owner the tree gives it. */
 #ifndef CAPSULA_SQUASHFS_WRITER_H
 #define CAPSULA_SQUASHFS_WRITER_H
 

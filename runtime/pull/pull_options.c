@@ -26,7 +26,8 @@ const char pull_usage[] =
 	"                            (default 5)\n"
 	"  --limit-rate RATE         at most RATE bytes/s in all (K, M, G suffixes), to\n"
 	"                            leave a shared node's network to others\n"
-	"  -f, --force               replace OUTPUT if it exists\n"
+	"  -F, --force               replace OUTPUT if it exists (-f too)\n"
+	"      --all-root            every file root's, whatever its layer says\n"
 	"  -c, --compression ALGO[:LEVEL]  zstd (default, level 9), gzip, xz or lz4\n"
 	"  -b, --block-size SIZE     4K to 1M, a power of two (default 128K)\n"
 	"  -j, --jobs N              compressing threads (default: one per processor)\n"
@@ -54,7 +55,8 @@ static const struct option long_options[] = {
 	{"retries", required_argument, NULL, OPT_RETRIES},
 	{"if-missing", no_argument, NULL, OPT_IF_MISSING},
 	{"limit-rate", required_argument, NULL, OPT_LIMIT_RATE},
-	{"force", no_argument, NULL, 'f'},
+	{"force", no_argument, NULL, 'F'},
+	{"all-root", no_argument, NULL, 'R'},
 	{"compression", required_argument, NULL, 'c'},
 	{"block-size", required_argument, NULL, 'b'},
 	{"jobs", required_argument, NULL, 'j'},
@@ -109,8 +111,8 @@ int pull_options_parse(int argc, char **argv, struct pull_options *opts, capsula
 	pull_options_default(opts);
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:fj:c:b:qh", long_options, NULL)) != -1) {
-		applied = build_option_apply(c, optarg, &opts->build, err);
+	while ((c = getopt_long(argc, argv, "+:fFj:c:b:qh", long_options, NULL)) != -1) {
+		applied = build_option_apply(c == 'f' ? 'F' : c, optarg, &opts->build, err);
 		if (applied < 0)
 			return -1;
 		if (applied > 0)

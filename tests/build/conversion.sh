@@ -296,6 +296,29 @@ else
 	for _ in 1 2 3 4 5 6 7; do skip "no umoci or skopeo (apt-get install umoci skopeo)"; done
 fi
 
+# ---------------------------------------------------------------- owners
+
+# Each file keeps the owner its layer gives it, in tarballs and layouts
+# alike; --all-root makes them all root's, as before owners were kept.
+mkdir -p "$WORK/owned/srv/app" "$WORK/owned/bin"
+cp "$busybox" "$WORK/owned/bin/busybox"
+echo data > "$WORK/owned/srv/app/data"
+tar --numeric-owner --owner=4321 --group=4322 -C "$WORK/owned" -cf "$WORK/owned-srv.tar" ./srv
+tar --numeric-owner --owner=0 --group=0 -C "$WORK/owned" -cf "$WORK/owned-bin.tar" ./bin
+readable "$WORK/owned-srv.tar" "$WORK/owned-bin.tar"
+make_layout "$WORK/owned-layout" v1 "$WORK/config.json" "$WORK/owned-bin.tar" "$WORK/owned-srv.tar"
+readable "$WORK/owned-layout"
+build "$WORK/owned.sqfs" "$WORK/owned-layout:v1"; rc=$?
+is "$rc" 0 "a layout with files of uid 4321 builds"
+listing=$(unsquashfs -lln "$WORK/owned.sqfs")
+like "$listing" "^-rw-r--r-- 4321/4322 .* squashfs-root/srv/app/data$" "they keep their owner and group in the image"
+like "$listing" "^-rwxr-xr-x 0/0 .* squashfs-root/bin/busybox$" "root's files stay root's"
+build "$WORK/owned-tar.sqfs" "$WORK/owned-srv.tar"
+like "$(unsquashfs -lln "$WORK/owned-tar.sqfs")" " 4321/4322 .* squashfs-root/srv/app/data$" "a tarball's owners are kept too"
+build "$WORK/all-root.sqfs" "$WORK/owned-layout:v1" --all-root
+like "$(unsquashfs -lln "$WORK/all-root.sqfs")" "^-rw-r--r-- 0/0 .* squashfs-root/srv/app/data$" "--all-root makes every file root's"
+is "$(in_image "$WORK/owned.sqfs" /bin/busybox cat /srv/app/data)" data "an image with other owners runs"
+
 # ---------------------------------------------------------------- disk
 
 # The output on a small file system that holds the image but not an
