@@ -12,6 +12,7 @@
 enum capsula_dev_mode {
 	DEV_MINIMAL,  /* a tmpfs /dev with a few host devices bound in */
 	DEV_HOST,     /* the host's /dev, bound whole */
+	DEV_NONE,     /* nothing at /dev: a build reading the image's own tree */
 };
 
 enum {
@@ -54,8 +55,8 @@ struct id_range {
 };
 
 /* overlayfs takes up to 500 lower layers; a launch has no use for more
- * than a few. */
-#define MAX_IMAGE_LAYERS 32
+ * than a few, a recipe's step for one a step. */
+#define MAX_IMAGE_LAYERS 128
 
 struct capsula_plan {
 	struct capsula_image image;

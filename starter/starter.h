@@ -13,6 +13,18 @@
  * exec the command. Returns only on failure, with err set. */
 int starter_run(const struct capsula_plan *plan, capsula_error *err);
 
+/* The two halves of starter_run, for a builder that works inside the
+ * container itself before (or instead of) running a command: join or
+ * start the holder and enter its namespaces; then start in plan->cwd,
+ * give up what plan says and exec plan->argv. */
+int starter_enter(const struct capsula_plan *plan, capsula_error *err);
+int starter_exec(const struct capsula_plan *plan, capsula_error *err);
+
+/* Enter a user namespace of plan's identity (its --fakeroot maps, the
+ * subordinate ids too), with a mount namespace of its own, and nothing
+ * else: to read and remove files owned by the user's subordinate ids. */
+int starter_unshare_ids(const struct capsula_plan *plan, capsula_error *err);
+
 /* An instance's holder, as its record names it: the key its socket has,
  * and its pid with the time the process started (so that a reused pid is
  * never taken for it; 0 when the record has none). */

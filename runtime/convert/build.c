@@ -19,6 +19,7 @@
 #include "runtime/convert/layer_reader.h"
 #include "runtime/convert/layer_scan.h"
 #include "runtime/convert/output_file.h"
+#include "runtime/convert/squashfs_layers.h"
 #include "runtime/convert/squashfs_writer.h"
 #include "runtime/config/site_config.h"
 #include "runtime/image/image_config.h"
@@ -388,6 +389,40 @@ out:
 	return ret;
 }
 
+/* Squashfs layers (a recipe's): merged, then each file's data read from
+ * the layer that holds it. */
+struct layer_copy {
+	struct build *b;
+	struct squashfs_layer_set *set;
+	capsula_error *err;
+};
+
+static int copy_layer_file(struct tree_inode *inode, void *arg)
+{
+	struct layer_copy *c = arg;
+
+	if (inode->data_written || inode->layer >= c->b->opts->layer_count)
+		return 0;
+	return squashfs_layers_copy(c->set, inode, c->b->writer, c->err) < 0 ||
+	       check_interrupted(c->err) < 0 ? -1 : 0;
+}
+
+static int convert_squashfs_layers(struct build *b, capsula_error *err)
+{
+	struct squashfs_layer_set *set;
+	struct layer_copy copy = {.b = b, .err = err};
+	int ret;
+
+	ret = squashfs_layers_open(&set, b->opts->layers, b->opts->layer_count, err);
+	if (ret == 0)
+		ret = squashfs_layers_merge(set, &b->tree, &b->budget, err);
+	copy.set = set;
+	if (ret == 0)
+		ret = tree_for_each_file(&b->tree, copy_layer_file, &copy);
+	squashfs_layers_close(set);
+	return ret;
+}
+
 static int convert_source(struct build *b, capsula_error *err)
 {
 	struct layer_reader *l = b->reader;
@@ -420,9 +455,9 @@ static int add_run_config(struct build *b, capsula_error *err)
 	char *text;
 	int ret;
 
-	if (!b->image.has_config)
+	if (!b->image.has_config && b->opts->config == NULL)
 		return 0;
-	document = image_config_to_json(&b->image.config);
+	document = image_config_to_json(b->opts->config ? b->opts->config : &b->image.config);
 	text = document ? json_dumps(document, JSON_INDENT(2)) : NULL;
 	json_decref(document);
 	if (text == NULL)
@@ -494,20 +529,26 @@ int build_image(const struct build_options *opts, capsula_error *err)
 		goto out;
 	}
 	if (output_open(&b.out, opts->output_dir_fd, opts->output, opts->output_shown, opts->force,
-	                err) < 0 ||
-	    (opts->source_dir_fd >= 0 ?
-	     source_open_directory(opts->source_dir_fd, opts->source, &b.source, err) :
-	     source_open(opts->source, opts->tag, &b.source, err)) < 0)
+	                err) < 0)
 		goto out;
-	b.source.manifest = opts->manifest;
-	if (source_describe(&b.source, &b.image, err) < 0 ||
-	    tree_init(&b.tree, b.image.layer_count > 0 && b.source.kind != SOURCE_TARBALL, err) < 0)
+	if (opts->layer_count > 0) {
+		if (tree_init(&b.tree, true, err) < 0)
+			goto out;
+	} else if ((opts->source_dir_fd >= 0 ?
+	            source_open_directory(opts->source_dir_fd, opts->source, &b.source, err) :
+	            source_open(opts->source, opts->tag, &b.source, err)) < 0 ||
+	           (b.source.manifest = opts->manifest,
+	            source_describe(&b.source, &b.image, err)) < 0 ||
+	           tree_init(&b.tree, b.image.layer_count > 0 && b.source.kind != SOURCE_TARBALL,
+	                     err) < 0) {
 		goto out;
+	}
 	b.tree.all_root = opts->all_root;
 	/* Per layer, not per file, when not on a terminal. */
 	b.lines = b.lines && b.image.layer_count > 0 && b.source.kind != SOURCE_TARBALL;
 	if (output_begin(&b.out, err) < 0 || open_writer(&b, err) < 0 ||
-	    convert_source(&b, err) < 0 || check_interrupted(err) < 0 ||
+	    (opts->layer_count > 0 ? convert_squashfs_layers(&b, err) : convert_source(&b, err)) < 0 ||
+	    check_interrupted(err) < 0 ||
 	    add_run_config(&b, err) < 0 ||
 	    squashfs_writer_finish(b.writer, &b.tree, err) < 0 || check_interrupted(err) < 0 ||
 	    output_commit(&b.out, err) < 0)

@@ -9,6 +9,9 @@
 
 #include "common/error.h"
 
+struct squashfs_layer;
+struct image_config;
+
 struct build_options {
 	const char *output;
 	int output_dir_fd;         /* output is below it, not -1: a cache's own file */
@@ -17,6 +20,11 @@ struct build_options {
 	int source_dir_fd;         /* not -1: the source directory, already open and checked */
 	const char *tag;           /* which image of an archive or layout */
 	const char *manifest;      /* or a layout's image by manifest digest (a pull) */
+	/* Or squashfs images as layers, bottom first (a recipe's), and the
+	 * run configuration to keep in the image: */
+	const struct squashfs_layer *layers;
+	size_t layer_count;
+	const struct image_config *config;
 	const char *compression;   /* zstd (default), gzip, xz, lz4 */
 	int level;                 /* its level; 0: the default (zstd 9) */
 	unsigned block_size;       /* bytes, a power of two from 4 KiB to 1 MiB */

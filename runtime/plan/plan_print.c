@@ -29,7 +29,8 @@ void plan_print(const struct capsula_plan *plan, FILE *out)
 		fprintf(out, "identity   uid 0 gid 0 (fakeroot: uid %u gid %u, nothing else mapped)\n",
 		        (unsigned)plan->uid, (unsigned)plan->gid);
 	fprintf(out, "namespaces user mount (network and pid: host's)\n");
-	fprintf(out, "dev        %s\n", plan->dev_mode == DEV_HOST ? "host" : "minimal");
+	fprintf(out, "dev        %s\n", plan->dev_mode == DEV_HOST ? "host" :
+	        plan->dev_mode == DEV_NONE ? "none" : "minimal");
 	for (size_t i = 0; i < plan->bind_count; i++)
 		if (plan->binds[i].flags & BIND_TMPFS)
 			fprintf(out, "tmpfs      %s (private, empty)\n", plan->binds[i].destination);

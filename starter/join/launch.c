@@ -9,6 +9,7 @@
 
 #include "common/mpi_version.h"
 #include "common/timing.h"
+#include "starter/container/userns.h"
 #include "starter/join/channel.h"
 #include "starter/join/holder.h"
 #include "starter/join/rank.h"
@@ -112,6 +113,25 @@ static void warn_if_mpi_mismatch(const struct capsula_plan *plan, const char *ho
 	else if (plan->verbosity > 0)
 		fprintf(stderr, "capsula: Open MPI %s on the host, %s in the image\n",
 		        host_mpi, image_mpi);
+}
+
+int starter_enter(const struct capsula_plan *plan, capsula_error *err)
+{
+	struct joining j = {.plan = plan, .userns_fd = -1, .mntns_fd = -1};
+
+	if (join_container(&j, err) < 0)
+		return -1;
+	return rank_enter(j.userns_fd, j.mntns_fd, err);
+}
+
+int starter_exec(const struct capsula_plan *plan, capsula_error *err)
+{
+	return rank_exec(plan, err);
+}
+
+int starter_unshare_ids(const struct capsula_plan *plan, capsula_error *err)
+{
+	return userns_create_for(plan, err);
 }
 
 int starter_run(const struct capsula_plan *plan, capsula_error *err)

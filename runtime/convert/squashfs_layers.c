@@ -1,0 +1,505 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqfs/block.h>
+#include <sqfs/compressor.h>
+#include <sqfs/data_reader.h>
+#include <sqfs/dir_reader.h>
+#include <sqfs/error.h>
+#include <sqfs/id_table.h>
+#include <sqfs/inode.h>
+#include <sqfs/io.h>
+#include <sqfs/super.h>
+#include <sqfs/xattr.h>
+#include <sqfs/xattr_reader.h>
+
+#include "runtime/convert/squashfs_layers.h"
+
+#define HINT_LAYER "the layer is damaged; build again without the cache (--no-cache)"
+#define COPY_CHUNK (128u << 10)
+#define OVERLAY_OPAQUE "user.overlay.opaque"
+
+/* A layer's image through its descriptor, from its offset on. */
+struct offset_file {
+	sqfs_file_t base;
+	int fd;
+	uint64_t offset, size;
+};
+
+struct layer {
+	const char *path;
+	struct offset_file file;
+	sqfs_super_t super;
+	sqfs_compressor_t *cmp;
+	sqfs_id_table_t *ids;
+	sqfs_dir_reader_t *dirs;
+	sqfs_data_reader_t *data;
+	sqfs_xattr_reader_t *xattrs;
+	sqfs_tree_node_t *root;
+};
+
+struct squashfs_layer_set {
+	struct layer *layers;
+	size_t count;
+};
+
+static int file_read_at(sqfs_file_t *base, sqfs_u64 offset, void *buffer, size_t size)
+{
+	struct offset_file *f = (struct offset_file *)base;
+
+	if (offset + size > f->size)
+		return SQFS_ERROR_OUT_OF_BOUNDS;
+	while (size > 0) {
+		ssize_t got = pread(f->fd, buffer, size, (off_t)(f->offset + offset));
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return SQFS_ERROR_IO;
+		buffer = (char *)buffer + got;
+		offset += (sqfs_u64)got;
+		size -= (size_t)got;
+	}
+	return 0;
+}
+
+static int file_write_at(sqfs_file_t *base, sqfs_u64 offset, const void *buffer, size_t size)
+{
+	(void)base;
+	(void)offset;
+	(void)buffer;
+	(void)size;
+	return SQFS_ERROR_IO;  /* layers are only read */
+}
+
+static sqfs_u64 file_get_size(const sqfs_file_t *base)
+{
+	return ((const struct offset_file *)base)->size;
+}
+
+static int file_truncate(sqfs_file_t *base, sqfs_u64 size)
+{
+	(void)base;
+	(void)size;
+	return SQFS_ERROR_IO;
+}
+
+static void file_destroy(sqfs_object_t *base)
+{
+	(void)base;  /* embedded in the layer, which closes the descriptor */
+}
+
+static int layer_fail(const struct layer *l, int code, const char *what, capsula_error *err)
+{
+	if (code == SQFS_ERROR_ALLOC)
+		return fail(err, ENOMEM, NULL, "layer %s: %s", l->path, what);
+	return fail(err, 0, HINT_LAYER, "layer %s: %s (libsquashfs error %d)", l->path, what, code);
+}
+
+static int layer_open(struct layer *l, const struct squashfs_layer *spec, capsula_error *err)
+{
+	sqfs_compressor_config_t cfg;
+	struct stat st;
+	int ret;
+
+	l->path = spec->path;
+	l->file.fd = open(spec->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (l->file.fd < 0 || fstat(l->file.fd, &st) < 0)
+		return fail(err, errno, NULL, "layer %s", spec->path);
+	if ((uint64_t)st.st_size < spec->offset)
+		return fail(err, 0, HINT_LAYER, "layer %s is shorter than its offset", spec->path);
+	l->file.offset = spec->offset;
+	l->file.size = (uint64_t)st.st_size - spec->offset;
+	l->file.base.base.destroy = file_destroy;
+	l->file.base.read_at = file_read_at;
+	l->file.base.write_at = file_write_at;
+	l->file.base.get_size = file_get_size;
+	l->file.base.truncate = file_truncate;
+	ret = sqfs_super_read(&l->super, &l->file.base);
+	if (ret != 0)
+		return layer_fail(l, ret, "superblock", err);
+	ret = sqfs_compressor_config_init(&cfg, (SQFS_COMPRESSOR)l->super.compression_id,
+	                                  l->super.block_size, SQFS_COMP_FLAG_UNCOMPRESS);
+	if (ret == 0)
+		ret = sqfs_compressor_create(&cfg, &l->cmp);
+	if (ret == 0 && (l->super.flags & SQFS_FLAG_COMPRESSOR_OPTIONS))
+		ret = l->cmp->read_options(l->cmp, &l->file.base) < 0 ? SQFS_ERROR_CORRUPTED : 0;
+	if (ret != 0)
+		return layer_fail(l, ret, "compressor", err);
+	l->ids = sqfs_id_table_create(0);
+	l->dirs = sqfs_dir_reader_create(&l->super, l->cmp, &l->file.base, 0);
+	l->data = sqfs_data_reader_create(&l->file.base, l->super.block_size, l->cmp, 0);
+	l->xattrs = sqfs_xattr_reader_create(0);
+	if (l->ids == NULL || l->dirs == NULL || l->data == NULL || l->xattrs == NULL)
+		return fail(err, ENOMEM, NULL, "layer %s", l->path);
+	ret = sqfs_id_table_read(l->ids, &l->file.base, &l->super, l->cmp);
+	if (ret == 0)
+		ret = sqfs_data_reader_load_fragment_table(l->data, &l->super);
+	if (ret == 0 && !(l->super.flags & SQFS_FLAG_NO_XATTRS))
+		ret = sqfs_xattr_reader_load(l->xattrs, &l->super, &l->file.base, l->cmp);
+	if (ret == 0)
+		ret = sqfs_dir_reader_get_full_hierarchy(l->dirs, l->ids, NULL, 0, &l->root);
+	if (ret != 0)
+		return layer_fail(l, ret, "tables", err);
+	return 0;
+}
+
+int squashfs_layers_open(struct squashfs_layer_set **out, const struct squashfs_layer *layers,
+                         size_t count, capsula_error *err)
+{
+	struct squashfs_layer_set *set = calloc(1, sizeof *set);
+
+	*out = set;
+	if (set == NULL || (set->layers = calloc(count ? count : 1, sizeof *set->layers)) == NULL)
+		return fail(err, ENOMEM, NULL, "layers");
+	for (size_t i = 0; i < count; i++) {
+		set->layers[i].file.fd = -1;
+		set->count = i + 1;
+		if (layer_open(&set->layers[i], &layers[i], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void squashfs_layers_close(struct squashfs_layer_set *set)
+{
+	if (set == NULL)
+		return;
+	for (size_t i = 0; i < set->count; i++) {
+		struct layer *l = &set->layers[i];
+
+		if (l->root != NULL)
+			sqfs_dir_tree_destroy(l->root);
+		sqfs_destroy(l->xattrs);
+		sqfs_destroy(l->data);
+		sqfs_destroy(l->dirs);
+		sqfs_destroy(l->ids);
+		sqfs_destroy(l->cmp);
+		if (l->file.fd >= 0)
+			close(l->file.fd);
+	}
+	free(set->layers);
+	free(set);
+}
+
+/* ---------------------------------------------------------------- the merge */
+
+/* Names of hard-linked inodes seen in the layer being merged. */
+struct link_name {
+	sqfs_u32 number;
+	char *path;
+};
+
+struct link_names {
+	struct link_name *items;
+	size_t count;
+};
+
+/* The name the inode was first seen under, or NULL (and it is noted). */
+static const char *first_name(struct link_names *links, sqfs_u32 number, const char *path,
+                              bool *failed)
+{
+	struct link_name *grown;
+
+	for (size_t i = 0; i < links->count; i++)
+		if (links->items[i].number == number)
+			return links->items[i].path;
+	grown = realloc(links->items, (links->count + 1) * sizeof *grown);
+	if (grown == NULL) {
+		*failed = true;
+		return NULL;
+	}
+	links->items = grown;
+	grown[links->count].number = number;
+	grown[links->count].path = strdup(path);
+	*failed = grown[links->count].path == NULL;
+	links->count += !*failed;
+	return NULL;
+}
+
+struct merge {
+	struct layer *layer;
+	struct tree *tree;
+	struct build_budget *budget;
+	struct link_names links;
+	capsula_error *err;
+	struct tree_xattr xattrs[64];
+	size_t xattr_count;
+	bool opaque;
+};
+
+static void free_xattrs(struct merge *m)
+{
+	for (size_t i = 0; i < m->xattr_count; i++) {
+		free(m->xattrs[i].key);
+		free(m->xattrs[i].value);
+	}
+	m->xattr_count = 0;
+	m->opaque = false;
+}
+
+/* The inode's attributes, overlayfs's opaque mark taken out as such, its
+ * other private ones and capsula's left out. */
+static int read_xattrs(struct merge *m, const sqfs_inode_generic_t *inode)
+{
+	struct layer *l = m->layer;
+	sqfs_xattr_id_t desc;
+	sqfs_u32 index;
+	int ret;
+
+	free_xattrs(m);
+	if (sqfs_inode_get_xattr_index(inode, &index) != 0 || index == 0xFFFFFFFF)
+		return 0;
+	ret = sqfs_xattr_reader_get_desc(l->xattrs, index, &desc);
+	if (ret == 0)
+		ret = sqfs_xattr_reader_seek_kv(l->xattrs, &desc);
+	for (sqfs_u32 i = 0; ret == 0 && i < desc.count; i++) {
+		sqfs_xattr_entry_t *key = NULL;
+		sqfs_xattr_value_t *value = NULL;
+
+		ret = sqfs_xattr_reader_read_key(l->xattrs, &key);
+		if (ret == 0)
+			ret = sqfs_xattr_reader_read_value(l->xattrs, key, &value);
+		if (ret == 0) {
+			const char *name = (const char *)key->key;
+
+			if (strcmp(name, OVERLAY_OPAQUE) == 0)
+				m->opaque = value->size == 1 && value->value[0] == 'y';
+			else if (strncmp(name, "user.overlay.", 13) != 0 &&
+			         strncmp(name, "user.capsula.", 13) != 0 &&
+			         m->xattr_count < sizeof m->xattrs / sizeof m->xattrs[0]) {
+				struct tree_xattr *x = &m->xattrs[m->xattr_count++];
+
+				x->key = strdup(name);
+				x->value = malloc(value->size ? value->size : 1);
+				x->size = value->size;
+				if (x->key == NULL || x->value == NULL)
+					ret = SQFS_ERROR_ALLOC;
+				else
+					memcpy(x->value, value->value, value->size);
+			}
+		}
+		free(key);
+		free(value);
+	}
+	if (ret != 0)
+		return layer_fail(l, ret, "extended attributes", m->err);
+	return 0;
+}
+
+static uint32_t devno_of(const sqfs_inode_generic_t *inode)
+{
+	return inode->base.type == SQFS_INODE_EXT_CDEV || inode->base.type == SQFS_INODE_EXT_BDEV ?
+	       inode->data.dev_ext.devno : inode->data.dev.devno;
+}
+
+/* A file whose block list has holes. */
+static bool has_holes(const sqfs_inode_generic_t *inode)
+{
+	size_t blocks = sqfs_inode_get_file_block_count(inode);
+
+	for (size_t i = 0; i < blocks; i++)
+		if (SQFS_IS_SPARSE_BLOCK(inode->extra[i]))
+			return true;
+	return false;
+}
+
+static int apply(struct merge *m, const char *path, mode_t mode, const sqfs_tree_node_t *node,
+                 const char *hardlink)
+{
+	const sqfs_inode_generic_t *inode = node->inode;
+	struct tree_entry e = {
+		.path = path, .mode = mode, .uid = node->uid, .gid = node->gid,
+		.mtime = inode->base.mod_time, .xattrs = m->xattrs, .xattr_count = m->xattr_count,
+		.hardlink = hardlink, .entry = (uint64_t)(uintptr_t)node,
+	};
+	struct tree_inode *data_inode;
+	char target[4097];
+	uint64_t size = 0;
+
+	if (S_ISLNK(mode)) {
+		size_t n = inode->data.slink.target_size < sizeof target - 1 ?
+		           inode->data.slink.target_size : sizeof target - 1;
+
+		memcpy(target, inode->extra, n);
+		target[n] = '\0';
+		e.symlink = target;
+	} else if (S_ISCHR(mode) || S_ISBLK(mode)) {
+		uint32_t devno = devno_of(inode);
+
+		e.rdev_major = (devno & 0xfff00) >> 8;
+		e.rdev_minor = (devno & 0xff) | ((devno >> 12) & 0xfff00);
+	} else if (S_ISREG(mode) && hardlink == NULL) {
+		sqfs_inode_get_file_size(inode, &size);
+		e.size = size;
+		e.sparse = has_holes(inode);
+	}
+	if (m->budget != NULL && budget_charge(m->budget, 1, BUDGET_ENTRY_BYTES + strlen(path),
+	                                       path, m->err) < 0)
+		return -1;
+	return tree_apply(m->tree, &e, &data_inode, m->err);
+}
+
+static int merge_below(struct merge *m, const sqfs_tree_node_t *dir, const char *prefix)
+{
+	for (const sqfs_tree_node_t *n = dir->children; n != NULL; n = n->next) {
+		const sqfs_inode_generic_t *inode = n->inode;
+		mode_t mode = inode->base.mode;
+		const char *hardlink = NULL;
+		char *path;
+		bool failed = false;
+		int ret;
+
+		if (asprintf(&path, "%s%s%s", prefix, prefix[0] ? "/" : "", (const char *)n->name) < 0)
+			return fail(m->err, ENOMEM, NULL, "layer %s", m->layer->path);
+		/* overlayfs's whiteout: a character device 0:0. */
+		if (S_ISCHR(mode) && devno_of(inode) == 0) {
+			char *whiteout;
+
+			ret = asprintf(&whiteout, "%s%s.wh.%s", prefix, prefix[0] ? "/" : "",
+			               (const char *)n->name) < 0 ? -1 : 0;
+			if (ret == 0) {
+				struct tree_entry e = {.path = whiteout, .mode = S_IFREG | 0600};
+				struct tree_inode *ignored;
+
+				ret = tree_apply(m->tree, &e, &ignored, m->err);
+				free(whiteout);
+			} else {
+				fail(m->err, ENOMEM, NULL, "layer %s", m->layer->path);
+			}
+			free(path);
+			if (ret < 0)
+				return -1;
+			continue;
+		}
+		if (inode->base.type == SQFS_INODE_EXT_FILE && inode->data.file_ext.nlink > 1)
+			hardlink = first_name(&m->links, inode->base.inode_number, path, &failed);
+		ret = failed ? fail(m->err, ENOMEM, NULL, "layer %s", m->layer->path) :
+		      read_xattrs(m, inode);
+		if (ret == 0)
+			ret = apply(m, path, mode, n, hardlink);
+		/* overlayfs's opaque directory: what lower layers had there is gone. */
+		if (ret == 0 && S_ISDIR(mode) && m->opaque) {
+			char *marker;
+
+			if (asprintf(&marker, "%s/.wh..wh..opq", path) < 0) {
+				ret = fail(m->err, ENOMEM, NULL, "layer %s", m->layer->path);
+			} else {
+				struct tree_entry e = {.path = marker, .mode = S_IFREG | 0600};
+				struct tree_inode *ignored;
+
+				free_xattrs(m);
+				ret = tree_apply(m->tree, &e, &ignored, m->err);
+				free(marker);
+			}
+		}
+		free_xattrs(m);
+		if (ret == 0 && S_ISDIR(mode))
+			ret = merge_below(m, n, path);
+		free(path);
+		if (ret < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int squashfs_layers_merge(struct squashfs_layer_set *set, struct tree *t,
+                          struct build_budget *budget, capsula_error *err)
+{
+	for (size_t i = 0; i < set->count; i++) {
+		struct merge m = {.layer = &set->layers[i], .tree = t, .budget = budget, .err = err};
+		int ret;
+
+		t->layer = (unsigned)i;
+		ret = read_xattrs(&m, m.layer->root->inode);
+		if (ret == 0) {
+			/* The root's own metadata: its mode, owner and attributes. */
+			struct tree_entry e = {
+				.path = "", .mode = m.layer->root->inode->base.mode,
+				.uid = m.layer->root->uid, .gid = m.layer->root->gid,
+				.mtime = m.layer->root->inode->base.mod_time,
+				.xattrs = m.xattrs, .xattr_count = m.xattr_count,
+			};
+			struct tree_inode *ignored;
+
+			ret = tree_apply(t, &e, &ignored, err);
+		}
+		free_xattrs(&m);
+		if (ret == 0)
+			ret = merge_below(&m, m.layer->root, "");
+		for (size_t k = 0; k < m.links.count; k++)
+			free(m.links.items[k].path);
+		free(m.links.items);
+		if (ret < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- data */
+
+static int copy_with_holes(struct layer *l, const sqfs_inode_generic_t *inode,
+                           struct tree_inode *target, struct squashfs_writer *w,
+                           capsula_error *err)
+{
+	size_t blocks = sqfs_inode_get_file_block_count(inode);
+	uint64_t block_size = l->super.block_size, size = target->size;
+	unsigned char *buf = malloc(l->super.block_size);
+
+	if (buf == NULL)
+		return fail(err, ENOMEM, NULL, "layer %s", l->path);
+	if (squashfs_writer_begin_sparse(w, target, err) < 0) {
+		free(buf);
+		return -1;
+	}
+	for (uint64_t at = 0, i = 0; at < size; at += block_size, i++) {
+		size_t n = size - at < block_size ? (size_t)(size - at) : (size_t)block_size;
+		sqfs_s32 got;
+
+		if (i < blocks && SQFS_IS_SPARSE_BLOCK(inode->extra[i]))
+			continue;
+		got = sqfs_data_reader_read(l->data, inode, at, buf, (sqfs_u32)n);
+		if (got < 0 || (size_t)got != n) {
+			free(buf);
+			return layer_fail(l, got < 0 ? got : SQFS_ERROR_CORRUPTED, "file data", err);
+		}
+		if (squashfs_writer_sparse_data(w, at, buf, n, err) < 0) {
+			free(buf);
+			return -1;
+		}
+	}
+	free(buf);
+	return squashfs_writer_end_sparse(w, err);
+}
+
+int squashfs_layers_copy(struct squashfs_layer_set *set, struct tree_inode *target,
+                         struct squashfs_writer *w, capsula_error *err)
+{
+	struct layer *l = &set->layers[target->layer];
+	const sqfs_tree_node_t *node = (const sqfs_tree_node_t *)(uintptr_t)target->entry;
+	static __thread unsigned char buf[COPY_CHUNK];
+
+	if (target->sparse)
+		return copy_with_holes(l, node->inode, target, w, err);
+	if (squashfs_writer_begin_file(w, target, err) < 0)
+		return -1;
+	for (uint64_t at = 0; at < target->size;) {
+		uint64_t left = target->size - at;
+		sqfs_s32 got = sqfs_data_reader_read(l->data, node->inode, at, buf,
+		                                     left < COPY_CHUNK ? (sqfs_u32)left : COPY_CHUNK);
+
+		if (got <= 0)
+			return layer_fail(l, got < 0 ? got : SQFS_ERROR_CORRUPTED, "file data", err);
+		if (squashfs_writer_append(w, buf, (size_t)got, err) < 0)
+			return -1;
+		at += (uint64_t)got;
+	}
+	return squashfs_writer_end_file(w, err);
+}

@@ -1,0 +1,38 @@
+/* Squashfs images as the layers of an image being made (a recipe's base
+ * and its steps' layers), read with libsquashfs: each layer's tree merged
+ * in order, overlayfs's own whiteouts (a character device 0:0) and opaque
+ * directories (user.overlay.opaque) applied as the kernel applied them
+ * while the steps ran, then each surviving file's data read from the
+ * layer that holds it. Owners, modes, times, links, devices and extended
+ * attributes come as the layers have them; overlayfs's and capsula's
+ * private attributes do not. */
+#ifndef CAPSULA_SQUASHFS_LAYERS_H
+#define CAPSULA_SQUASHFS_LAYERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "runtime/convert/budget.h"
+#include "runtime/convert/image_tree.h"
+#include "runtime/convert/squashfs_writer.h"
+
+/* One layer: a squashfs image, at offset in its file (a SIF's partition). */
+struct squashfs_layer {
+	const char *path;
+	uint64_t offset;
+};
+
+struct squashfs_layer_set;
+
+int squashfs_layers_open(struct squashfs_layer_set **out, const struct squashfs_layer *layers,
+                         size_t count, capsula_error *err);
+/* Apply every layer's entries to t (layers numbered from 0, bottom first). */
+int squashfs_layers_merge(struct squashfs_layer_set *set, struct tree *t,
+                          struct build_budget *budget, capsula_error *err);
+/* The data of a regular file the merge left in t, into w. */
+int squashfs_layers_copy(struct squashfs_layer_set *set, struct tree_inode *inode,
+                         struct squashfs_writer *w, capsula_error *err);
+void squashfs_layers_close(struct squashfs_layer_set *set);
+
+#endif
