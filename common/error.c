@@ -41,6 +41,22 @@ void error_set(capsula_error *err, int status, int errnum, const char *hint,
 	errno = saved;  /* callers may still look at it */
 }
 
+int error_prefix(capsula_error *err, const char *fmt, ...)
+{
+	char where[256], message[sizeof err->message];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(where, sizeof where, fmt, ap);
+	va_end(ap);
+	memcpy(message, err->message, sizeof message);
+	/* A message too long for both loses its end, never its beginning. */
+	if (snprintf(err->message, sizeof err->message, "%s: %.*s", where,
+	             (int)(sizeof err->message - sizeof where), message) < 0)
+		err->message[0] = '\0';
+	return -1;
+}
+
 void error_print(const capsula_error *err)
 {
 	char line[4 * sizeof err->message + 1];

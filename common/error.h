@@ -31,6 +31,10 @@ void error_set(capsula_error *err, int status, int errnum, const char *hint,
 #define fail_status(err, status, errnum, hint, ...) \
 	__extension__({ error_set((err), (status), (errnum), (hint), __VA_ARGS__); -1; })
 
+/* Put "WHERE: " before the recorded message (the step or file it came
+ * from), keeping its hint; returns -1. */
+int error_prefix(capsula_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Print the recorded failure on stderr as "capsula: MESSAGE". */
 void error_print(const capsula_error *err);
 

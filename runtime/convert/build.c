@@ -434,6 +434,8 @@ static int convert_source(struct build *b, capsula_error *err)
 			return -1;
 		}
 		l->budget = &b->budget;
+		l->capture = b->opts->capture_upper;
+		l->capture_skip = b->opts->capture_skip;
 		return convert_in_one_pass(b, l, err);
 	case SOURCE_TARBALL:
 		if (layer_open(l, &b->source, &b->image.layers[0], 0, false, err) < 0) {

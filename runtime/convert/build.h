@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "common/error.h"
+#include "common/strvec.h"
 
 struct squashfs_layer;
 struct image_config;
@@ -31,8 +32,17 @@ struct build_options {
 	unsigned workers;          /* compressing threads; 0: one per processor */
 	bool force;
 	bool all_root;             /* every file root's, as before owners were kept */
+	bool capture_upper;        /* the source is a build step's overlay upper directory */
+	const struct strvec *capture_skip;  /* its mount points, left out when empty */
 	bool quiet;
 	bool help;
+	/* A recipe build (capsula build OUT Dockerfile|x.def, or -f FILE CONTEXT): */
+	const char *recipe_file;   /* -f FILE */
+	struct strvec build_args;  /* --build-arg NAME=VALUE */
+	bool no_cache;
+	const char *target;        /* --target STAGE */
+	const char *platform;      /* --platform: only this machine's */
+	bool notest;               /* definition files: no %test */
 };
 
 extern const char build_usage[];
@@ -44,6 +54,7 @@ int build_option_apply(int option, const char *value, struct build_options *opts
                        capsula_error *err);
 int build_options_parse(int argc, char **argv, struct build_options *opts,
                         capsula_error *err);
+void build_options_free(struct build_options *opts);
 int build_image(const struct build_options *opts, capsula_error *err);
 
 #endif

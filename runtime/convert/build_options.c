@@ -10,6 +10,8 @@
 
 const char build_usage[] =
 	"Usage: capsula build [OPTIONS] OUTPUT.sqfs SOURCE\n"
+	"       capsula build [OPTIONS] OUTPUT.sqfs Dockerfile|FILE.def\n"
+	"       capsula build [OPTIONS] -f RECIPE OUTPUT.sqfs CONTEXT\n"
 	"Make a squashfs image from SOURCE, unprivileged: a directory, a tarball\n"
 	"(.tar, .tar.gz, .tar.zst, .tar.xz, ...), a 'docker save' archive, an OCI\n"
 	"image layout (directory or archive), or docker://REF from a registry (as\n"
@@ -18,7 +20,12 @@ const char build_usage[] =
 	"owners their layer gives them (a directory's files of yours are root's).\n"
 	"SOURCE:TAG picks one image of several.\n"
 	"\n"
-	"  -f, --force               replace OUTPUT if it exists\n"
+	"Or from a recipe: a Dockerfile (Containerfile, *.dockerfile; its directory\n"
+	"is the context) or an Apptainer definition file (*.def). Each step runs in\n"
+	"a container of capsula's, as root inside, with nothing of yours but what it\n"
+	"copies, and is cached: an unchanged step is not run again.\n"
+	"\n"
+	"  -F, --force               replace OUTPUT if it exists\n"
 	"  -t, --tag TAG             the image of an archive or layout to build\n"
 	"  -c, --compression ALGO[:LEVEL]  zstd (default, level 9), gzip, xz or lz4;\n"
 	"                            zstd:19 for the smallest image, slowly\n"
@@ -26,13 +33,29 @@ const char build_usage[] =
 	"  -j, --jobs N              compressing threads (default: one per processor)\n"
 	"      --all-root            every file root's, whatever its layer says\n"
 	"  -q, --quiet               no progress, only warnings and errors\n"
-	"  -h, --help                this text\n";
+	"  -h, --help                this text\n"
+	"Recipes:\n"
+	"  -f, --file RECIPE         the Dockerfile or definition file; SOURCE is then\n"
+	"                            the context directory\n"
+	"      --build-arg NAME=VALUE  a build argument (ARG; {{ NAME }} of a .def)\n"
+	"      --no-cache            run every step again\n"
+	"      --target STAGE        build this stage (and what it needs), not the last\n"
+	"      --platform OS/ARCH    must be this machine's: steps run natively\n"
+	"      --notest              do not run a definition file's %test\n";
 
 #define USAGE_HINT "see 'capsula build --help'"
 #define DEFAULT_BLOCK_SIZE (128u << 10)
 
+enum { OPT_BUILD_ARG = 256, OPT_NO_CACHE, OPT_TARGET, OPT_PLATFORM, OPT_NOTEST };
+
 static const struct option long_options[] = {
 	{"force", no_argument, NULL, 'F'},
+	{"file", required_argument, NULL, 'f'},
+	{"build-arg", required_argument, NULL, OPT_BUILD_ARG},
+	{"no-cache", no_argument, NULL, OPT_NO_CACHE},
+	{"target", required_argument, NULL, OPT_TARGET},
+	{"platform", required_argument, NULL, OPT_PLATFORM},
+	{"notest", no_argument, NULL, OPT_NOTEST},
 	{"tag", required_argument, NULL, 't'},
 	{"jobs", required_argument, NULL, 'j'},
 	{"compression", required_argument, NULL, 'c'},
@@ -140,8 +163,8 @@ int build_options_parse(int argc, char **argv, struct build_options *opts,
 	build_options_default(opts);
 	optind = 0;  /* 0, not 1: glibc then also forgets a previous parse */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:fFt:j:c:b:qh", long_options, NULL)) != -1) {
-		applied = build_option_apply(c == 'f' ? 'F' : c, optarg, opts, err);
+	while ((c = getopt_long(argc, argv, "+:f:Ft:j:c:b:qh", long_options, NULL)) != -1) {
+		applied = build_option_apply(c, optarg, opts, err);
 		if (applied < 0)
 			return -1;
 		if (applied > 0)
@@ -149,6 +172,27 @@ int build_options_parse(int argc, char **argv, struct build_options *opts,
 		switch (c) {
 		case 't':
 			opts->tag = optarg;
+			break;
+		case 'f':
+			opts->recipe_file = optarg;
+			break;
+		case OPT_BUILD_ARG:
+			if (strchr(optarg, '=') == NULL || optarg[0] == '=')
+				return fail(err, 0, "give --build-arg NAME=VALUE", "--build-arg %s", optarg);
+			if (strvec_push(&opts->build_args, optarg) < 0)
+				return fail(err, errno, NULL, "--build-arg");
+			break;
+		case OPT_NO_CACHE:
+			opts->no_cache = true;
+			break;
+		case OPT_TARGET:
+			opts->target = optarg;
+			break;
+		case OPT_PLATFORM:
+			opts->platform = optarg;
+			break;
+		case OPT_NOTEST:
+			opts->notest = true;
 			break;
 		case 'h':
 			opts->help = true;
@@ -164,4 +208,9 @@ int build_options_parse(int argc, char **argv, struct build_options *opts,
 	opts->output = argv[optind];
 	opts->source = argv[optind + 1];
 	return 0;
+}
+
+void build_options_free(struct build_options *opts)
+{
+	strvec_free(&opts->build_args);
 }

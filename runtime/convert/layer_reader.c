@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime/convert/archive_reader.h"
@@ -236,7 +237,42 @@ static int charge_entry(struct layer_reader *l, const struct tree_entry *e, caps
 	return l->again ? 0 : budget_charge(l->budget, 1, bytes, e->path, err);
 }
 
+static int next_entry(struct layer_reader *l, struct tree_entry *out, capsula_error *err);
+
+/* 1 to leave the entry out, 0 to keep it as it is now. */
+static int capture_entry(struct layer_reader *l, struct tree_entry *out)
+{
+	size_t kept = 0;
+
+	/* What the step's emulated root recorded stays with the file (and
+	 * comes up with it into later steps' uppers): the image is made of it. */
+	for (size_t i = 0; i < out->xattr_count; i++) {
+		const struct tree_xattr *x = &l->xattrs[i];
+
+		if (strncmp(x->key, "user.overlay.", 13) != 0 ||
+		    strcmp(x->key, "user.overlay.opaque") == 0)
+			l->xattrs[kept++] = *x;
+	}
+	out->xattr_count = kept;
+	if (l->capture_skip == NULL || !(S_ISDIR(out->mode) || (S_ISREG(out->mode) && out->size == 0)))
+		return 0;
+	for (size_t i = 0; i < l->capture_skip->count; i++)
+		if (strcmp(out->path, l->capture_skip->items[i]) == 0)
+			return 1;
+	return 0;
+}
+
 int layer_next(struct layer_reader *l, struct tree_entry *out, capsula_error *err)
+{
+	int r;
+
+	do
+		r = next_entry(l, out, err);
+	while (r > 0 && l->capture && capture_entry(l, out) > 0);
+	return r;
+}
+
+static int next_entry(struct layer_reader *l, struct tree_entry *out, capsula_error *err)
 {
 	struct archive_entry *e;
 	int r;

@@ -34,6 +34,11 @@ struct layer_reader {
 	bool again;               /* a second pass: its entries are charged already */
 	struct build_budget *budget;  /* charged for each entry of a first pass; may be NULL */
 	bool own_ids_are_root;    /* a host directory: the reader's own uid and gid are 0 */
+	/* A build step's overlay upper directory: overlayfs's bookkeeping
+	 * (but its opaque mark) and the step's own mount points (paths of
+	 * capture_skip, when empty) left out. */
+	bool capture;
+	const struct strvec *capture_skip;
 	capsula_error *err;
 	bool failed;
 	struct tree_xattr xattrs[LAYER_MAX_XATTRS];

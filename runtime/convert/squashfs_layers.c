@@ -233,7 +233,36 @@ struct merge {
 	struct tree_xattr xattrs[64];
 	size_t xattr_count;
 	bool opaque;
+	/* What a build step's emulated root recorded (fake_root.h). */
+	bool has_owner, has_device;
+	uint32_t uid, gid;
+	mode_t device_type;
+	uint32_t major, minor;
 };
+
+/* user.capsula.owner "UID:GID", user.capsula.device "c MAJOR MINOR". */
+static void take_recorded(struct merge *m, const char *key, const void *value, size_t size)
+{
+	char text[64];
+	unsigned long long uid, gid, major, minor;
+	char type;
+
+	snprintf(text, sizeof text, "%.*s", (int)(size < sizeof text ? size : sizeof text - 1),
+	         (const char *)value);
+	if (strcmp(key, "user.capsula.owner") == 0 && sscanf(text, "%llu:%llu", &uid, &gid) == 2 &&
+	    uid < UINT32_MAX && gid < UINT32_MAX) {
+		m->has_owner = true;
+		m->uid = (uint32_t)uid;
+		m->gid = (uint32_t)gid;
+	} else if (strcmp(key, "user.capsula.device") == 0 &&
+	           sscanf(text, "%c %llu %llu", &type, &major, &minor) == 3 &&
+	           (type == 'c' || type == 'b') && major < (1u << 12) && minor < (1u << 20)) {
+		m->has_device = true;
+		m->device_type = type == 'c' ? S_IFCHR : S_IFBLK;
+		m->major = (uint32_t)major;
+		m->minor = (uint32_t)minor;
+	}
+}
 
 static void free_xattrs(struct merge *m)
 {
@@ -242,7 +271,7 @@ static void free_xattrs(struct merge *m)
 		free(m->xattrs[i].value);
 	}
 	m->xattr_count = 0;
-	m->opaque = false;
+	m->opaque = m->has_owner = m->has_device = false;
 }
 
 /* The inode's attributes, overlayfs's opaque mark taken out as such, its
@@ -272,18 +301,29 @@ static int read_xattrs(struct merge *m, const sqfs_inode_generic_t *inode)
 
 			if (strcmp(name, OVERLAY_OPAQUE) == 0)
 				m->opaque = value->size == 1 && value->value[0] == 'y';
+			else if (strncmp(name, "user.capsula.", 13) == 0)
+				take_recorded(m, name, value->value, value->size);
 			else if (strncmp(name, "user.overlay.", 13) != 0 &&
 			         strncmp(name, "user.capsula.", 13) != 0 &&
 			         m->xattr_count < sizeof m->xattrs / sizeof m->xattrs[0]) {
-				struct tree_xattr *x = &m->xattrs[m->xattr_count++];
+				char *copy = strdup(name);
+				unsigned char *bytes = malloc(value->size ? value->size : 1);
 
-				x->key = strdup(name);
-				x->value = malloc(value->size ? value->size : 1);
-				x->size = value->size;
-				if (x->key == NULL || x->value == NULL)
+				if (copy == NULL || bytes == NULL) {
+					free(copy);
+					free(bytes);
 					ret = SQFS_ERROR_ALLOC;
-				else
-					memcpy(x->value, value->value, value->size);
+				} else {
+					struct tree_xattr *x = &m->xattrs[m->xattr_count++];
+
+					/* Freed by free_xattrs() once the entry is merged. */
+					/* NOLINTBEGIN(clang-analyzer-unix.Malloc) */
+					memcpy(bytes, value->value, value->size);
+					x->key = copy;
+					x->value = (void *)bytes;
+					x->size = value->size;
+				}
+				/* NOLINTEND(clang-analyzer-unix.Malloc) */
 			}
 		}
 		free(key);
@@ -340,6 +380,16 @@ static int apply(struct merge *m, const char *path, mode_t mode, const sqfs_tree
 		sqfs_inode_get_file_size(inode, &size);
 		e.size = size;
 		e.sparse = has_holes(inode);
+	}
+	if (m->has_owner) {
+		e.uid = m->uid;
+		e.gid = m->gid;
+	}
+	if (m->has_device && S_ISREG(mode) && size == 0) {
+		e.mode = m->device_type | (mode & 07777);
+		e.rdev_major = m->major;
+		e.rdev_minor = m->minor;
+		e.size = 0;
 	}
 	if (m->budget != NULL && budget_charge(m->budget, 1, BUDGET_ENTRY_BYTES + strlen(path),
 	                                       path, m->err) < 0)
@@ -483,6 +533,8 @@ int squashfs_layers_copy(struct squashfs_layer_set *set, struct tree_inode *targ
                          struct squashfs_writer *w, capsula_error *err)
 {
 	struct layer *l = &set->layers[target->layer];
+	/* A squashfs layer's entry number is its node's address. */
+	/* NOLINTNEXTLINE(performance-no-int-to-ptr) */
 	const sqfs_tree_node_t *node = (const sqfs_tree_node_t *)(uintptr_t)target->entry;
 	static __thread unsigned char buf[COPY_CHUNK];
 

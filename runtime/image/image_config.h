@@ -1,5 +1,6 @@
 /* What an image says about how to run it: the OCI/docker image config's
- * Env, Entrypoint, Cmd, WorkingDir and Labels. capsula build keeps them in
+ * Env, Entrypoint, Cmd, WorkingDir, Labels, User, ExposedPorts, Volumes,
+ * StopSignal and Healthcheck. capsula build keeps them in
  * the image at IMAGE_CONFIG_PATH in the same JSON shape, so one reader
  * serves both. */
 #ifndef CAPSULA_IMAGE_CONFIG_H
@@ -20,6 +21,11 @@ struct image_config {
 	char *workdir;              /* NULL when unset */
 	struct strvec label_keys;   /* parallel to label_values */
 	struct strvec label_values;
+	char *user;                 /* USER, NULL when unset */
+	struct strvec exposed_ports;  /* "80/tcp" */
+	struct strvec volumes;
+	char *stop_signal;
+	struct strvec healthcheck;  /* its Test: ["CMD", ...], ["NONE"] */
 };
 
 /* From a parsed config document ({"config": {...}}); absent or null

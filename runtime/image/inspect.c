@@ -116,6 +116,7 @@ static void print_text(const struct inspection *in)
 	print_list("Entrypoint:", &c->entrypoint);
 	print_list("Cmd:", &c->cmd);
 	printf("%-18s%s\n", "WorkingDir:", or_dash(c->workdir));
+	printf("%-18s%s\n", "User:", or_dash(c->user));
 	printf("%-18s%s\n", "Runscript:", in->runscript ? APPTAINER_DIR "/runscript" : "-");
 	printf("%-18s%s\n", "Open MPI:", or_dash(in->stack.openmpi));
 	printf("%-18s%s\n", "PMIx:", or_dash(in->stack.pmix));
@@ -128,7 +129,7 @@ static int print_json(const struct inspection *in)
 {
 	const struct image_config *c = &in->run.config;
 
-	return json_print(json_pack("{s:o,s:s,s:I,s:I,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:b,s:o,s:o}",
+	return json_print(json_pack("{s:o,s:s,s:I,s:I,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:o,s:o}",
 	        "image", json_text(in->image.path),
 	        "format", in->image.offset ? "sif" : "squashfs",
 	        "offset", (json_int_t)in->image.offset,
@@ -141,6 +142,7 @@ static int print_json(const struct inspection *in)
 	        "entrypoint", json_text_list(c->entrypoint.items, c->entrypoint.count),
 	        "cmd", json_text_list(c->cmd.items, c->cmd.count),
 	        "workdir", json_text(c->workdir ? c->workdir : ""),
+	        "user", json_text(c->user ? c->user : ""),
 	        "apptainer", in->run.apptainer || in->run.runscript,
 	        "runscript", in->runscript ? json_text(in->runscript) : json_null(),
 	        "mpi", mpi_stack_json(&in->stack)), stdout);

@@ -28,9 +28,10 @@ write_conf() {
 hostile() {  # KIND N OUT
 	"$abs_top_builddir/tests/build/hostile-tar" "$1" "$2" | gzip > "$WORK/$3" && chmod a+r "$WORK/$3"
 }
-build() { as_user timeout 300 "$CAPSULA" build -q -f "$@" 2>&1; }
+build() { as_user timeout 300 "$CAPSULA" build -q -F "$@" 2>&1; }
 one_line() { [ "$(printf '%s\n' "$1" | wc -l)" = 1 ]; }
-nothing_left() { [ ! -e "$WORK/out.sqfs" ] && ! ls -a "$WORK" | grep -q partial; }
+partials() { find "$WORK" -maxdepth 1 -name "${1:-*partial*}" | wc -l; }
+nothing_left() { [ ! -e "$WORK/out.sqfs" ] && [ "$(partials)" = 0 ]; }
 
 # ---------------------------------------------------------------- entries
 hostile many 20000 many.tar.gz
@@ -111,19 +112,19 @@ mkdir -p "$WORK/bigtree"
 head -c 200000000 /dev/urandom > "$WORK/bigtree/random"
 chmod -R a+rX "$WORK/bigtree"
 stop_build() {  # SIGNAL
-	as_user "$CAPSULA" build -q -f -c xz "$WORK/out.sqfs" "$WORK/bigtree" > "$WORK/stopped.err" 2>&1 &
-	n=0; while ! ls -a "$WORK" | grep -q partial && [ "$n" -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+	as_user "$CAPSULA" build -q -F -c xz "$WORK/out.sqfs" "$WORK/bigtree" > "$WORK/stopped.err" 2>&1 &
+	n=0; while [ "$(partials)" = 0 ] && [ "$n" -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
 	sleep 0.3
-	pkill "-$1" -u "$TEST_USER" -f "capsula-convert build -q -f -c xz"
+	pkill "-$1" -u "$TEST_USER" -f "capsula-convert build -q -F -c xz"
 	wait
 }
 stop_build TERM
 like "$(cat "$WORK/stopped.err")" "build interrupted by signal 15; nothing was written" "SIGTERM stops a build"
 ok "leaving nothing" nothing_left
 stop_build KILL
-is "$(ls -a "$WORK" | grep -c '^\.out\.sqfs\.partial-')" 1 "SIGKILL leaves the partial image behind"
+is "$(partials '.out.sqfs.partial-*')" 1 "SIGKILL leaves the partial image behind"
 out=$(build "$WORK/out.sqfs" "$WORK/many.tar.gz"); rc=$?
 is "$rc" 0 "the next build of the same output runs"
-is "$(ls -a "$WORK" | grep -c 'partial')" 0 "and removes what the killed one left"
+is "$(partials)" 0 "and removes what the killed one left"
 
 done_testing

@@ -22,7 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p -m 0755 "$allowed" && mkdir -p "$WORK/elsewhere" "$WORK/site"
+mkdir -p "$allowed" && chmod 0755 "$allowed" && mkdir -p "$WORK/elsewhere" "$WORK/site"
 cp "$IMAGE" "$allowed/ok.sqfs"
 cp "$IMAGE" "$WORK/elsewhere/no.sqfs"
 echo "site data" > "$WORK/site/README"
