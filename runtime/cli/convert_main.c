@@ -14,6 +14,7 @@
 #include "runtime/image/image_ref.h"
 #include "runtime/pull/login.h"
 #include "runtime/pull/pull.h"
+#include "runtime/recipe/builder.h"
 
 static int build_main(int argc, char **argv)
 {
@@ -24,7 +25,15 @@ static int build_main(int argc, char **argv)
 		goto failed;
 	if (opts.help) {
 		fputs(build_usage, stdout);
+		build_options_free(&opts);
 		return 0;
+	}
+	if (recipe_wanted(&opts)) {
+		if (recipe_build(&opts, &err) == 0) {
+			build_options_free(&opts);
+			return 0;
+		}
+		goto failed;
 	}
 	if (is_docker_ref(opts.source)) {
 		struct pull_options pull;
@@ -37,9 +46,12 @@ static int build_main(int argc, char **argv)
 			return 0;
 		goto failed;
 	}
-	if (build_image(&opts, &err) == 0)
+	if (build_image(&opts, &err) == 0) {
+		build_options_free(&opts);
 		return 0;
+	}
 failed:
+	build_options_free(&opts);
 	error_print(&err);
 	return err.status;
 }

@@ -389,12 +389,25 @@ static int label_step(struct def_reader *d, struct stage *st, const struct secti
 			char *key = strndup(line, k), *value = trimmed_copy(line + k, strlen(line + k));
 			bool *grown = realloc(s->has_value, (pairs + 1) * sizeof *grown);
 
-			if (key == NULL || value == NULL || grown == NULL ||
-			    strvec_push_owned(&s->args, key) < 0 || strvec_push_owned(&s->args, value) < 0) {
+			if (grown != NULL)
+				s->has_value = grown;
+			if (key == NULL || value == NULL || grown == NULL) {
+				free(key);
+				free(value);
 				free(line);
 				return fail(d->err, ENOMEM, NULL, "%s", d->file);
 			}
-			s->has_value = grown;
+			if (strvec_push_owned(&s->args, key) < 0) {
+				free(key);
+				free(value);
+				free(line);
+				return fail(d->err, ENOMEM, NULL, "%s", d->file);
+			}
+			if (strvec_push_owned(&s->args, value) < 0) {
+				free(value);
+				free(line);
+				return fail(d->err, ENOMEM, NULL, "%s", d->file);
+			}
 			s->has_value[pairs++] = true;
 		}
 		free(line);
@@ -494,6 +507,8 @@ static int stage_steps(struct def_reader *d, const struct def_stage *ds, struct 
 		return -1;
 	if (strcasecmp(ds->bootstrap, "scratch") == 0)
 		from = strdup("scratch");
+	else if (ds->from == NULL)
+		return fail(d->err, 0, "add a From: line", "%s:%u: no From:", d->file, ds->line);
 	else if (strcasecmp(ds->bootstrap, "docker") == 0 && strncmp(ds->from, "docker://", 9) != 0)
 		from = asprintf(&from, "docker://%s", ds->from) < 0 ? NULL : from;
 	else
@@ -551,6 +566,8 @@ int deffile_parse(const char *text, size_t length, const char *file,
 		goto out;
 	}
 	r->count = d.count;
+	/* free_stages() at out frees the reader's stages on every path. */
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
 	for (size_t i = 0; i < d.count; i++)
 		if (stage_steps(&d, &d.stages[i], &r->stages[i]) < 0)
 			goto out;

@@ -1,0 +1,297 @@
+#!/bin/sh
+# capsula build from recipes, as an unprivileged user: Dockerfiles and
+# definition files, what the image keeps (owners made by chown and useradd,
+# ENV, WORKDIR, CMD, USER), the per-step cache and what invalidates it,
+# multi-stage builds, build arguments, .dockerignore, hostile contexts, and
+# a user without subordinate ids.
+. "$abs_top_srcdir/tests/lib/common.sh"
+require_containers
+
+# Some steps run with the user's subordinate ids; this test edits them as
+# root for the part without, under the lock the other tests that do take.
+exec 7>/tmp/capsula-check-subuid.lock
+flock -x 7
+if is_root; then
+	cp -p /etc/subuid "$WORK/subuid.saved" 2>/dev/null || : > "$WORK/subuid.saved"
+	cp -p /etc/subgid "$WORK/subgid.saved" 2>/dev/null || : > "$WORK/subgid.saved"
+	restore_subids() {
+		cat "$WORK/subuid.saved" > /etc/subuid
+		cat "$WORK/subgid.saved" > /etc/subgid
+		rm -rf "$WORK"
+	}
+	trap restore_subids EXIT
+	grep -q "^$TEST_USER:" /etc/subuid || echo "$TEST_USER:300000:65536" >> /etc/subuid
+	grep -q "^$TEST_USER:" /etc/subgid || echo "$TEST_USER:300000:65536" >> /etc/subgid
+fi
+without_subids() {
+	grep -v "^$TEST_USER:" "$WORK/subuid.saved" > /etc/subuid || :
+	grep -v "^$TEST_USER:" "$WORK/subgid.saved" > /etc/subgid || :
+}
+
+BASE=$STAGED_IMAGE
+# The user's own cache, so that runs of this test do not see each other's.
+build() {  # OUTPUT RECIPE-OR-CONTEXT [OPTIONS]: progress and errors on stdout
+	out=$1 src=$2; shift 2
+	as_user CAPSULA_CACHEDIR="$WORK/cache" "$CAPSULA" build "$@" "$out" "$src" 2>&1
+}
+in_image() {  # IMAGE COMMAND...
+	img=$1; shift
+	as_user "$CAPSULA" exec "$img" "$@"
+}
+context() {  # NAME: a fresh context directory of the user's
+	rm -rf "${WORK:?}/$1"
+	as_user mkdir -p "$WORK/$1"
+	printf '%s\n' "$WORK/$1"
+}
+owner_in() {  # IMAGE PATH: uid:gid as stored
+	unsquashfs -lln "$1" "$2" 2>/dev/null | awk -v p="squashfs-root$2" '$NF == p {print $2}'
+}
+command -v unsquashfs >/dev/null || skip_all "no unsquashfs (apt-get install squashfs-tools)"
+
+# ---------------------------------------------------------------- a Dockerfile
+
+ctx=$(context app)
+as_user sh -c "echo 'the data' > '$ctx/data.txt'; echo secret > '$ctx/secret.key'; printf '*.key\n' > '$ctx/.dockerignore'"
+as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
+FROM $BASE
+ENV GREETING=hello
+ARG FLAVOUR=plain
+RUN echo "\$GREETING \$FLAVOUR" > /made-by-run && mkdir -p /srv/app && chown 4321:4322 /srv/app
+COPY . /srv/app/
+WORKDIR /srv/app
+CMD ["cat", "/srv/app/data.txt"]
+EOF
+out=$(build "$WORK/app.sqfs" "$ctx/Dockerfile"); rc=$?
+is "$rc" 0 "a Dockerfile builds as the user"
+[ "$rc" = 0 ] || diag "$out"
+like "$out" '^\[1/6\] ENV GREETING=hello$' "each step is shown, numbered"
+like "$out" '^capsula: wrote .*app.sqfs in [0-9.]+ s \(6 steps, 0 cached\)$' "and the summary says what was built"
+is "$(as_user "$CAPSULA" run "$WORK/app.sqfs")" "the data" "CMD is what run runs"
+like "$(as_user "$CAPSULA" inspect --json "$WORK/app.sqfs")" '"workdir": *"/srv/app"' "WORKDIR is in the image's config"
+ok "and the directory is made" in_image "$WORK/app.sqfs" test -d /srv/app
+is "$(in_image "$WORK/app.sqfs" sh -c 'echo $GREETING')" "hello" "ENV is in the image's environment"
+is "$(in_image "$WORK/app.sqfs" cat /made-by-run)" "hello plain" "RUN saw ENV and ARG's default"
+is "$(owner_in "$WORK/app.sqfs" /srv/app)" "4321/4322" "chown in RUN is kept in the image, with subordinate ids"
+is "$(owner_in "$WORK/app.sqfs" /srv/app/data.txt)" "0/0" "COPY makes root's files by default"
+ok ".dockerignore keeps files out" [ -z "$(owner_in "$WORK/app.sqfs" /srv/app/secret.key)" ]
+ok "no image is left in the context's parent as a partial file" sh -c "! ls -a '$WORK' | grep -q partial"
+
+# ---------------------------------------------------------------- the cache
+
+out=$(build "$WORK/app.sqfs" "$ctx/Dockerfile" -F)
+like "$out" '\(6 steps, 3 cached\)$' "a rebuild takes RUN, COPY and the WORKDIR from the cache"
+as_user sh -c "echo 'new data' > '$ctx/data.txt'"
+out=$(build "$WORK/app.sqfs" "$ctx/Dockerfile" -F)
+like "$out" '\(6 steps, 1 cached\)$' "a changed file in the context rebuilds COPY, not RUN"
+is "$(as_user "$CAPSULA" run "$WORK/app.sqfs")" "new data" "and the image has the new file"
+out=$(build "$WORK/app.sqfs" "$ctx/Dockerfile" -F --build-arg FLAVOUR=spicy)
+like "$out" '\(6 steps, 0 cached\)$' "another --build-arg value rebuilds the steps after the ARG"
+is "$(in_image "$WORK/app.sqfs" cat /made-by-run)" "hello spicy" "and RUN saw it"
+out=$(build "$WORK/app.sqfs" "$ctx/Dockerfile" -F --no-cache)
+like "$out" '\(6 steps, 0 cached\)$' "--no-cache runs every step"
+out=$(build "$WORK/app.sqfs" "$ctx/Dockerfile")
+like "$out" "exists" "an existing output is kept without -F"
+
+# docker's form: -f FILE and a context directory.
+as_user mkdir -p "$ctx/docker"
+as_user mv "$ctx/Dockerfile" "$ctx/docker/Dockerfile"
+out=$(build "$WORK/f.sqfs" "$ctx" -f "$ctx/docker/Dockerfile"); rc=$?
+is "$rc" 0 "-f FILE with a context directory builds"
+is "$(as_user "$CAPSULA" run "$WORK/f.sqfs")" "new data" "with the context's files"
+
+# ---------------------------------------------------------------- stages, heredocs, USER
+
+ctx=$(context stages)
+as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
+FROM $BASE AS tools
+RUN mkdir -p /out && echo "made in the first stage" > /out/tool.txt
+RUN <<SCRIPT
+echo line one > /out/heredoc.txt
+echo line two >> /out/heredoc.txt
+SCRIPT
+
+FROM $BASE AS unused
+RUN exit 3
+
+FROM $BASE
+COPY --from=tools /out/ /opt/
+COPY --chown=55:66 <<NOTE /opt/note.txt
+a note
+NOTE
+USER 1234
+CMD ["id", "-u"]
+EOF
+out=$(build "$WORK/stages.sqfs" "$ctx/Dockerfile"); rc=$?
+is "$rc" 0 "a multi-stage Dockerfile builds (a failing stage it does not use is not run)"
+[ "$rc" = 0 ] || diag "$out"
+is "$(in_image "$WORK/stages.sqfs" cat /opt/tool.txt)" "made in the first stage" "COPY --from takes a stage's files"
+is "$(in_image "$WORK/stages.sqfs" cat /opt/heredoc.txt | tr '\n' ' ')" "line one line two " "RUN <<EOF runs the script"
+is "$(in_image "$WORK/stages.sqfs" cat /opt/note.txt)" "a note" "COPY <<EOF writes the file"
+is "$(owner_in "$WORK/stages.sqfs" /opt/note.txt)" "55/66" "with COPY --chown's owner"
+like "$(as_user "$CAPSULA" inspect --json "$WORK/stages.sqfs")" '"user": *"1234"' "USER is in the image's config"
+out=$(build "$WORK/target.sqfs" "$ctx/Dockerfile" --target tools); rc=$?
+is "$rc" 0 "--target builds one stage"
+ok "which is the stage named" in_image "$WORK/target.sqfs" test -f /out/tool.txt
+
+# ---------------------------------------------------------------- failures
+
+ctx=$(context failing)
+as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
+FROM $BASE
+RUN echo before
+RUN echo the step says why >&2; exit 7
+EOF
+out=$(build "$WORK/failing.sqfs" "$ctx/Dockerfile"); rc=$?
+is "$rc" 125 "a failing RUN fails the build with 125"
+like "$out" 'the step says why' "the step's own output is shown"
+like "$out" '^capsula: .*Dockerfile:3: RUN .*: exit status 7; ' "the error names the file, the line and the status"
+ok "no image is written" [ ! -e "$WORK/failing.sqfs" ]
+
+as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
+FROM $BASE
+COPY ../outside.txt /
+EOF
+as_user sh -c "echo outside > '$WORK/outside.txt'"
+out=$(build "$WORK/escape.sqfs" "$ctx/Dockerfile"); rc=$?
+is "$rc" 125 "COPY of a path outside the context is refused"
+like "$out" 'outside the (build )?context' "saying why"
+
+as_user ln -s /etc/shadow "$ctx/link"
+as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
+FROM $BASE
+COPY link /copied-link
+EOF
+out=$(build "$WORK/link.sqfs" "$ctx/Dockerfile"); rc=$?
+is "$rc" 0 "a symbolic link in the context that points out of it builds"
+is "$(in_image "$WORK/link.sqfs" readlink /copied-link)" "/etc/shadow" "it is copied as a link, not followed"
+
+as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
+FROM $BASE
+RUN ls $TEST_HOME/ > /home-seen 2>&1 || echo unreachable > /home-seen
+EOF
+out=$(build "$WORK/home.sqfs" "$ctx/Dockerfile")
+is "$(in_image "$WORK/home.sqfs" cat /home-seen)" "unreachable" "a step does not see the user's home"
+
+# ---------------------------------------------------------------- a definition file
+
+ctx=$(context def)
+as_user sh -c "echo hi > '$ctx/hello.txt'"
+as_user sh -c "cat > '$ctx/app.def'" <<EOF
+Bootstrap: localimage
+From: $BASE
+
+%files
+    hello.txt /opt/hello.txt
+
+%environment
+    export APP_MODE=production
+
+%post
+    mkdir -p /opt/app
+    echo "built at post" > /opt/app/post.txt
+    chown 777:778 /opt/app
+
+%runscript
+    echo "runscript args: \$*"
+
+%test
+    test -f /opt/app/post.txt
+
+%labels
+    Version 1.0
+EOF
+out=$(build "$WORK/def.sqfs" "$ctx/app.def"); rc=$?
+is "$rc" 0 "a definition file builds"
+[ "$rc" = 0 ] || diag "$out"
+is "$(as_user "$CAPSULA" run "$WORK/def.sqfs" a b)" "runscript args: a b" "%runscript is what run runs"
+is "$(in_image "$WORK/def.sqfs" cat /opt/hello.txt)" "hi" "%files are copied"
+is "$(in_image "$WORK/def.sqfs" sh -c 'echo $APP_MODE')" "production" "%environment is set"
+is "$(owner_in "$WORK/def.sqfs" /opt/app)" "777/778" "chown in %post is kept"
+like "$(as_user "$CAPSULA" inspect "$WORK/def.sqfs")" 'Version=1.0' "%labels are the image's labels"
+like "$out" '%test' "%test runs after the build"
+as_user sh -c "sed -i 's|test -f /opt/app/post.txt|test -f /opt/app/missing|' '$ctx/app.def'"
+out=$(build "$WORK/def-test.sqfs" "$ctx/app.def"); rc=$?
+is "$rc" 125 "a failing %test fails the build"
+ok "and leaves no image" [ ! -e "$WORK/def-test.sqfs" ]
+out=$(build "$WORK/def-test.sqfs" "$ctx/app.def" --notest); rc=$?
+is "$rc" 0 "--notest skips it"
+
+# ---------------------------------------------------------------- a Debian base
+
+# The suite's Debian image (made with mmdebstrap); what ch-image fails at:
+# a user made by useradd owning a directory, and apt-get from the mirror.
+debian=$abs_top_builddir/tests/images/mpi.sqfs
+if [ -r "$debian" ]; then
+	debian=$(stage_file "$debian")
+	ctx=$(context debian)
+	as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
+FROM $debian
+RUN useradd -u 4321 svc && mkdir -p /var/lib/svc && chown svc:svc /var/lib/svc
+USER svc
+RUN id -u > /var/lib/svc/uid && touch /var/lib/svc/made-by-svc
+EOF
+	out=$(build "$WORK/debian.sqfs" "$ctx/Dockerfile"); rc=$?
+	is "$rc" 0 "useradd and chown of a new user build on a Debian base"
+	[ "$rc" = 0 ] || diag "$out"
+	is "$(owner_in "$WORK/debian.sqfs" /var/lib/svc)" "4321/4321" "the directory is the new user's in the image"
+	is "$(in_image "$WORK/debian.sqfs" cat /var/lib/svc/uid)" "4321" "RUN after USER svc runs as svc"
+	is "$(owner_in "$WORK/debian.sqfs" /var/lib/svc/made-by-svc)" "4321/4321" "and what it makes is svc's"
+
+	as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
+FROM $debian
+RUN --mount=type=cache,target=/var/cache/apt rm -f /etc/apt/apt.conf.d/docker-clean; \\
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends hello
+EOF
+	if getent hosts deb.debian.org >/dev/null 2>&1; then
+		out=$(build "$WORK/apt.sqfs" "$ctx/Dockerfile"); rc=$?
+		is "$rc" 0 "apt-get install from Debian's mirror builds, unprivileged"
+		[ "$rc" = 0 ] || diag "$(printf '%s\n' "$out" | tail -n 5)"
+		is "$(in_image "$WORK/apt.sqfs" hello)" "Hello, world!" "and the package runs in the image"
+		ok "apt's downloads (the cache mount) are not in the image" \
+			sh -c "! unsquashfs -lln '$WORK/apt.sqfs' | grep -q 'var/cache/apt/archives/hello'"
+		printf 'RUN --mount=type=cache,target=/var/cache/apt ls /var/cache/apt/archives/ > /cached-debs\n' |
+			as_user sh -c "cat >> '$ctx/Dockerfile'"
+		out=$(build "$WORK/apt2.sqfs" "$ctx/Dockerfile")
+		like "$(in_image "$WORK/apt2.sqfs" cat /cached-debs)" '^hello_.*\.deb$' \
+			"a later build finds them in the cache mount"
+	else
+		for _ in 1 2 3 4; do skip "no Debian mirror reachable from this machine"; done
+	fi
+else
+	for _ in 1 2 3 4 5 6 7 8; do skip "the suite's Debian image was not built"; done
+fi
+
+# ---------------------------------------------------------------- without subordinate ids
+
+if is_root; then
+	without_subids
+	ctx=$(context nosubids)
+	as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
+FROM $BASE
+RUN mkdir /made && chown 4321:4322 /made && touch /made/file && chown 99 /made/file
+USER 4321
+RUN id -u > /tmp/uid-in-run
+EOF
+	out=$(build "$WORK/nosubids.sqfs" "$ctx/Dockerfile" --no-cache); rc=$?
+	is "$rc" 0 "without subordinate ids, chown in RUN still builds"
+	[ "$rc" = 0 ] || diag "$out"
+	is "$(owner_in "$WORK/nosubids.sqfs" /made)" "4321/4322" "and the owner it asked for is in the image"
+	is "$(owner_in "$WORK/nosubids.sqfs" /made/file)" "99/0" "for files too"
+	like "$out" 'USER 4321.*subordinate|subordinate ids.*USER' "a RUN under USER warns that it runs as root"
+	if [ -r "$debian" ]; then
+		as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
+FROM $debian
+RUN useradd -u 4321 svc && mkdir -p /var/lib/svc && chown svc:svc /var/lib/svc
+EOF
+		out=$(build "$WORK/debian-nosubids.sqfs" "$ctx/Dockerfile" --no-cache); rc=$?
+		is "$rc" 0 "without subordinate ids, useradd and chown build on a Debian base"
+		is "$(owner_in "$WORK/debian-nosubids.sqfs" /var/lib/svc)" "4321/4321" "and the owner is kept"
+	else
+		skip "the suite's Debian image was not built"
+		skip "the suite's Debian image was not built"
+	fi
+else
+	for _ in 1 2 3 4 5 6; do skip "building without subordinate ids needs /etc/subuid edited as root"; done
+fi
+
+done_testing
