@@ -575,10 +575,11 @@ static struct copy_source *add_source(struct copy_job *j)
 /* The here-document a COPY source names (<<NAME), or NULL. */
 static const struct heredoc *inline_source(const struct step *s, const char *word)
 {
-	const char *name = word + 2 + (word[2] == '-');
+	const char *name;
 
 	if (strncmp(word, "<<", 2) != 0)
 		return NULL;
+	name = word + 2 + (word[2] == '-');
 	for (size_t i = 0; i < s->heredoc_count; i++) {
 		size_t n = strlen(s->heredocs[i].name);
 
