@@ -144,6 +144,25 @@ static void tell_failure(int fd, const capsula_error *err)
 		return;  /* the builder is gone: nobody to tell */
 }
 
+/* Fork a child with a pipe back to us: the child holds the write end, we
+ * the read end. */
+static int start_child(int pipe_fds[2], pid_t *child, capsula_error *err)
+{
+	if (pipe2(pipe_fds, O_CLOEXEC) < 0)
+		return fail(err, errno, NULL, "pipe for a build step");
+	fflush(NULL);
+	*child = fork();
+	if (*child < 0) {
+		int saved = errno;
+
+		close(pipe_fds[0]);
+		close(pipe_fds[1]);
+		return fail(err, saved, NULL, "fork a build step");
+	}
+	close(pipe_fds[*child == 0 ? 0 : 1]);
+	return 0;
+}
+
 /* Wait for child; its status, and the message it sent when it failed. */
 static int wait_child(pid_t child, int pipe_fd, int *status, capsula_error *err)
 {
@@ -200,23 +219,13 @@ int step_container_run(const struct step_identity *id, const struct step_view *v
 		grown[i + 1] = NULL;
 		plan.envp = grown;
 	}
-	if (pipe2(pipe_fds, O_CLOEXEC) < 0) {
+	if (start_child(pipe_fds, &child, err) < 0) {
 		plan_free(&plan);
-		return fail(err, errno, NULL, "pipe for a build step");
-	}
-	fflush(NULL);
-	child = fork();
-	if (child < 0) {
-		ret = fail(err, errno, NULL, "fork a build step");
-		close(pipe_fds[0]);
-		close(pipe_fds[1]);
-		plan_free(&plan);
-		return ret;
+		return -1;
 	}
 	if (child == 0) {
 		capsula_error inner = {.status = EXIT_CAPSULA_FAILED};
 
-		close(pipe_fds[0]);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		if (starter_enter(&plan, &inner) == 0)
@@ -224,7 +233,6 @@ int step_container_run(const struct step_identity *id, const struct step_view *v
 		tell_failure(pipe_fds[1], &inner);
 		_exit(inner.status ? inner.status : EXIT_CAPSULA_FAILED);
 	}
-	close(pipe_fds[1]);
 	ret = wait_child(child, pipe_fds[0], status, err);
 	plan_free(&plan);
 	return ret;
@@ -241,29 +249,18 @@ int step_in_user_namespace(const struct step_identity *id,
 	pid_t child;
 
 	plan_identity(id, &plan);
-	if (pipe2(pipe_fds, O_CLOEXEC) < 0) {
+	if (start_child(pipe_fds, &child, err) < 0) {
 		plan_free(&plan);
-		return fail(err, errno, NULL, "pipe for a build step");
-	}
-	fflush(NULL);
-	child = fork();
-	if (child < 0) {
-		ret = fail(err, errno, NULL, "fork a build step");
-		close(pipe_fds[0]);
-		close(pipe_fds[1]);
-		plan_free(&plan);
-		return ret;
+		return -1;
 	}
 	if (child == 0) {
 		capsula_error inner = {.status = EXIT_CAPSULA_FAILED};
 
-		close(pipe_fds[0]);
 		if ((!id->full_map || starter_unshare_ids(&plan, &inner) == 0) && fn(arg, &inner) == 0)
 			_exit(0);
 		tell_failure(pipe_fds[1], &inner);
 		_exit(EXIT_CAPSULA_FAILED);
 	}
-	close(pipe_fds[1]);
 	ret = wait_child(child, pipe_fds[0], &status, err);
 	plan_free(&plan);
 	if (ret == 0 && status != 0)

@@ -101,11 +101,13 @@ int main(int argc, char **argv)
 
 		pax_record("linkpath", target, n);
 		header("link", '2', 0, "t");
+		free(target);
 	} else if (strcmp(argv[1], "bigxattr") == 0) {
 		char *value = filled(n, 'v');
 
 		pax_record("SCHILY.xattr.user.big", value, n);
 		header("f", '0', 0, NULL);
+		free(value);
 	} else if (strcmp(argv[1], "hardlinks") == 0) {
 		header("f", '0', 0, NULL);
 		for (unsigned long i = 0; i < n; i++) {
@@ -122,9 +124,10 @@ int main(int argc, char **argv)
 		path[2 * n] = '\0';
 		pax_record("path", path, 2 * n);
 		header("d", '5', 0, NULL);
+		free(path);
 	} else {
 		return 2;
 	}
 	fwrite(zeros, 1, sizeof zeros, stdout);
-	return 0;
+	return fflush(stdout) == 0 ? 0 : 1;
 }

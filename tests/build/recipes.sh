@@ -7,26 +7,13 @@
 . "$abs_top_srcdir/tests/lib/common.sh"
 require_containers
 
-# Some steps run with the user's subordinate ids; this test edits them as
-# root for the part without, under the lock the other tests that do take.
-exec 7>/tmp/capsula-check-subuid.lock
-flock -x 7
+# Some steps run with the user's subordinate ids, which this test gives the
+# user if it has none and takes away for the part without.
+hold_subids
 if is_root; then
-	cp -p /etc/subuid "$WORK/subuid.saved" 2>/dev/null || : > "$WORK/subuid.saved"
-	cp -p /etc/subgid "$WORK/subgid.saved" 2>/dev/null || : > "$WORK/subgid.saved"
-	restore_subids() {
-		cat "$WORK/subuid.saved" > /etc/subuid
-		cat "$WORK/subgid.saved" > /etc/subgid
-		rm -rf "$WORK"
-	}
-	trap restore_subids EXIT
 	grep -q "^$TEST_USER:" /etc/subuid || echo "$TEST_USER:300000:65536" >> /etc/subuid
 	grep -q "^$TEST_USER:" /etc/subgid || echo "$TEST_USER:300000:65536" >> /etc/subgid
 fi
-without_subids() {
-	grep -v "^$TEST_USER:" "$WORK/subuid.saved" > /etc/subuid || :
-	grep -v "^$TEST_USER:" "$WORK/subgid.saved" > /etc/subgid || :
-}
 
 BASE=$STAGED_IMAGE
 # The user's own cache, so that runs of this test do not see each other's.
@@ -91,6 +78,9 @@ out=$(build "$WORK/app.sqfs" "$ctx/Dockerfile" -F --no-cache)
 like "$out" '\(6 steps, 0 cached\)$' "--no-cache runs every step"
 out=$(build "$WORK/app.sqfs" "$ctx/Dockerfile")
 like "$out" "exists" "an existing output is kept without -F"
+out=$(build "$WORK/arm.sqfs" "$ctx/Dockerfile" --platform linux/riscv64); rc=$?
+is "$rc" 125 "--platform of another machine is refused"
+like "$out" "not this machine's.*never emulated" "saying that steps run natively"
 
 # docker's form: -f FILE and a context directory.
 as_user mkdir -p "$ctx/docker"

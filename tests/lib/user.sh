@@ -82,3 +82,25 @@ as_user() {
 		(cd "$WORK" && env "$@")
 	fi
 }
+
+# For a test that edits /etc/subuid and /etc/subgid: under the lock the
+# tests using subordinate ids share, saved in $WORK now and put back at exit.
+hold_subids() {
+	exec 7>/tmp/capsula-check-subuid.lock
+	flock -x 7
+	is_root || return 0
+	cp -p /etc/subuid "$WORK/subuid.saved" 2>/dev/null || : > "$WORK/subuid.saved"
+	cp -p /etc/subgid "$WORK/subgid.saved" 2>/dev/null || : > "$WORK/subgid.saved"
+	trap restore_subids EXIT
+}
+# shellcheck disable=SC2317 # called by the trap
+restore_subids() {
+	cat "$WORK/subuid.saved" > /etc/subuid
+	cat "$WORK/subgid.saved" > /etc/subgid
+	rm -rf "$WORK"
+}
+# The test user without subordinate ids, as many HPC accounts are.
+without_subids() {
+	grep -v "^$TEST_USER:" "$WORK/subuid.saved" > /etc/subuid || :
+	grep -v "^$TEST_USER:" "$WORK/subgid.saved" > /etc/subgid || :
+}

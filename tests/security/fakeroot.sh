@@ -6,23 +6,10 @@
 . "$abs_top_srcdir/tests/lib/common.sh"
 require_containers
 
-# This test edits /etc/subuid and /etc/subgid; others that use --fakeroot
-# take the same lock.
-exec 7>/tmp/capsula-check-subuid.lock
-flock -x 7
-if is_root; then
-	cp -p /etc/subuid "$WORK/subuid.saved" 2>/dev/null || : > "$WORK/subuid.saved"
-	cp -p /etc/subgid "$WORK/subgid.saved" 2>/dev/null || : > "$WORK/subgid.saved"
-	restore_subids() {
-		cat "$WORK/subuid.saved" > /etc/subuid
-		cat "$WORK/subgid.saved" > /etc/subgid
-		rm -rf "$WORK"
-	}
-	trap restore_subids EXIT
-	# The single-id map first: no ranges for the test user.
-	grep -v "^$TEST_USER:" "$WORK/subuid.saved" > /etc/subuid || :
-	grep -v "^$TEST_USER:" "$WORK/subgid.saved" > /etc/subgid || :
-fi
+# This test edits /etc/subuid and /etc/subgid; the single-id map first: no
+# ranges for the test user.
+hold_subids
+is_root && without_subids
 
 # Single-id map: what any user gets without subordinate ids or helpers.
 out=$(capsula_exec --join never --fakeroot -- sh -c 'id -u; id -g; cat /proc/self/uid_map')

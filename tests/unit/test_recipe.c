@@ -123,6 +123,18 @@ static void test_errors(void)
 	recipe_free(&r);
 }
 
+/* Expand text with vars; passes when it gives want. */
+static void expands(const struct strvec *vars, const char *text, const char *want,
+                    const char *description)
+{
+	capsula_error err;
+	char *out = NULL;
+	int ret = words_expand(text, '\\', vars, &out, "w", &err);
+
+	ok(ret == 0 && strcmp(out, want) == 0, "%s: '%s'", description, ret == 0 ? out : err.message);
+	free(out);
+}
+
 static void test_expansion(void)
 {
 	struct strvec vars = {0};
@@ -131,25 +143,16 @@ static void test_expansion(void)
 
 	strvec_push(&vars, "NAME=world");
 	strvec_push(&vars, "EMPTY=");
-	ok(words_expand("hello $NAME ${NAME}!", '\\', &vars, &out, "w", &err) == 0 &&
-	   strcmp(out, "hello world world!") == 0, "$NAME and ${NAME}: %s", out);
-	free(out);
-	ok(words_expand("'$NAME' \"$NAME\" \\$NAME", '\\', &vars, &out, "w", &err) == 0 &&
-	   strcmp(out, "$NAME world $NAME") == 0, "single quotes and the escape keep $: %s", out);
-	free(out);
-	ok(words_expand("${MISSING:-dflt} ${EMPTY:-e} ${EMPTY-set} ${NAME:+yes} ${MISSING:+no}.",
-	                '\\', &vars, &out, "w", &err) == 0 &&
-	   strcmp(out, "dflt e  yes .") == 0, ":- - :+ as Docker has them: '%s'", out);
-	free(out);
-	ok(words_expand("${NAME:-${EMPTY:-nested}}", '\\', &vars, &out, "w", &err) == 0 &&
-	   strcmp(out, "world") == 0, "a nested default");
-	free(out);
+	expands(&vars, "hello $NAME ${NAME}!", "hello world world!", "$NAME and ${NAME}");
+	expands(&vars, "'$NAME' \"$NAME\" \\$NAME", "$NAME world $NAME",
+	        "single quotes and the escape keep $");
+	expands(&vars, "${MISSING:-dflt} ${EMPTY:-e} ${EMPTY-set} ${NAME:+yes} ${MISSING:+no}.",
+	        "dflt e  yes .", ":- - :+ as Docker has them");
+	expands(&vars, "${NAME:-${EMPTY:-nested}}", "world", "a nested default");
 	ok(words_expand("${NAME#w}", '\\', &vars, &out, "w", &err) < 0 &&
 	   strstr(err.message, "unsupported") != NULL, "an unsupported substitution is refused");
 	ok(words_expand("\"open", '\\', &vars, &out, "w", &err) < 0, "an unclosed quote is refused");
-	ok(words_expand("$ $1 cost", '\\', &vars, &out, "w", &err) == 0 &&
-	   strcmp(out, "$ $1 cost") == 0, "a lone $ and $1 stay: %s", out);
-	free(out);
+	expands(&vars, "$ $1 cost", "$ $1 cost", "a lone $ and $1 stay");
 	strvec_free(&vars);
 }
 
