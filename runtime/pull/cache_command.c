@@ -18,9 +18,10 @@
 static const char cache_usage[] =
 	"Usage: capsula cache list\n"
 	"       capsula cache clean [--older-than DAYS]\n"
-	"The pull cache ($CAPSULA_CACHEDIR, the site's cache directory, or\n"
-	"~/.cache/capsula): list its images and blobs, or remove them (all, or\n"
-	"those not used for DAYS days). Do not clean while a pull runs.\n";
+	"The cache ($CAPSULA_CACHEDIR, the site's cache directory, or\n"
+	"~/.cache/capsula): list its images, blobs and build layers, or remove\n"
+	"them (all, or those not used for DAYS days). Do not clean while a pull\n"
+	"or a build runs.\n";
 
 #define USAGE_HINT "see 'capsula cache --help'"
 #define MIB (1024.0 * 1024.0)
@@ -109,8 +110,8 @@ static void directory_usage(const char *sub, unsigned long *count, unsigned long
 static int cache_list(void)
 {
 	char refs[CACHE_PATH_MAX];
-	unsigned long images, blobs, partials;
-	unsigned long long image_bytes, blob_bytes, partial_bytes;
+	unsigned long images, blobs, partials, layers;
+	unsigned long long image_bytes, blob_bytes, partial_bytes, layer_bytes;
 
 	printf("%-50s %-14s %-19s %13s  %s\n", "REFERENCE", "PLATFORM", "MANIFEST", "SIZE",
 	       "PULLED");
@@ -120,9 +121,11 @@ static int cache_list(void)
 	directory_usage("images", &images, &image_bytes);
 	directory_usage("blobs/sha256", &blobs, &blob_bytes);
 	directory_usage("partial", &partials, &partial_bytes);
+	directory_usage("build/layers", &layers, &layer_bytes);
 	printf("%s: %lu images (%.1f MiB), %lu blobs (%.1f MiB), %lu partial downloads "
-	       "(%.1f MiB)\n", cache.dir, images, (double)image_bytes / MIB, blobs,
-	       (double)blob_bytes / MIB, partials, (double)partial_bytes / MIB);
+	       "(%.1f MiB), %lu build layers (%.1f MiB)\n", cache.dir, images,
+	       (double)image_bytes / MIB, blobs, (double)blob_bytes / MIB, partials,
+	       (double)partial_bytes / MIB, layers, (double)layer_bytes / MIB);
 	return 0;
 }
 
@@ -168,7 +171,9 @@ static int clean_ref(const char *path, const struct stat *st, int type, struct F
 
 static int cache_clean(void)
 {
-	static const char *const parts[] = {"images", "blobs/sha256", "partial"};
+	/* build/mounts: what RUN --mount=type=cache kept (apt's downloads). */
+	static const char *const parts[] = {"images", "blobs/sha256", "partial", "build/layers",
+	                                    "build/mounts"};
 	char path[CACHE_PATH_MAX];
 
 	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {

@@ -89,6 +89,14 @@ out=$(build "$WORK/f.sqfs" "$ctx" -f "$ctx/docker/Dockerfile"); rc=$?
 is "$rc" 0 "-f FILE with a context directory builds"
 is "$(as_user "$CAPSULA" run "$WORK/f.sqfs")" "new data" "with the context's files"
 
+# The cache's build layers are listed and cleaned with the rest.
+cache_cmd() { as_user CAPSULA_CACHEDIR="$WORK/cache" "$CAPSULA" cache "$@" 2>&1; }
+like "$(cache_cmd list)" ' [1-9][0-9]* build layers \([0-9.]+ MiB\)$' "cache list counts the build layers"
+like "$(cache_cmd clean)" '^capsula: removed [1-9][0-9]* files' "cache clean removes them"
+like "$(cache_cmd list)" ' 0 build layers ' "and none is left"
+out=$(build "$WORK/f.sqfs" "$ctx" -f "$ctx/docker/Dockerfile" -F)
+like "$out" '\(6 steps, 0 cached\)$' "so the next build runs every step"
+
 # ---------------------------------------------------------------- stages, heredocs, USER
 
 ctx=$(context stages)
