@@ -547,6 +547,27 @@ int stage_named(struct builder *b, const char *name, struct stage_state **out,
 	return 0;
 }
 
+/* A definition file's labels also go where Apptainer keeps them, for the
+ * tools that read them there. */
+static int apptainer_labels(struct builder *b, struct stage_state *st, capsula_error *err)
+{
+	json_t *labels = json_object();
+	char path[] = "/.singularity.d/labels.json";
+	struct step s = {.kind = STEP_FILE, .text = "and /.singularity.d/labels.json:", .mode = 0644};
+	int ret = labels == NULL ? -1 : 0;
+
+	for (size_t i = 0; ret == 0 && i < st->config.label_keys.count; i++)
+		ret = json_object_set_new(labels, st->config.label_keys.items[i],
+		                          json_string(st->config.label_values.items[i]));
+	s.content = ret == 0 ? json_dumps(labels, JSON_INDENT(4) | JSON_SORT_KEYS) : NULL;
+	json_decref(labels);
+	s.args.items = (char *[]){path, NULL};
+	s.args.count = 1;
+	ret = s.content == NULL ? fail(err, ENOMEM, NULL, "labels.json") : file_step(b, st, &s, err);
+	free(s.content);
+	return ret;
+}
+
 static int one_step(struct builder *b, struct stage_state *st, const struct step *s,
                     capsula_error *err)
 {
@@ -578,6 +599,8 @@ static int one_step(struct builder *b, struct stage_state *st, const struct step
 		}
 		/* Configuration takes no time worth telling. */
 		step_key(st, description, st->key);
+		if (s->kind == STEP_LABEL && b->recipe.apptainer)
+			return apptainer_labels(b, st, err);
 		return 0;
 	}
 }

@@ -206,6 +206,8 @@ is "$(in_image "$WORK/def.sqfs" cat /opt/hello.txt)" "hi" "%files are copied"
 is "$(in_image "$WORK/def.sqfs" sh -c 'echo $APP_MODE')" "production" "%environment is set"
 is "$(owner_in "$WORK/def.sqfs" /opt/app)" "777/778" "chown in %post is kept"
 like "$(as_user "$CAPSULA" inspect "$WORK/def.sqfs")" 'Version=1.0' "%labels are the image's labels"
+is "$(in_image "$WORK/def.sqfs" cat /.singularity.d/labels.json | jq -r .Version)" "1.0" \
+	"and are in Apptainer's labels.json"
 like "$out" '%test' "%test runs after the build"
 as_user sh -c "sed -i 's|test -f /opt/app/post.txt|test -f /opt/app/missing|' '$ctx/app.def'"
 out=$(build "$WORK/def-test.sqfs" "$ctx/app.def"); rc=$?
