@@ -163,6 +163,26 @@ out=$(build "$WORK/link.sqfs" "$ctx/Dockerfile"); rc=$?
 is "$rc" 0 "a symbolic link in the context that points out of it builds"
 is "$(in_image "$WORK/link.sqfs" readlink /copied-link)" "/etc/shadow" "it is copied as a link, not followed"
 
+# An absolute source is the context's, as docker has it, never the host's.
+as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
+FROM $BASE
+COPY /etc/hostname /copied-hostname
+EOF
+out=$(build "$WORK/absolute.sqfs" "$ctx/Dockerfile"); rc=$?
+is "$rc" 125 "COPY of an absolute path the context lacks is refused (the host's file is not taken)"
+like "$out" 'not in the build context' "saying where it looked"
+
+# A FIFO in the context is copied as a FIFO, and the build does not wait on it.
+as_user rm -f "$ctx/link"
+as_user mkfifo "$ctx/pipe"
+as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
+FROM $BASE
+COPY . /ctx/
+EOF
+out=$(as_user timeout 60 env CAPSULA_CACHEDIR="$WORK/cache" "$CAPSULA" build "$WORK/fifo.sqfs" "$ctx/Dockerfile" 2>&1); rc=$?
+is "$rc" 0 "a context with a FIFO builds"
+ok "and the FIFO is a FIFO in the image" in_image "$WORK/fifo.sqfs" test -p /ctx/pipe
+
 as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
 FROM $BASE
 RUN ls $TEST_HOME/ > /home-seen 2>&1 || echo unreachable > /home-seen
