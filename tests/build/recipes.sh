@@ -145,6 +145,26 @@ like "$out" 'the step says why' "the step's own output is shown"
 like "$out" '^capsula: .*Dockerfile:3: RUN .*: exit status 7; ' "the error names the file, the line and the status"
 ok "no image is written" [ ! -e "$WORK/failing.sqfs" ]
 
+# A step that fills the disk its work goes to: a 16 MiB tmpfs as TMPDIR.
+if is_root; then
+	mkdir -p "$WORK/small" && mount -t tmpfs -o size=16m,mode=0700 tmpfs "$WORK/small" &&
+		chown "$TEST_UID:$TEST_GID" "$WORK/small"
+	as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
+FROM $BASE
+RUN dd if=/dev/zero of=/big bs=1M count=64
+EOF
+	layers_before=$(find "$WORK/cache" -name '*.sqfs' | wc -l)
+	out=$(as_user TMPDIR="$WORK/small" CAPSULA_CACHEDIR="$WORK/cache" "$CAPSULA" build \
+		"$WORK/full.sqfs" "$ctx/Dockerfile" 2>&1); rc=$?
+	is "$rc" 125 "a step that fills the disk fails the build"
+	like "$out" '^capsula: .*Dockerfile:2: RUN dd .*: exit status 1; ' "in one line naming the step"
+	is "$(find "$WORK/cache" -name '*.sqfs' | wc -l)" "$layers_before" "and nothing is cached"
+	is "$(find "$WORK/small" -mindepth 1 | wc -l)" 0 "nor left in TMPDIR"
+	umount "$WORK/small"
+else
+	for _ in 1 2 3 4; do skip "a small tmpfs for TMPDIR needs root to mount"; done
+fi
+
 as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
 FROM $BASE
 COPY ../outside.txt /
