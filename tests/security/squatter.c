@@ -195,6 +195,8 @@ static int watch(const char *dir, double seconds)
 		usleep(2000);
 	} while (!stop && seconds_since(&start) < seconds);
 	printf("seen %zu tries %zu took %zu connected %zu\n", seen_count, tries, took, connected);
+	/* Now: a sanitizer's exit would not flush it. */
+	fflush(stdout);
 	return 0;
 }
 
@@ -246,6 +248,7 @@ static int exchange(const char *a, const char *b, double seconds)
 	} while (!stop && seconds_since(&start) < seconds);
 	printf("swapped %zu refused %zu (%s)\n", swapped, refused,
 	       refused ? strerror(last_errno) : "none");
+	fflush(stdout);
 	return 0;
 }
 
