@@ -8,23 +8,9 @@
 export CAPSULA_TEST_EXCLUSIVE=1
 . "$abs_top_srcdir/tests/lib/common.sh"
 require_containers
-is_root || skip_all "writing $CAPSULA_CONFIG_FILE needs root"
-[ ! -e "$CAPSULA_CONFIG_FILE" ] || skip_all "$CAPSULA_CONFIG_FILE exists; not touching the site's configuration"
-
-conf_dir=$(dirname "$CAPSULA_CONFIG_FILE")
-made_dir=0
-[ -d "$conf_dir" ] || { mkdir -p "$conf_dir" && made_dir=1; }
+take_site_config "writing $CAPSULA_CONFIG_FILE needs root"
 shm=/dev/shm/capsula-bounds.$$
-cleanup() {
-	rm -f "$CAPSULA_CONFIG_FILE"
-	[ "$made_dir" = 1 ] && rmdir "$conf_dir"
-	rm -rf "$WORK" "$shm"
-}
-trap cleanup EXIT
-write_conf() {
-	cat > "$CAPSULA_CONFIG_FILE"
-	chmod 0644 "$CAPSULA_CONFIG_FILE"
-}
+SITE_LEFTOVERS=$shm
 hostile() {  # KIND N OUT
 	"$abs_top_builddir/tests/build/hostile-tar" "$1" "$2" | gzip > "$WORK/$3" && chmod a+r "$WORK/$3"
 }

@@ -228,3 +228,29 @@ is_json() {  # TEXT DESCRIPTION
 		diag "not JSON: $1"
 	fi
 }
+
+# For a test that writes the site's configuration file (as root; it runs
+# alone, CAPSULA_TEST_EXCLUSIVE): skips unless it may, and at exit removes
+# the file and a directory made for it, then what the test names in
+# SITE_LEFTOVERS, and $WORK.
+take_site_config() {  # SKIP-REASON-WITHOUT-ROOT
+	is_root || skip_all "$1"
+	[ ! -e "$CAPSULA_CONFIG_FILE" ] || skip_all "$CAPSULA_CONFIG_FILE exists; not touching the site's configuration"
+	conf_dir=$(dirname "$CAPSULA_CONFIG_FILE")
+	made_dir=0
+	[ -d "$conf_dir" ] || { mkdir -p "$conf_dir" && made_dir=1; }
+	SITE_LEFTOVERS=""
+	trap release_site_config EXIT
+}
+# shellcheck disable=SC2317 # called by the trap
+release_site_config() {
+	rm -f "$CAPSULA_CONFIG_FILE"
+	[ "$made_dir" = 1 ] && rmdir "$conf_dir"
+	# shellcheck disable=SC2086 # a list of paths without spaces
+	rm -rf "$WORK" $SITE_LEFTOVERS
+}
+# The site configuration, from standard input.
+write_conf() {
+	cat > "$CAPSULA_CONFIG_FILE"
+	chmod 0644 "$CAPSULA_CONFIG_FILE"
+}

@@ -7,8 +7,7 @@
 export CAPSULA_TEST_EXCLUSIVE=1
 . "$abs_top_srcdir/tests/lib/common.sh"
 require_containers
-is_root || skip_all "needs root to act as a second user and to write $CAPSULA_CONFIG_FILE"
-[ ! -e "$CAPSULA_CONFIG_FILE" ] || skip_all "$CAPSULA_CONFIG_FILE exists; not touching the site's configuration"
+take_site_config "needs root to act as a second user and to write $CAPSULA_CONFIG_FILE"
 
 other=capsula-test2
 id "$other" >/dev/null 2>&1 || with_lock sh -c "id $other >/dev/null 2>&1 || useradd --no-create-home --shell /bin/sh $other" ||
@@ -18,21 +17,9 @@ SQUATTER=$(stage_file "$abs_top_builddir/tests/security/squatter") || bail_out "
 chmod a+rx "$SQUATTER"
 as_other() { (cd / && exec setpriv --reuid "$other" --regid "$other" --init-groups env -i PATH=/usr/bin:/bin "$@" 9>&-); }
 
-conf_dir=$(dirname "$CAPSULA_CONFIG_FILE")
-made_dir=0
-[ -d "$conf_dir" ] || { mkdir -p "$conf_dir" && made_dir=1; }
 site=/tmp/capsula-sitecache.$$
 planted=/tmp/capsula-planted.$$
-cleanup() {
-	rm -f "$CAPSULA_CONFIG_FILE"
-	[ "$made_dir" = 1 ] && rmdir "$conf_dir"
-	rm -rf "$WORK" "$site" "$planted"
-}
-trap cleanup EXIT
-write_conf() {
-	cat > "$CAPSULA_CONFIG_FILE"
-	chmod 0644 "$CAPSULA_CONFIG_FILE"
-}
+SITE_LEFTOVERS="$site $planted"
 printf 'cache directory = %s\ninsecure registry = 127.0.0.1:9\n' "$site" | write_conf
 # A registry that is not there: a pull makes the cache, then fails at once.
 ref=127.0.0.1:9/team/app:v1

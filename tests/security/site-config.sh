@@ -6,21 +6,11 @@
 export CAPSULA_TEST_EXCLUSIVE=1
 . "$abs_top_srcdir/tests/lib/common.sh"
 require_containers
-is_root || skip_all "writing $CAPSULA_CONFIG_FILE needs root"
-[ ! -e "$CAPSULA_CONFIG_FILE" ] || skip_all "$CAPSULA_CONFIG_FILE exists; not touching the site's configuration"
-
-conf_dir=$(dirname "$CAPSULA_CONFIG_FILE")
-made_dir=0
-[ -d "$conf_dir" ] || { mkdir -p "$conf_dir" && made_dir=1; }
+take_site_config "writing $CAPSULA_CONFIG_FILE needs root"
 device=/dev/capsula-test-device
 # The administrator's image directory: root's, as is every directory above it.
 allowed=/tmp/capsula-site-images.$$
-cleanup() {
-	rm -f "$CAPSULA_CONFIG_FILE" "$device"
-	[ "$made_dir" = 1 ] && rmdir "$conf_dir"
-	rm -rf "$WORK" "$allowed"
-}
-trap cleanup EXIT
+SITE_LEFTOVERS="$device $allowed"
 
 mkdir -p "$allowed" && chmod 0755 "$allowed" && mkdir -p "$WORK/elsewhere" "$WORK/site"
 cp "$IMAGE" "$allowed/ok.sqfs"
@@ -28,10 +18,6 @@ cp "$IMAGE" "$WORK/elsewhere/no.sqfs"
 echo "site data" > "$WORK/site/README"
 mknod "$device" c 1 3
 chmod -R a+rX "$WORK" "$allowed"
-write_conf() {
-	cat > "$CAPSULA_CONFIG_FILE"
-	chmod 0644 "$CAPSULA_CONFIG_FILE"
-}
 write_conf <<CONF
 # capsula site configuration (test)
 image directory = $allowed/
