@@ -148,15 +148,22 @@ static size_t bound_keys(char keys[][108], size_t max)
 	return n;
 }
 
+/* The test waits for "ready" before it starts what is attacked; the
+ * attack's time counts from then. */
+static void start_clock_ready(struct timespec *start)
+{
+	clock_gettime(CLOCK_MONOTONIC, start);
+	printf("ready\n");
+	fflush(stdout);
+}
+
 static int watch(const char *dir, double seconds)
 {
 	static char seen[MAX_NAMES][108], now[MAX_NAMES][108];
 	size_t seen_count = 0, tries = 0, took = 0, connected = 0;
 	struct timespec start;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	printf("ready\n");
-	fflush(stdout);
+	start_clock_ready(&start);
 	do {
 		size_t n = bound_keys(now, MAX_NAMES);
 
@@ -207,9 +214,7 @@ static int flood(const char *path, double seconds)
 	int last_errno = 0;
 	struct timespec start;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	printf("ready\n");
-	fflush(stdout);
+	start_clock_ready(&start);
 	do {
 		int fd = count < MAX_HELD ? connect_to(path) : -1;
 
@@ -235,9 +240,7 @@ static int exchange(const char *a, const char *b, double seconds)
 	int last_errno = 0;
 	struct timespec start;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	printf("ready\n");
-	fflush(stdout);
+	start_clock_ready(&start);
 	do {
 		if (syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0) {
 			swapped++;
