@@ -125,6 +125,7 @@ static int open_writer(struct build *b, capsula_error *err)
 		.block_size = b->opts->block_size,
 		.workers = b->opts->workers ? b->opts->workers : processors(),
 		.name = b->out.shown,
+		.reuse_blocks = b->opts->level == 0,
 	};
 
 	return squashfs_writer_open(&b->writer, b->out.fd, &o, err);

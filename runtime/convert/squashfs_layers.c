@@ -529,6 +529,59 @@ static int copy_with_holes(struct layer *l, const sqfs_inode_generic_t *inode,
 	return squashfs_writer_end_sparse(w, err);
 }
 
+/* A file whose layer was compressed as the output is: its full blocks go
+ * as the layer stores them, without being uncompressed and compressed
+ * again; only the tail (a fragment in the layer) is compressed anew. */
+static int copy_stored(struct layer *l, const sqfs_inode_generic_t *inode,
+                       struct tree_inode *target, struct squashfs_writer *w,
+                       capsula_error *err)
+{
+	size_t blocks = sqfs_inode_get_file_block_count(inode);
+	uint64_t block_size = l->super.block_size, at, tail = (uint64_t)blocks * block_size;
+	unsigned char *buf = malloc(l->super.block_size);
+	int ret = -1;
+
+	if (buf == NULL)
+		return fail(err, ENOMEM, NULL, "layer %s", l->path);
+	if (squashfs_writer_begin_sparse(w, target, err) < 0)
+		goto out;
+	sqfs_inode_get_file_block_start(inode, &at);
+	for (size_t i = 0; i < blocks; i++) {
+		sqfs_u32 word = inode->extra[i], size = SQFS_ON_DISK_BLOCK_SIZE(word);
+		int got;
+
+		if (size == 0)
+			continue;  /* a hole stays one */
+		if (size > block_size) {
+			layer_fail(l, SQFS_ERROR_CORRUPTED, "file data", err);
+			goto out;
+		}
+		got = l->file.base.read_at(&l->file.base, at, buf, size);
+		if (got != 0) {
+			layer_fail(l, got, "file data", err);
+			goto out;
+		}
+		if (squashfs_writer_sparse_stored(w, i, word, buf, err) < 0)
+			goto out;
+		at += size;
+	}
+	if (tail < target->size) {
+		sqfs_u32 n = (sqfs_u32)(target->size - tail);
+		sqfs_s32 got = sqfs_data_reader_read(l->data, inode, tail, buf, n);
+
+		if (got < 0 || (sqfs_u32)got != n) {
+			layer_fail(l, got < 0 ? got : SQFS_ERROR_CORRUPTED, "file data", err);
+			goto out;
+		}
+		if (squashfs_writer_sparse_data(w, tail, buf, n, err) < 0)
+			goto out;
+	}
+	ret = squashfs_writer_end_sparse(w, err);
+out:
+	free(buf);
+	return ret;
+}
+
 int squashfs_layers_copy(struct squashfs_layer_set *set, struct tree_inode *target,
                          struct squashfs_writer *w, capsula_error *err)
 {
@@ -538,6 +591,9 @@ int squashfs_layers_copy(struct squashfs_layer_set *set, struct tree_inode *targ
 	const sqfs_tree_node_t *node = (const sqfs_tree_node_t *)(uintptr_t)target->entry;
 	static __thread unsigned char buf[COPY_CHUNK];
 
+	if (target->size >= l->super.block_size &&
+	    squashfs_writer_takes_blocks(w, l->super.compression_id, l->super.block_size))
+		return copy_stored(l, node->inode, target, w, err);
 	if (target->sparse)
 		return copy_with_holes(l, node->inode, target, w, err);
 	if (squashfs_writer_begin_file(w, target, err) < 0)

@@ -53,6 +53,7 @@ struct squashfs_writer {
 	sqfs_dir_writer_t *dirs;
 	uint32_t inode_count;
 	unsigned block_size;
+	bool reuse_blocks;
 	bool file_open;
 	struct sparse_file {          /* a file with holes, written on this thread */
 		struct tree_inode *inode;
@@ -260,6 +261,7 @@ int squashfs_writer_open(struct squashfs_writer **out, int fd,
 		return fail(err, ENOMEM, NULL, "squashfs writer");
 	w->name = opts->name;
 	w->block_size = opts->block_size;
+	w->reuse_blocks = opts->reuse_blocks;
 	w->file.fd = fd;
 	w->file.base.base.destroy = fd_destroy;
 	w->file.base.read_at = fd_read_at;
@@ -458,6 +460,40 @@ int squashfs_writer_sparse_data(struct squashfs_writer *w, uint64_t offset, cons
 		offset += n;
 		size -= n;
 	}
+	return 0;
+}
+
+bool squashfs_writer_takes_blocks(const struct squashfs_writer *w, unsigned compression_id,
+                                  unsigned block_size)
+{
+	return w->reuse_blocks && compression_id == w->super.compression_id &&
+	       block_size == w->block_size;
+}
+
+int squashfs_writer_sparse_stored(struct squashfs_writer *w, uint64_t index, uint32_t word,
+                                  const void *data, capsula_error *err)
+{
+	struct sparse_file *s = &w->sparse;
+	sqfs_u32 flags = SQFS_BLK_DONT_DEDUPLICATE, size = SQFS_ON_DISK_BLOCK_SIZE(word);
+	sqfs_u64 location;
+	int ret;
+
+	if (advance_sparse(w, index, err) < 0)
+		return -1;
+	if (size == 0 || size > w->block_size)
+		return fail(err, 0, NULL, "write %s: a stored block of %u bytes", w->name,
+		            (unsigned)size);
+	if (!s->written)
+		flags |= SQFS_BLK_FIRST_BLOCK;
+	if (SQFS_IS_BLOCK_COMPRESSED(word))
+		flags |= SQFS_BLK_IS_COMPRESSED;
+	ret = w->blocks->write_data_block(w->blocks, NULL, size, 0, flags, data, &location);
+	if (ret == 0)
+		ret = set_block_entry(&s->inode->sqfs, index, word);
+	if (ret != 0)
+		return writer_fail(w, ret, "file data", err);
+	s->written = true;
+	s->index = index + 1;
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #define CAPSULA_SQUASHFS_WRITER_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/error.h"
@@ -19,6 +20,7 @@ struct squashfs_writer_options {
 	unsigned block_size;
 	unsigned workers;          /* compressing threads */
 	const char *name;          /* the output, for messages */
+	bool reuse_blocks;         /* take blocks already compressed (no level was asked) */
 };
 
 /* Write to fd (a new, empty file). */
@@ -42,6 +44,15 @@ int squashfs_writer_begin_sparse(struct squashfs_writer *w, struct tree_inode *i
 int squashfs_writer_sparse_data(struct squashfs_writer *w, uint64_t offset, const void *data,
                                 size_t size, capsula_error *err);
 int squashfs_writer_end_sparse(struct squashfs_writer *w, capsula_error *err);
+/* Whether blocks another image stored with this compressor and block size
+ * may be written as they are. */
+bool squashfs_writer_takes_blocks(const struct squashfs_writer *w, unsigned compression_id,
+                                  unsigned block_size);
+/* Between begin_sparse and end_sparse: block index as another image stored
+ * it, word its entry in that image's block list (size and the uncompressed
+ * bit), data its bytes. */
+int squashfs_writer_sparse_stored(struct squashfs_writer *w, uint64_t index, uint32_t word,
+                                  const void *data, capsula_error *err);
 
 /* All data is in: write the tables of tree and the superblock. */
 int squashfs_writer_finish(struct squashfs_writer *w, struct tree *tree, capsula_error *err);
