@@ -20,12 +20,13 @@ enum {
 	BIND_OPTIONAL = 1u << 1,  /* skip quietly when the host source is missing */
 	BIND_DEVICES = 1u << 2,   /* device nodes work (only devices the policy allows) */
 	BIND_TMPFS = 1u << 3,     /* an empty private tmpfs at destination; no source */
+	BIND_DEVPTS = 1u << 4,    /* a devpts of the container's own, its ptmx beside it */
 };
 
 #define JOIN_KEY_SIZE 64
 
 struct capsula_bind {
-	char *source;       /* absolute host path ("tmpfs" with BIND_TMPFS) */
+	char *source;       /* absolute host path ("tmpfs", "devpts" with those flags) */
 	char *destination;  /* absolute path inside the container */
 	unsigned flags;
 };

@@ -34,6 +34,8 @@ void plan_print(const struct capsula_plan *plan, FILE *out)
 	for (size_t i = 0; i < plan->bind_count; i++)
 		if (plan->binds[i].flags & BIND_TMPFS)
 			fprintf(out, "tmpfs      %s (private, empty)\n", plan->binds[i].destination);
+		else if (plan->binds[i].flags & BIND_DEVPTS)
+			fprintf(out, "devpts     %s (private)\n", plan->binds[i].destination);
 		else
 			fprintf(out, "bind       %s -> %s%s\n", plan->binds[i].source,
 			        plan->binds[i].destination,

@@ -205,6 +205,44 @@ static int as_user(const char *user, capsula_error *err)
 	return 0;
 }
 
+/* apt drops to its _apt user to fetch and checks that it did; the fake root
+ * lets the drop succeed without effect, so the check fails ("Could not
+ * switch group"). Without subordinate ids apt is told to fetch as root,
+ * through a file in the step's private /dev/shm (never in the image) that
+ * APT_CONFIG names, keeping the image's own apt.conf. */
+#define FAKEROOT_APT_CONF "/dev/shm/.capsula-fakeroot-apt.conf"
+
+static char **with_fakeroot_apt(char *const *envp, capsula_error *err)
+{
+	size_t n = 0;
+	char **grown;
+	FILE *conf;
+
+	for (; envp[n] != NULL; n++)
+		if (strncmp(envp[n], "APT_CONFIG=", 11) == 0)
+			return NULL;  /* the recipe's own choice */
+	conf = fopen(FAKEROOT_APT_CONF, "we");
+	if (conf == NULL) {
+		fail(err, errno, NULL, "write %s", FAKEROOT_APT_CONF);
+		return NULL;
+	}
+	if (access("/etc/apt/apt.conf", F_OK) == 0)
+		fputs("#include \"/etc/apt/apt.conf\";\n", conf);
+	fputs("APT::Sandbox::User \"root\";\n", conf);
+	if (fclose(conf) != 0) {
+		fail(err, errno, NULL, "write %s", FAKEROOT_APT_CONF);
+		return NULL;
+	}
+	grown = calloc(n + 2, sizeof *grown);
+	if (grown == NULL) {
+		fail(err, ENOMEM, NULL, "step environment");
+		return NULL;
+	}
+	memcpy(grown, envp, n * sizeof *grown);
+	grown[n] = (char *)"APT_CONFIG=" FAKEROOT_APT_CONF;
+	return grown;
+}
+
 static int run_body(const struct capsula_plan *plan, void *arg, capsula_error *err)
 {
 	const struct run_job *j = arg;
@@ -241,9 +279,16 @@ static int run_body(const struct capsula_plan *plan, void *arg, capsula_error *e
 			return fail(err, errno, NULL, "fork the step's command");
 		if (command == 0) {
 			capsula_error e = {.status = EXIT_CAPSULA_FAILED};
+			struct capsula_plan faked = *plan;
+			char **envp = with_fakeroot_apt(plan->envp, &e);
 
 			close(listener);
-			starter_exec(plan, &e);
+			if (envp != NULL)
+				faked.envp = envp;
+			else if (e.message[0] != '\0')
+				fprintf(stderr, "capsula: warning: %s; apt may fail to switch users\n",
+				        e.message);
+			starter_exec(&faked, &e);
 			fprintf(stderr, "capsula: %s\n", e.message);
 			_exit(e.status);
 		}

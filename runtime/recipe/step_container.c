@@ -2,15 +2,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/timing.h"
 #include "runtime/image/image.h"
 #include "runtime/recipe/step_container.h"
 #include "starter/starter.h"
@@ -51,6 +54,8 @@ static int add_binds(struct capsula_plan *plan, const struct strvec *extra)
 		ret = add_bind(plan, step_devices[i], step_devices[i], BIND_DEVICES | BIND_OPTIONAL);
 	if (ret == 0)
 		ret = add_bind(plan, "tmpfs", "/dev/shm", BIND_TMPFS);
+	if (ret == 0)
+		ret = add_bind(plan, "devpts", "/dev/pts", BIND_DEVPTS);
 	for (size_t i = 0; ret == 0 && step_files[i] != NULL; i++)
 		ret = add_bind(plan, step_files[i], step_files[i], BIND_READONLY | BIND_OPTIONAL);
 	for (size_t i = 0; ret == 0 && extra != NULL && i < extra->count; i++) {
@@ -186,6 +191,68 @@ static int wait_child(pid_t child, int pipe_fd, int *status, capsula_error *err)
 	return got > 0 ? -1 : 0;
 }
 
+/* ---------------------------------------------------------------- a step's end */
+
+/* How long what a step left behind (its container's holder, leaving; a
+ * daemon a package's script started) may take before it is killed. */
+#define STEP_LEFTOVER_GRACE_US 2000000
+
+/* Signal every child of ours: orphans of the step, given to us as their
+ * subreaper. */
+static void signal_children(int signal_number)
+{
+	DIR *tasks = opendir("/proc/self/task");
+	struct dirent *task;
+
+	if (tasks == NULL)
+		return;
+	while ((task = readdir(tasks)) != NULL) {
+		char path[sizeof "/proc/self/task//children" + sizeof task->d_name];
+		FILE *children;
+		long pid;
+
+		if (task->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/children", task->d_name);
+		children = fopen(path, "re");
+		if (children == NULL)
+			continue;
+		while (fscanf(children, "%ld", &pid) == 1)
+			if (pid > 0)
+				kill((pid_t)pid, signal_number);
+		fclose(children);
+	}
+	closedir(tasks);
+}
+
+/* A step is over once every process it started is gone, not when its
+ * command exits: until then its work directory may still be written and
+ * its container's mounts held. The builder is the subreaper of the step's
+ * processes, so they come back to it; they get a moment to end, then are
+ * killed, as docker ends a step's container. */
+static void end_step_processes(void)
+{
+	uint64_t deadline = timing_now_us() + STEP_LEFTOVER_GRACE_US;
+	bool killing = false;
+
+	for (;;) {
+		pid_t pid = waitpid(-1, NULL, killing ? 0 : WNOHANG);
+
+		if (pid < 0 && errno == ECHILD)
+			return;
+		if (pid < 0 && errno != EINTR)
+			return;  /* cannot happen with a valid call: nothing to wait on */
+		if (pid != 0)
+			continue;
+		if (timing_now_us() > deadline) {
+			killing = true;
+			signal_children(SIGKILL);
+			continue;
+		}
+		usleep(5000);
+	}
+}
+
 int step_container_run(const struct step_identity *id, const struct step_view *v,
                        step_body body, void *arg, int *status, capsula_error *err)
 {
@@ -219,6 +286,10 @@ int step_container_run(const struct step_identity *id, const struct step_view *v
 		grown[i + 1] = NULL;
 		plan.envp = grown;
 	}
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+		plan_free(&plan);
+		return fail(err, errno, NULL, "become the subreaper of a build step");
+	}
 	if (start_child(pipe_fds, &child, err) < 0) {
 		plan_free(&plan);
 		return -1;
@@ -234,6 +305,7 @@ int step_container_run(const struct step_identity *id, const struct step_view *v
 		_exit(inner.status ? inner.status : EXIT_CAPSULA_FAILED);
 	}
 	ret = wait_child(child, pipe_fds[0], status, err);
+	end_step_processes();
 	plan_free(&plan);
 	return ret;
 }

@@ -53,6 +53,11 @@ static int apply_binds(struct rootfs *rfs, const struct capsula_plan *plan,
 		const struct capsula_bind *b = &plan->binds[i];
 		const char *relative = b->source[1] ? b->source + 1 : ".";
 
+		if ((b->flags & BIND_DEVPTS) != 0) {
+			if (rootfs_mount_devpts(rfs, b->destination, err) < 0)
+				return -1;
+			continue;
+		}
 		if ((b->flags & BIND_TMPFS) != 0) {
 			if (rootfs_mount_private_tmpfs(rfs, b->destination, err) < 0)
 				return -1;

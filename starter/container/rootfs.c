@@ -715,6 +715,35 @@ int rootfs_mount_private_tmpfs(struct rootfs *rfs, const char *path, capsula_err
 	return ret;
 }
 
+int rootfs_mount_devpts(struct rootfs *rfs, const char *path, capsula_error *err)
+{
+	int fs_fd = fsopen("devpts", FSOPEN_CLOEXEC), mnt_fd, ret;
+	char ptmx[PATH_MAX];
+
+	if (fs_fd < 0)
+		return fail(err, errno, NULL, "fsopen devpts");
+	/* No gid=: the tty group is not mapped in a user's namespace. */
+	if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "mode", "0620", 0) < 0 ||
+	    fsconfig(fs_fd, FSCONFIG_SET_STRING, "ptmxmode", "0666", 0) < 0 ||
+	    fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		int saved = errno;
+
+		close(fs_fd);
+		return fail(err, saved, NULL, "configure a devpts for %s", path);
+	}
+	mnt_fd = fsmount(fs_fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+	close(fs_fd);
+	if (mnt_fd < 0)
+		return fail(err, errno, NULL, "fsmount a devpts for %s", path);
+	ret = attach(rfs, mnt_fd, path, true, "mount a devpts on", err) < 0 ||
+	      remember_own_fs(rfs, mnt_fd, err) < 0 ? -1 : 0;
+	close(mnt_fd);
+	snprintf(ptmx, sizeof ptmx, "%s/ptmx", path);
+	if (ret == 0 && rootfs_symlink(rfs, ptmx, "/dev/ptmx", err) < 0)
+		ret = -1;
+	return ret;
+}
+
 int rootfs_bind(struct rootfs *rfs, int from_fd, const char *from_path,
                 const char *destination, unsigned flags, bool allow_devices,
                 capsula_error *err)

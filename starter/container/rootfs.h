@@ -62,6 +62,9 @@ int rootfs_stage_tmpfs(int stage_fd, const char *dir, mode_t mode, const char *s
 
 /* Mount an empty tmpfs at path inside the root (for a minimal /dev). */
 int rootfs_mount_tmpfs(struct rootfs *rfs, const char *path, capsula_error *err);
+/* A new devpts instance at path (pseudo-terminals of the container's own,
+ * as a build step's package manager opens), and /dev/ptmx to its ptmx. */
+int rootfs_mount_devpts(struct rootfs *rfs, const char *path, capsula_error *err);
 /* An empty, writable tmpfs of the container's own (--contain). */
 int rootfs_mount_private_tmpfs(struct rootfs *rfs, const char *path, capsula_error *err);
 
