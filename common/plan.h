@@ -72,6 +72,9 @@ struct capsula_plan {
 	 * helpers, ids 1.. map to the user's subordinate ids as well. */
 	bool fakeroot;
 	struct id_range subuids, subgids;
+	/* The subordinate ids from 0 and the user after them, as a rootless
+	 * mmdebstrap or podman maps them (the user as 0 otherwise). */
+	bool subids_from_root;
 	char *newuidmap, *newgidmap;
 
 	uid_t uid;

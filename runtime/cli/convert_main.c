@@ -15,6 +15,7 @@
 #include "runtime/pull/login.h"
 #include "runtime/pull/pull.h"
 #include "runtime/recipe/builder.h"
+#include "runtime/recipe/mapped_tree.h"
 
 static int build_main(int argc, char **argv)
 {
@@ -45,6 +46,15 @@ static int build_main(int argc, char **argv)
 		if (pull_image(&pull, image, sizeof image, &err) == 0)
 			return 0;
 		goto failed;
+	}
+	switch (mapped_tree_build(&opts, &err)) {
+	case 1:
+		build_options_free(&opts);
+		return 0;
+	case -1:
+		goto failed;
+	default:
+		break;
 	}
 	if (build_image(&opts, &err) == 0) {
 		build_options_free(&opts);

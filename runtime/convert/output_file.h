@@ -7,6 +7,7 @@
 #define CAPSULA_OUTPUT_FILE_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 
@@ -18,6 +19,9 @@ struct output_file {
 	char partial[OUTPUT_NAME_MAX + 32];
 	char shown[4096];               /* the output as the user named it */
 	int fd;                         /* the partial file, being written */
+	bool give;                      /* give the file to owner_uid:owner_gid */
+	uid_t owner_uid;
+	gid_t owner_gid;
 };
 
 /* Prepare to write path (below dir_fd when it is not -1; shown names it

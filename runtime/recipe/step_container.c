@@ -93,6 +93,7 @@ static void plan_identity(const struct step_identity *id, struct capsula_plan *p
 		plan->subgids = id->subgids;
 		plan->newuidmap = strdup(id->newuidmap);
 		plan->newgidmap = strdup(id->newgidmap);
+		plan->subids_from_root = id->subids_from_root;
 	}
 }
 

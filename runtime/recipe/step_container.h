@@ -21,6 +21,7 @@ struct step_identity {
 	uid_t uid;
 	gid_t gid;
 	bool full_map;               /* subordinate ids and new[ug]idmap: real chown */
+	bool subids_from_root;       /* mapped_tree.h's map, not the user as root */
 	struct id_range subuids, subgids;
 	const char *newuidmap, *newgidmap;
 	int socket_dir_fd;

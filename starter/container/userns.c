@@ -82,14 +82,18 @@ static int write_single_maps(uid_t inner_uid, uid_t uid, gid_t inner_gid, gid_t 
 }
 
 static int run_helper(const char *helper, pid_t target, unsigned long own,
-                      const struct id_range *range)
+                      const struct id_range *range, bool subids_from_root)
 {
 	char pid_text[24], own_text[24], start_text[24], count_text[24];
 	char *argv[] = {(char *)helper, pid_text, "0", own_text, "1", "1", start_text,
 	                count_text, NULL};
+	char *from_root[] = {(char *)helper, pid_text, "0", start_text, count_text, count_text,
+	                     own_text, "1", NULL};
 	int status;
 	pid_t pid;
 
+	if (subids_from_root)
+		memcpy(argv, from_root, sizeof argv);
 	snprintf(pid_text, sizeof pid_text, "%d", (int)target);
 	snprintf(own_text, sizeof own_text, "%lu", own);
 	snprintf(start_text, sizeof start_text, "%lu", range->start);
@@ -128,8 +132,10 @@ static int map_through_helpers(const struct capsula_plan *plan, capsula_error *e
 		close(go[1]);
 		if (read(go[0], &byte, 1) != 1)
 			_exit(1);
-		_exit(run_helper(plan->newuidmap, self, plan->uid, &plan->subuids) == 0 &&
-		      run_helper(plan->newgidmap, self, plan->gid, &plan->subgids) == 0 ? 0 : 1);
+		_exit(run_helper(plan->newuidmap, self, plan->uid, &plan->subuids,
+		                 plan->subids_from_root) == 0 &&
+		      run_helper(plan->newgidmap, self, plan->gid, &plan->subgids,
+		                 plan->subids_from_root) == 0 ? 0 : 1);
 	}
 	close(go[0]);
 	if (unshare_namespaces(err) < 0) {

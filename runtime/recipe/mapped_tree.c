@@ -1,0 +1,62 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/plan/fakeroot_plan.h"
+#include "runtime/recipe/mapped_tree.h"
+#include "runtime/recipe/step_container.h"
+
+static bool in_range(unsigned long id, const struct id_range *r)
+{
+	return r->count > 0 && id >= r->start && id - r->start < r->count;
+}
+
+struct mapped_build {
+	const struct build_options *opts;
+	uid_t user_uid;   /* the user, as the namespace sees them */
+	gid_t user_gid;
+};
+
+static int build_inside(void *arg, capsula_error *err)
+{
+	const struct mapped_build *m = arg;
+	struct build_options o = *m->opts;
+
+	o.output_give = true;
+	o.output_uid = m->user_uid;
+	o.output_gid = m->user_gid;
+	return build_image(&o, err);
+}
+
+int mapped_tree_build(const struct build_options *opts, capsula_error *err)
+{
+	struct host_facts facts = {.uid = getuid(), .gid = getgid()};
+	struct capsula_plan maps = {.image.fd = -1, .socket_dir_fd = -1, .verbosity = -1};
+	struct step_identity id = {.uid = facts.uid, .gid = facts.gid, .full_map = true,
+	                           .subids_from_root = true, .socket_dir_fd = -1,
+	                           .verbosity = -1};
+	struct stat st;
+	int ret = 0;
+
+	if (opts->source == NULL || opts->layer_count > 0 || opts->source_dir_fd >= 0 ||
+	    stat(opts->source, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	plan_fakeroot(&facts, &maps);
+	if (maps.newuidmap != NULL && in_range(st.st_uid, &maps.subuids)) {
+		struct mapped_build m = {.opts = opts, .user_uid = (uid_t)maps.subuids.count,
+		                         .user_gid = (gid_t)maps.subgids.count};
+
+		id.subuids = maps.subuids;
+		id.subgids = maps.subgids;
+		id.newuidmap = maps.newuidmap;
+		id.newgidmap = maps.newgidmap;
+		ret = step_in_user_namespace(&id, build_inside, &m, err) < 0 ? -1 : 1;
+	}
+	free(maps.newuidmap);
+	free(maps.newgidmap);
+	return ret;
+}
