@@ -16,6 +16,7 @@
 #include "runtime/pull/pull.h"
 #include "runtime/recipe/builder.h"
 #include "runtime/recipe/mapped_tree.h"
+#include "runtime/recipe/overlay_build.h"
 
 static int build_main(int argc, char **argv)
 {
@@ -28,6 +29,13 @@ static int build_main(int argc, char **argv)
 		fputs(build_usage, stdout);
 		build_options_free(&opts);
 		return 0;
+	}
+	if (opts.overlay_dir != NULL) {
+		if (overlay_build(&opts, &err) == 0) {
+			build_options_free(&opts);
+			return 0;
+		}
+		goto failed;
 	}
 	if (recipe_wanted(&opts)) {
 		if (recipe_build(&opts, &err) == 0) {

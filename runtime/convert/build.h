@@ -48,6 +48,7 @@ struct build_options {
 	const char *target;        /* --target STAGE */
 	const char *platform;      /* --platform: only this machine's */
 	bool notest;               /* definition files: no %test */
+	const char *overlay_dir;   /* --overlay DIR: its upper applied to SOURCE */
 };
 
 extern const char build_usage[];

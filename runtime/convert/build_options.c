@@ -32,6 +32,8 @@ const char build_usage[] =
 	"  -b, --block-size SIZE     4K to 1M, a power of two (default 128K)\n"
 	"  -j, --jobs N              compressing threads (default: one per processor)\n"
 	"      --all-root            every file root's, whatever its layer says\n"
+	"      --overlay DIR         SOURCE, an image, with the changes a run with\n"
+	"                            --overlay DIR made (--fakeroot ones too) applied\n"
 	"  -q, --quiet               no progress, only warnings and errors\n"
 	"  -h, --help                this text\n"
 	"Recipes:\n"
@@ -46,7 +48,7 @@ const char build_usage[] =
 #define USAGE_HINT "see 'capsula build --help'"
 #define DEFAULT_BLOCK_SIZE (128u << 10)
 
-enum { OPT_BUILD_ARG = 256, OPT_NO_CACHE, OPT_TARGET, OPT_PLATFORM, OPT_NOTEST };
+enum { OPT_BUILD_ARG = 256, OPT_NO_CACHE, OPT_TARGET, OPT_PLATFORM, OPT_NOTEST, OPT_OVERLAY };
 
 static const struct option long_options[] = {
 	{"force", no_argument, NULL, 'F'},
@@ -56,6 +58,7 @@ static const struct option long_options[] = {
 	{"target", required_argument, NULL, OPT_TARGET},
 	{"platform", required_argument, NULL, OPT_PLATFORM},
 	{"notest", no_argument, NULL, OPT_NOTEST},
+	{"overlay", required_argument, NULL, OPT_OVERLAY},
 	{"tag", required_argument, NULL, 't'},
 	{"jobs", required_argument, NULL, 'j'},
 	{"compression", required_argument, NULL, 'c'},
@@ -193,6 +196,9 @@ int build_options_parse(int argc, char **argv, struct build_options *opts,
 			break;
 		case OPT_NOTEST:
 			opts->notest = true;
+			break;
+		case OPT_OVERLAY:
+			opts->overlay_dir = optarg;
 			break;
 		case 'h':
 			opts->help = true;
