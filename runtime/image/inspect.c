@@ -34,6 +34,8 @@ struct inspection {
 	struct image_files files;
 	struct image_run run;         /* config, Apptainer flags (no command) */
 	char *runscript;              /* Apptainer's, or NULL */
+	char *startscript;            /* what Apptainer's instance start runs, or NULL */
+	char *help;                   /* a definition file's %help, or NULL */
 	struct mpi_stack stack;
 };
 
@@ -64,6 +66,12 @@ static int gather(const char *path, struct inspection *in, capsula_error *err)
 	if (image_files_read(&in->files, APPTAINER_DIR "/runscript", MAX_RUNSCRIPT_SIZE,
 	                     &in->runscript, &length) < 0)
 		in->runscript = NULL;
+	if (image_files_read(&in->files, APPTAINER_DIR "/startscript", MAX_RUNSCRIPT_SIZE,
+	                     &in->startscript, &length) < 0)
+		in->startscript = NULL;
+	if (image_files_read(&in->files, APPTAINER_DIR "/runscript.help", MAX_RUNSCRIPT_SIZE,
+	                     &in->help, &length) < 0)
+		in->help = NULL;
 	add_apptainer_labels(in);
 	access = image_files_access(&in->files);
 	mpi_stack_detect(&access, &in->stack);
@@ -74,6 +82,8 @@ static void release(struct inspection *in)
 {
 	mpi_stack_free(&in->stack);
 	free(in->runscript);
+	free(in->startscript);
+	free(in->help);
 	image_run_free(&in->run);
 	image_files_close(&in->files);
 	if (in->image.fd >= 0)
@@ -92,6 +102,24 @@ static void print_list(const char *label, const struct strvec *items)
 static const char *or_dash(const char *s)
 {
 	return s != NULL && s[0] != '\0' ? s : "-";
+}
+
+/* The help text, each of its lines under the first indented as the rest. */
+static void print_help(const char *help)
+{
+	const char *line = help;
+
+	printf("%-18s", "Help:");
+	if (help == NULL || help[0] == '\0') {
+		printf("-\n");
+		return;
+	}
+	while (*line != '\0') {
+		const char *end = strchrnul(line, '\n');
+
+		printf("%s%.*s\n", line == help ? "" : "                  ", (int)(end - line), line);
+		line = *end ? end + 1 : end;
+	}
 }
 
 static void print_text(const struct inspection *in)
@@ -118,6 +146,8 @@ static void print_text(const struct inspection *in)
 	printf("%-18s%s\n", "WorkingDir:", or_dash(c->workdir));
 	printf("%-18s%s\n", "User:", or_dash(c->user));
 	printf("%-18s%s\n", "Runscript:", in->runscript ? APPTAINER_DIR "/runscript" : "-");
+	printf("%-18s%s\n", "Startscript:", in->startscript ? APPTAINER_DIR "/startscript" : "-");
+	print_help(in->help);
 	printf("%-18s%s\n", "Open MPI:", or_dash(in->stack.openmpi));
 	printf("%-18s%s\n", "PMIx:", or_dash(in->stack.pmix));
 	printf("%-18s%s\n", "libfabric:", or_dash(in->stack.libfabric));
@@ -129,7 +159,7 @@ static int print_json(const struct inspection *in)
 {
 	const struct image_config *c = &in->run.config;
 
-	return json_print(json_pack("{s:o,s:s,s:I,s:I,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:o,s:o}",
+	return json_print(json_pack("{s:o,s:s,s:I,s:I,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:o}",
 	        "image", json_text(in->image.path),
 	        "format", in->image.offset ? "sif" : "squashfs",
 	        "offset", (json_int_t)in->image.offset,
@@ -145,6 +175,8 @@ static int print_json(const struct inspection *in)
 	        "user", json_text(c->user ? c->user : ""),
 	        "apptainer", in->run.apptainer || in->run.runscript,
 	        "runscript", in->runscript ? json_text(in->runscript) : json_null(),
+	        "startscript", in->startscript ? json_text(in->startscript) : json_null(),
+	        "help", in->help ? json_text(in->help) : json_null(),
 	        "mpi", mpi_stack_json(&in->stack)), stdout);
 }
 

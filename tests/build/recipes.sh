@@ -300,6 +300,48 @@ ok "and leaves no image" [ ! -e "$WORK/def-test.sqfs" ]
 out=$(build "$WORK/def-test.sqfs" "$ctx/app.def" --notest); rc=$?
 is "$rc" 0 "--notest skips it"
 
+# Stages of a definition file: %files from an earlier one; %startscript and
+# %help are kept where Apptainer keeps them, and inspect shows them.
+as_user sh -c "cat > '$ctx/stages.def'" <<EOF
+Bootstrap: localimage
+From: $BASE
+Stage: compile
+
+%post
+    echo compiled-in-stage-one > /built.txt
+
+Bootstrap: localimage
+From: $BASE
+Stage: final
+
+%files from compile
+    /built.txt /opt/built.txt
+
+%startscript
+    echo service-started
+
+%help
+    Says hello.
+    Run it with no arguments.
+EOF
+out=$(build "$WORK/def-stages.sqfs" "$ctx/stages.def"); rc=$?
+is "$rc" 0 "a definition file of two stages builds"
+[ "$rc" = 0 ] || diag "$out"
+is "$(in_image "$WORK/def-stages.sqfs" cat /opt/built.txt)" "compiled-in-stage-one" \
+	"%files from STAGE copies what that stage made"
+ok "the first stage's own files stay out" in_image "$WORK/def-stages.sqfs" sh -c '! test -e /built.txt'
+like "$(in_image "$WORK/def-stages.sqfs" cat /.singularity.d/startscript)" 'echo service-started' \
+	"%startscript is Apptainer's startscript"
+is "$(in_image "$WORK/def-stages.sqfs" stat -c %a /.singularity.d/startscript)" "755" "and can be run"
+like "$(in_image "$WORK/def-stages.sqfs" cat /.singularity.d/runscript.help)" 'Says hello' \
+	"%help is Apptainer's runscript.help"
+info=$(as_user "$CAPSULA" inspect "$WORK/def-stages.sqfs")
+like "$info" '^Help: +Says hello\.$' "inspect shows the help"
+like "$info" '^ +Run it with no arguments\.$' "all of it"
+like "$info" '^Startscript: +/\.singularity\.d/startscript$' "and that there is a startscript"
+is "$(as_user "$CAPSULA" inspect --json "$WORK/def-stages.sqfs" | jq -r .startscript)" \
+	"$(in_image "$WORK/def-stages.sqfs" cat /.singularity.d/startscript)" "inspect --json has the startscript"
+
 # ---------------------------------------------------------------- a Debian base
 
 # The suite's Debian image (made with mmdebstrap); what ch-image fails at:
