@@ -61,6 +61,7 @@ struct squashfs_writer {
 		uint64_t index;           /* of the block being filled */
 		bool filled;              /* it holds data */
 		bool written;             /* a block of the file went to the block writer */
+		bool holes;               /* a block of it is a hole */
 	} sparse;
 	unsigned skipped_xattrs;
 	char first_skipped_xattr[128];
@@ -368,13 +369,29 @@ static bool all_zero(const unsigned char *p, size_t n)
 	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
+/* What the block writer compares first when it looks for an earlier copy
+ * of a file: a sample of the stored bytes. It compares the bytes
+ * themselves before it takes a copy, so a sample that matches by chance
+ * costs a read, never a wrong file. */
+static sqfs_u32 stored_block_sample(const unsigned char *data, sqfs_u32 size)
+{
+	const sqfs_u32 span = 64;
+	sqfs_u32 hash = 2166136261u;
+	sqfs_u32 starts[3] = {0, size / 2, size > span ? size - span : 0};
+
+	for (int part = 0; part < 3; part++)
+		for (sqfs_u32 i = starts[part]; i < size && i < starts[part] + span; i++)
+			hash = (hash ^ data[i]) * 16777619u;
+	return hash;
+}
+
 /* The block being filled goes out: stored, or a hole. */
 static int flush_sparse_block(struct squashfs_writer *w, capsula_error *err)
 {
 	struct sparse_file *s = &w->sparse;
 	sqfs_inode_generic_t **inode = &s->inode->sqfs;
 	size_t length = (size_t)block_length(w, s->index);
-	sqfs_u32 flags = SQFS_BLK_DONT_DEDUPLICATE, entry;
+	sqfs_u32 flags = 0, entry;
 	sqfs_s32 packed;
 	sqfs_u64 location;
 	int ret;
@@ -382,6 +399,7 @@ static int flush_sparse_block(struct squashfs_writer *w, capsula_error *err)
 	if (!s->filled || all_zero(s->block, length)) {
 		sqfs_inode_make_extended(*inode);
 		(*inode)->data.file_ext.sparse += length;
+		s->holes = true;
 		ret = set_block_entry(inode, s->index, 0);
 		return ret != 0 ? writer_fail(w, ret, "file data", err) : 0;
 	}
@@ -393,9 +411,13 @@ static int flush_sparse_block(struct squashfs_writer *w, capsula_error *err)
 	if (packed > 0)
 		flags |= SQFS_BLK_IS_COMPRESSED;
 	entry = packed > 0 ? (sqfs_u32)packed : (sqfs_u32)length | (1u << 24);
-	ret = w->blocks->write_data_block(w->blocks, NULL, packed > 0 ? (sqfs_u32)packed :
-	                                  (sqfs_u32)length, 0, flags,
-	                                  packed > 0 ? s->packed : s->block, &location);
+	{
+		const unsigned char *stored = packed > 0 ? s->packed : s->block;
+		sqfs_u32 size = packed > 0 ? (sqfs_u32)packed : (sqfs_u32)length;
+
+		ret = w->blocks->write_data_block(w->blocks, NULL, size, stored_block_sample(stored, size),
+		                                  flags, stored, &location);
+	}
 	if (ret == 0)
 		ret = set_block_entry(inode, s->index, entry);
 	if (ret != 0)
@@ -474,7 +496,7 @@ int squashfs_writer_sparse_stored(struct squashfs_writer *w, uint64_t index, uin
                                   const void *data, capsula_error *err)
 {
 	struct sparse_file *s = &w->sparse;
-	sqfs_u32 flags = SQFS_BLK_DONT_DEDUPLICATE, size = SQFS_ON_DISK_BLOCK_SIZE(word);
+	sqfs_u32 flags = 0, size = SQFS_ON_DISK_BLOCK_SIZE(word);
 	sqfs_u64 location;
 	int ret;
 
@@ -487,7 +509,8 @@ int squashfs_writer_sparse_stored(struct squashfs_writer *w, uint64_t index, uin
 		flags |= SQFS_BLK_FIRST_BLOCK;
 	if (SQFS_IS_BLOCK_COMPRESSED(word))
 		flags |= SQFS_BLK_IS_COMPRESSED;
-	ret = w->blocks->write_data_block(w->blocks, NULL, size, 0, flags, data, &location);
+	ret = w->blocks->write_data_block(w->blocks, NULL, size, stored_block_sample(data, size),
+	                                  flags, data, &location);
 	if (ret == 0)
 		ret = set_block_entry(&s->inode->sqfs, index, word);
 	if (ret != 0)
@@ -501,12 +524,18 @@ int squashfs_writer_end_sparse(struct squashfs_writer *w, capsula_error *err)
 {
 	struct sparse_file *s = &w->sparse;
 	uint64_t blocks = (s->inode->size + w->block_size - 1) / w->block_size;
-	sqfs_u32 flags = SQFS_BLK_DONT_DEDUPLICATE | SQFS_BLK_LAST_BLOCK;
+	sqfs_u32 flags = SQFS_BLK_LAST_BLOCK;
 	sqfs_u64 location;
 	int ret;
 
 	if (advance_sparse(w, blocks, err) < 0)
 		return -1;
+	/* A file of blocks alone (a layer's, taken as stored) that an earlier
+	 * file already holds is not kept twice: the block writer finds the
+	 * earlier copy, compares the bytes, and gives its place. With holes,
+	 * the block list is not the run of blocks it compares. */
+	if (s->holes)
+		flags |= SQFS_BLK_DONT_DEDUPLICATE;
 	/* Where the file's first stored block is (0 when it is all holes). */
 	if (!s->written)
 		flags |= SQFS_BLK_FIRST_BLOCK;
