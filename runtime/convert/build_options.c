@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/option_hint.h"
 #include "common/text.h"
 #include "runtime/convert/build.h"
 
@@ -206,7 +207,7 @@ int build_options_parse(int argc, char **argv, struct build_options *opts,
 		case ':':
 			return fail(err, 0, USAGE_HINT, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return fail(err, 0, USAGE_HINT, "unknown option '%s'", argv[optind - 1]);
+			return fail_unknown_option(err, long_options, argv[optind - 1], USAGE_HINT);
 		}
 	}
 	if (argc - optind != 2)

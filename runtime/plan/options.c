@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/option_hint.h"
 #include "common/text.h"
 #include "runtime/plan/options.h"
 
@@ -276,7 +277,7 @@ int exec_options_parse(int argc, char **argv, struct exec_options *opts,
 		if (c == '?') {
 			if (optopt != 0)
 				return fail(err, 0, USAGE_HINT, "unknown option '-%c'", optopt);
-			return fail(err, 0, USAGE_HINT, "unknown option '%s'", argv[optind - 1]);
+			return fail_unknown_option(err, long_options, argv[optind - 1], USAGE_HINT);
 		}
 		if (c == ':')
 			return fail(err, 0, USAGE_HINT, "option '%s' needs a value",

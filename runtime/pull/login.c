@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/option_hint.h"
 #include "runtime/config/site_config.h"
 #include "runtime/pull/login.h"
 #include "runtime/pull/registry.h"
@@ -121,7 +122,7 @@ int login_main(int argc, char **argv)
 			fail(&err, 0, USAGE_HINT, "option '%s' needs a value", argv[optind - 1]);
 			goto out;
 		default:
-			fail(&err, 0, USAGE_HINT, "unknown option '%s'", argv[optind - 1]);
+			fail_unknown_option(&err, options, argv[optind - 1], USAGE_HINT);
 			goto out;
 		}
 	}

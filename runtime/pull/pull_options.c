@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/option_hint.h"
 #include "common/text.h"
 #include "runtime/pull/pull.h"
 
@@ -148,7 +149,7 @@ int pull_options_parse(int argc, char **argv, struct pull_options *opts, capsula
 		case ':':
 			return fail(err, 0, USAGE_HINT, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return fail(err, 0, USAGE_HINT, "unknown option '%s'", argv[optind - 1]);
+			return fail_unknown_option(err, long_options, argv[optind - 1], USAGE_HINT);
 		}
 	}
 	if (argc - optind < 1 || argc - optind > 2)

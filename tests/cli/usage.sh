@@ -27,6 +27,15 @@ is "$rc" 125 "no command at all exits 125"
 err=$(as_user "$CAPSULA" exec --frobnicate "$IMAGE" true 2>&1 >/dev/null); rc=$?
 is "$rc" 125 "an unknown option exits 125"
 is "$err" "capsula: unknown option '--frobnicate'; see 'capsula exec --help'" "and names the option"
+err=$(as_user "$CAPSULA" exec --writeable-tmpfs "$IMAGE" true 2>&1 >/dev/null); rc=$?
+is "$rc" 125 "a misspelt option exits 125"
+is "$err" "capsula: unknown option '--writeable-tmpfs'; did you mean '--writable-tmpfs'? see 'capsula exec --help'" \
+	"and says which option was meant"
+for command in build pull; do
+	err=$(as_user "$CAPSULA" "$command" --forse x y 2>&1 >/dev/null)
+	like "$err" "unknown option '--forse'; did you mean '--force'\\? see 'capsula $command --help'" \
+		"capsula $command says which option was meant"
+done
 
 err=$(as_user "$CAPSULA" exec "$IMAGE" 2>&1 >/dev/null); rc=$?
 is "$rc" 125 "an image without a command exits 125"

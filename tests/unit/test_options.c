@@ -42,6 +42,23 @@ int main(void)
 	ok(parse(ARGC(unknown), unknown, &opts, &err) < 0 && strstr(err.message, "--frobnicate"),
 	   "an unknown long option is named (%s)", err.message);
 	ok(err.status == 125, "usage errors exit 125");
+	ok(strstr(err.message, "did you mean") == NULL, "and nothing near it is suggested (%s)",
+	   err.message);
+
+	char *typo[] = {"exec", "--writeable-tmpfs", "img", "ls", NULL};
+	ok(parse(ARGC(typo), typo, &opts, &err) < 0 &&
+	   strstr(err.message, "unknown option '--writeable-tmpfs'; did you mean '--writable-tmpfs'?"),
+	   "a misspelt option is named with the one meant (%s)", err.message);
+	char *swapped[] = {"exec", "--cleanevn", "img", "ls", NULL};
+	ok(parse(ARGC(swapped), swapped, &opts, &err) < 0 &&
+	   strstr(err.message, "did you mean '--cleanenv'?"), "two letters swapped (%s)", err.message);
+	char *with_value[] = {"exec", "--bnid=/a", "img", "ls", NULL};
+	ok(parse(ARGC(with_value), with_value, &opts, &err) < 0 &&
+	   strstr(err.message, "did you mean '--bind'?"), "a misspelt option with =VALUE (%s)",
+	   err.message);
+	char *far[] = {"exec", "--vn", "img", "ls", NULL};
+	ok(parse(ARGC(far), far, &opts, &err) < 0 && strstr(err.message, "did you mean") == NULL,
+	   "a short name is not matched to a guess (%s)", err.message);
 
 	char *unknown_short[] = {"exec", "-Z", "img", "ls", NULL};
 	ok(parse(ARGC(unknown_short), unknown_short, &opts, &err) < 0 && strstr(err.message, "-Z"),
