@@ -24,6 +24,20 @@ else
 fi
 completion=$(find "$dest" -path '*/bash-completion/completions/capsula' -type f)
 ok "the bash completion is installed" [ -n "$completion" ]
+# Where bash-completion looks for this prefix: its completionsdir for the
+# configured prefix, found by its own loader through the prefix's data dir.
+prefix=$(sed -n 's/^prefix = //p' "$abs_top_builddir/Makefile")
+if ! pkg-config --exists bash-completion 2>/dev/null || [ ! -r /usr/share/bash-completion/bash_completion ]; then
+	skip "bash-completion is not installed (apt-get install bash-completion)"
+	skip "bash-completion is not installed (apt-get install bash-completion)"
+else
+	want=$(pkg-config --define-variable=prefix="$prefix" --define-variable=datadir="$prefix/share" \
+		--variable=completionsdir bash-completion)
+	is "$completion" "$dest$want/capsula" "it goes to bash-completion's completionsdir for prefix $prefix"
+	found=$(XDG_DATA_DIRS="$dest$prefix/share" bash -c \
+		'. /usr/share/bash-completion/bash_completion; __load_completion capsula && complete -p capsula' 2>&1)
+	like "$found" "complete -F _capsula capsula" "bash-completion's loader finds it there"
+fi
 if command -v bash >/dev/null 2>&1; then
 	words=$(bash -c '_init_completion() { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }
 		_filedir() { :; }
