@@ -102,6 +102,7 @@ static const struct command commands[] = {
 	{"pull", pull_main},
 	{"login", login_main},
 	{"cache", cache_main},
+	{"overlay", overlay_main},
 };
 
 int main(int argc, char **argv)

@@ -31,6 +31,8 @@ static const char usage[] =
 	"  pull REF [OUTPUT.sqfs]        fetch an image from a registry into the cache\n"
 	"  login REGISTRY                store credentials for a registry\n"
 	"  cache list|clean              the pulled images and blobs\n"
+	"  overlay export|clean DIR      what runs with --overlay DIR changed, as a\n"
+	"                                layer; or DIR emptied, --fakeroot files too\n"
 	"  inspect IMAGE                 what an image is and carries\n"
 	"  instance start|list|stop      named containers that stay until stopped\n"
 	"  doctor                        can this node run containers, MPI, verbs?\n"
@@ -84,7 +86,7 @@ out:
 	return status == 0 ? 0 : err.status;
 }
 
-/* build, pull, login and cache are capsula-convert's. */
+/* build, pull, login, cache and overlay are capsula-convert's. */
 static int convert_main(int argc, char **argv)
 {
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
@@ -102,6 +104,7 @@ static const struct command commands[] = {
 	{"pull", convert_main},
 	{"login", convert_main},
 	{"cache", convert_main},
+	{"overlay", convert_main},
 	{"inspect", inspect_main},
 	{"instance", instance_main},
 	{"doctor", doctor_main},

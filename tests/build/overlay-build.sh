@@ -1,7 +1,8 @@
 #!/bin/sh
 # capsula build --overlay DIR OUT IMAGE: what runs with --overlay DIR
 # changed, applied to the image as overlayfs showed it (whiteouts remove,
-# new files are added), into one new image. Under --fakeroot with
+# new files are added), into one new image; capsula overlay export DIR
+# OUT.sqfs, the changes alone as a layer; capsula overlay clean DIR. Under --fakeroot with
 # subordinate ids the upper holds files of those ids that the user cannot
 # read; they are read in the user's map and keep the owners the run gave.
 . "$abs_top_srcdir/tests/lib/common.sh"
@@ -33,6 +34,16 @@ ok "its whiteout did not become a file" not_listed "$WORK/plain.sqfs" /data/.wh.
 ok "the image's other files stay" listed "$WORK/plain.sqfs" /data/seq.txt
 is "$(owner_in "$WORK/plain.sqfs" /added)" "0/0" "what root wrote is root's"
 ok "the image given is unchanged" listed "$IMAGE" /data/random.sha256
+
+# capsula overlay export: the changes alone, a layer for --overlay IMG.sqfs.
+out=$(as_user "$CAPSULA" overlay export "$WORK/plain" "$WORK/plain-layer.sqfs" 2>&1); rc=$?
+is "$rc" 0 "overlay export DIR OUT.sqfs"
+[ "$rc" = 0 ] || diag "$out"
+is "$(capsula_exec --join never --overlay "$WORK/plain-layer.sqfs" -- cat /added /opt/app/version | tr '\n' ' ')" \
+	"added v1 " "the layer over the image shows the run's files"
+is "$(capsula_exec --join never --overlay "$WORK/plain-layer.sqfs" -- sh -c 'test -e /data/random.sha256 && echo there || echo hidden')" \
+	"hidden" "and hides what the run removed"
+ok "the layer holds the changes, not the image" not_listed "$WORK/plain-layer.sqfs" /data/seq.txt
 
 out=$(as_user "$CAPSULA" build --overlay "$WORK" "$WORK/none.sqfs" "$IMAGE" 2>&1); rc=$?
 is "$rc" 125 "a directory no run wrote is refused"
@@ -69,6 +80,26 @@ is "$(stat -c %u:%g "$WORK/mapped.sqfs")" "$TEST_UID:$TEST_GID" "the image file 
 is "$(as_user "$CAPSULA" exec --fakeroot "$WORK/mapped.sqfs" stat -c %u:%g /srv/svc)" "42:43" \
 	"and a --fakeroot run of it sees the owners"
 
-# The upper's files belong to subordinate ids: root removes them.
+out=$(as_user "$CAPSULA" overlay export "$WORK/mapped" "$WORK/mapped-layer.sqfs" 2>&1); rc=$?
+is "$rc" 0 "overlay export of a full-map run's DIR"
+[ "$rc" = 0 ] || diag "$out"
+is "$(owner_in "$WORK/mapped-layer.sqfs" /srv/svc/key)" "42/43" "the layer keeps the run's owners"
+is "$(capsula_exec --join never --overlay "$WORK/mapped-layer.sqfs" -- sh -c 'test -e /data/tree && echo there || echo hidden')" \
+	"hidden" "a directory the run removed stays hidden under the layer"
+
+# capsula overlay clean: DIR emptied, files of subordinate ids included.
+ok "the user cannot remove the run's files alone" as_user sh -c "! rm -rf '$WORK/mapped/upper' 2>/dev/null"
+out=$(as_user "$CAPSULA" overlay clean "$WORK/mapped" 2>&1); rc=$?
+is "$rc" 0 "overlay clean DIR"
+[ "$rc" = 0 ] || diag "$out"
+ok "removes its upper directory" [ ! -e "$WORK/mapped/upper" ]
+ok "and its work directory" [ ! -e "$WORK/mapped/work" ]
+ok "and keeps DIR" [ -d "$WORK/mapped" ]
+is "$(capsula_exec --join never --overlay "$WORK/mapped" -- cat /data/random.sha256 | wc -l)" 1 \
+	"the next run starts from the image again"
+out=$(as_user "$CAPSULA" overlay clean /tmp 2>&1); rc=$?
+is "$rc" 125 "overlay clean of a directory that is not the user's is refused"
+like "$out" "not a directory of yours" "saying why"
+
 rm -rf "$WORK/mapped"
 done_testing
