@@ -12,18 +12,23 @@
 #include "runtime/image/image.h"
 #include "runtime/image/image_config.h"
 #include "runtime/image/image_files.h"
+#include "runtime/image/image_ref.h"
 #include "runtime/image/image_run.h"
 #include "runtime/image/inspect.h"
 #include "runtime/image/mpi_stack.h"
+#include "runtime/image/pulled_image.h"
 
 static const char inspect_usage[] =
 	"Usage: capsula inspect [--json] IMAGE\n"
 	"Show an image's format, size, compression, block size, file count, labels,\n"
 	"environment, runscript and its MPI stack (Open MPI, PMIx, libfabric,\n"
-	"rdma-core and verbs providers).\n"
+	"rdma-core and verbs providers). IMAGE may be docker://REF: the image its\n"
+	"pull left in the cache, pulled first when it is not there.\n"
 	"\n"
-	"  --json      one JSON object instead of text\n"
-	"  -h, --help  this text\n";
+	"  --json          one JSON object instead of text\n"
+	"  --tls-ca FILE   docker://REF: the registry's CA, as for capsula pull\n"
+	"  --insecure      docker://REF: reach the registry over plain HTTP\n"
+	"  -h, --help      this text\n";
 
 #define MAX_LABELS_SIZE (1u << 20)
 #define MAX_RUNSCRIPT_SIZE (64u << 10)
@@ -54,12 +59,29 @@ static void add_apptainer_labels(struct inspection *in)
 	free(text);
 }
 
-static int gather(const char *path, struct inspection *in, capsula_error *err)
+/* A docker://REF is the image its pull left in the cache (pulled now when
+ * it is not there). */
+static int open_image(const char *path, const struct pull_access *pull, struct inspection *in,
+                      capsula_error *err)
+{
+	char cached[4096];
+	int fd;
+
+	if (!is_docker_ref(path))
+		return image_open(path, &in->image, &in->info, err);
+	fd = pulled_image_open(path, pull, cached, sizeof cached, err);
+	if (fd < 0)
+		return -1;
+	return image_open_fd(fd, cached, &in->image, &in->info, err);
+}
+
+static int gather(const char *path, const struct pull_access *pull, struct inspection *in,
+                  capsula_error *err)
 {
 	struct file_access access;
 	size_t length;
 
-	if (image_open(path, &in->image, &in->info, err) < 0 ||
+	if (open_image(path, pull, in, err) < 0 ||
 	    image_files_open(&in->files, &in->image, err) < 0 ||
 	    image_run_describe(&in->files, &in->run, err) < 0)
 		return -1;
@@ -184,6 +206,7 @@ int inspect_main(int argc, char **argv)
 {
 	struct inspection in = {.image.fd = -1};
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+	struct pull_access pull = {.shown = true};
 	const char *path = NULL;
 	bool json = false;
 	int status = EXIT_CAPSULA_FAILED;
@@ -191,6 +214,10 @@ int inspect_main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			json = true;
+		} else if (strcmp(argv[i], "--insecure") == 0) {
+			pull.insecure = true;
+		} else if (strcmp(argv[i], "--tls-ca") == 0 && i + 1 < argc) {
+			pull.tls_ca = argv[++i];
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			fputs(inspect_usage, stdout);
 			return 0;
@@ -205,7 +232,7 @@ int inspect_main(int argc, char **argv)
 		fail(&err, 0, "see 'capsula inspect --help'", "no image given");
 		goto out;
 	}
-	if (gather(path, &in, &err) < 0)
+	if (gather(path, &pull, &in, &err) < 0)
 		goto out;
 	if (json && print_json(&in) < 0) {
 		fail(&err, errno, NULL, "standard output");

@@ -32,12 +32,11 @@ static int look_up(const struct image_ref *ref, const struct platform *platform,
 	return found == 1 ? fd : found == 0 ? -2 : -1;
 }
 
-int pulled_image_open(const char *text, char *path, size_t size, capsula_error *err)
+int pulled_image_open(const char *text, const struct pull_access *access, char *path,
+                      size_t size, capsula_error *err)
 {
-	/* Progress only where someone watches: not from every rank of a batch job. */
-	bool watched = isatty(STDERR_FILENO);
-	const char *args[] = {"pull", "--if-missing", watched ? text : "--quiet",
-	                      watched ? NULL : text, NULL};
+	const char *args[8];
+	size_t n = 0;
 	struct image_ref ref;
 	struct platform platform;
 	int fd, status;
@@ -47,6 +46,24 @@ int pulled_image_open(const char *text, char *path, size_t size, capsula_error *
 	fd = look_up(&ref, &platform, path, size, err);
 	if (fd != -2)
 		return fd;
+	args[n++] = "pull";
+	args[n++] = "--if-missing";
+	if (access->insecure)
+		args[n++] = "--insecure";
+	if (access->tls_ca != NULL) {
+		args[n++] = "--tls-ca";
+		args[n++] = access->tls_ca;
+	}
+	/* Progress only where someone watches: not from every rank of a job. */
+	if (!access->shown || !isatty(STDERR_FILENO))
+		args[n++] = "--quiet";
+	args[n++] = text;
+	args[n] = NULL;
+	if (access->shown) {
+		fprintf(stderr, "capsula: %s is not in the cache: pulling it (once for this node)\n",
+		        text);
+		fflush(stderr);
+	}
 	status = converter_run(args, err);
 	if (status < 0)
 		return -1;

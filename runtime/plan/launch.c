@@ -58,7 +58,15 @@ int launch_plan(struct launch *l, const char *image_path, capsula_error *err)
 	int pulled = -1;
 
 	if (is_docker_ref(image_path)) {
-		pulled = pulled_image_open(image_path, l->pulled, sizeof l->pulled, err);
+		char job[256];
+		struct pull_access access = {
+			.tls_ca = l->opts.tls_ca, .insecure = l->opts.insecure,
+			.shown = l->opts.verbosity >= 0 &&
+			         (launcher_job_id(environ, job, sizeof job) == NULL ||
+			          launcher_first_rank(environ)),
+		};
+
+		pulled = pulled_image_open(image_path, &access, l->pulled, sizeof l->pulled, err);
 		if (pulled < 0)
 			return -1;
 	}

@@ -37,6 +37,9 @@
 	"  -q, --quiet               only errors\n" \
 	"      --dry-run             print the launch plan and do nothing\n" \
 	"      --timing              print how long each launch phase took (us)\n" \
+	"      --tls-ca FILE         docker://REF: the registry's CA (default\n" \
+	"                            $CAPSULA_TLS_CA), as for capsula pull\n" \
+	"      --insecure            docker://REF: reach the registry over plain HTTP\n" \
 	"  -h, --help                this text\n"
 
 #define EXIT_STATUS_TEXT \
@@ -50,7 +53,8 @@ const char *exec_usage(enum run_mode mode)
 		[RUN_EXEC] =
 		"Usage: capsula exec [OPTIONS] IMAGE COMMAND [ARG...]\n"
 		"Run COMMAND inside the squashfs IMAGE as yourself, unprivileged.\n"
-		"IMAGE may be a .sqfs or .sif file, or instance://NAME.\n"
+		"IMAGE may be a .sqfs or .sif file, docker://REF (pulled into the cache\n"
+		"once per node when it is not there), or instance://NAME.\n"
 		"\n" COMMON_OPTIONS EXIT_STATUS_TEXT,
 		[RUN_RUN] =
 		"Usage: capsula run [OPTIONS] IMAGE [ARG...]\n"
@@ -74,7 +78,7 @@ const char *exec_usage(enum run_mode mode)
 enum {
 	OPT_HOME = 256, OPT_NO_HOME, OPT_NO_MOUNT, OPT_PWD, OPT_ENV, OPT_ENV_FILE, OPT_DEV,
 	OPT_JOIN, OPT_DRY_RUN, OPT_TIMING, OPT_WRITABLE_TMPFS, OPT_TMPFS_SIZE, OPT_OVERLAY,
-	OPT_FAKEROOT, OPT_NV, OPT_ROCM,
+	OPT_FAKEROOT, OPT_NV, OPT_ROCM, OPT_TLS_CA, OPT_INSECURE,
 };
 
 static const struct option long_options[] = {
@@ -99,6 +103,8 @@ static const struct option long_options[] = {
 	{"quiet", no_argument, NULL, 'q'},
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	{"timing", no_argument, NULL, OPT_TIMING},
+	{"tls-ca", required_argument, NULL, OPT_TLS_CA},
+	{"insecure", no_argument, NULL, OPT_INSECURE},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -238,6 +244,12 @@ static int handle_option(int c, struct exec_options *opts, capsula_error *err)
 		return 0;
 	case OPT_TIMING:
 		opts->timing = true;
+		return 0;
+	case OPT_TLS_CA:
+		opts->tls_ca = optarg;
+		return 0;
+	case OPT_INSECURE:
+		opts->insecure = true;
 		return 0;
 	case 'h':
 		opts->help = true;

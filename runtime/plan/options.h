@@ -42,6 +42,8 @@ struct exec_options {
 	bool dry_run;
 	bool timing;
 	bool help;
+	const char *tls_ca;        /* docker://REF: --tls-ca FILE for its pull */
+	bool insecure;             /* docker://REF: --insecure, plain HTTP */
 
 	enum run_mode mode;
 	const char *image;

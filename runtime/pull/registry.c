@@ -399,8 +399,14 @@ static int curl_failure(struct registry_connection *c, CURLcode rc, const char *
 	case CURLE_COULDNT_CONNECT:
 		return fail(err, 0, "check that the registry runs and the port is right",
 		            "%s: cannot connect to %s (%s)", what, host, why);
-	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CONNECT_ERROR:
+		/* OpenSSL's words for an answer that is no TLS at all. */
+		if (strstr(why, "wrong version number") != NULL || strstr(why, "packet length too long"))
+			return fail(err, 0, "the registry speaks plain HTTP: use --insecure, or ask the "
+			            "site for an 'insecure registry' line for it",
+			            "%s: %s answered without TLS (%s)", what, host, why);
+		return fail(err, 0, HINT_TLS, "%s: TLS with %s failed (%s)", what, host, why);
+	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_ISSUER_ERROR:

@@ -201,10 +201,27 @@ printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "$R2" > "$WORK/registr
 skopeo --registries-conf "$WORK/registries.conf" copy -q --preserve-digests "oci:$WORK/layout:v1" "docker://$R2/public/app:v1"
 out=$(pull -q "$R2/public/app:v1" 2>&1); rc=$?
 is "$rc" 125 "a plain-HTTP registry is not reached without being named insecure"
-like "$out" "TLS with $R2 failed" "HTTPS is tried, never plain HTTP as a fallback"
+like "$out" "$R2 answered without TLS .*use --insecure" \
+	"HTTPS is tried, never plain HTTP as a fallback, and the line says to use --insecure"
 path=$(pull -q --insecure "$R2/public/app:v1" 2>&1); rc=$?
 is "$rc" 0 "--insecure pulls over plain HTTP, anonymously"
 is "$(in_image "$path" cat /etc/opaque/new)" upper "the same image"
+
+# exec, run, shell, inspect and instance start with docker://REF take the
+# pull's --insecure and --tls-ca; the first pull says that it pulls.
+out=$(as_user CAPSULA_CACHEDIR="$WORK/cache-plain" "$CAPSULA" exec "docker://$R2/public/app:v1" true 2>&1); rc=$?
+is "$rc" 125 "exec docker://REF of a plain-HTTP registry without --insecure fails"
+like "$out" "use --insecure" "and says to use --insecure"
+out=$(as_user CAPSULA_CACHEDIR="$WORK/cache-plain" "$CAPSULA" exec --insecure "docker://$R2/public/app:v1" \
+	cat /etc/opaque/new 2>"$WORK/exec-err"); rc=$?
+is "$out" upper "exec --insecure docker://REF pulls over plain HTTP and runs"
+like "$(cat "$WORK/exec-err")" "docker://$R2/public/app:v1 is not in the cache: pulling it" \
+	"saying that it pulls"
+is "$(as_user CAPSULA_CACHEDIR="$WORK/cache-plain-shell" "$CAPSULA" shell --insecure "docker://$R2/public/app:v1" \
+	-c 'cat /etc/opaque/new' 2>/dev/null)" upper "shell --insecure docker://REF"
+out=$(as_user CAPSULA_CACHEDIR="$WORK/cache-inspect" "$CAPSULA" inspect --insecure "docker://$R2/public/app:v1" 2>/dev/null); rc=$?
+is "$rc" 0 "inspect --insecure docker://REF pulls and inspects"
+like "$out" '^Env: +PATH=/bin$' "showing the image's config"
 REG=$R1
 
 # ---------------------------------------------------------------- interrupted
@@ -282,8 +299,32 @@ if command -v script >/dev/null; then
 	like "$out" "layer 1/3 +sha256:[0-9a-f]{12} \[#+\] +[0-9.]+/[0-9.]+ MiB +[0-9.]+ MiB/s" \
 		"on a terminal each layer has a progress bar with its rate"
 	like "$out" "total +\[#+\]" "and the whole pull one more"
+	# exec docker://REF on a terminal: the first rank of a job (or a plain
+	# run) says it pulls and shows progress, the others stay quiet.
+	out=$(as_user CAPSULA_CACHEDIR="$WORK/tty-exec-cache" REGISTRY_AUTH_FILE="$AUTH" \
+		script -qec "$CAPSULA exec --tls-ca $WORK/ca.crt docker://$R1/app:v1 true" /dev/null 2>&1)
+	like "$out" "pulling it" "exec docker://REF on a terminal says that it pulls"
+	like "$out" "layer 1/3 +sha256:[0-9a-f]{12} \[#+\]" "with the pull's progress"
+	out=$(as_user CAPSULA_CACHEDIR="$WORK/tty-rank-cache" REGISTRY_AUTH_FILE="$AUTH" \
+		PMIX_NAMESPACE=job.1 PMIX_RANK=1 \
+		script -qec "$CAPSULA exec --tls-ca $WORK/ca.crt docker://$R1/app:v1 true" /dev/null 2>&1)
+	unlike "$out" "pulling it|layer 1/3" "another rank of a job pulls in silence"
 else
 	skip "no script(1) to give the pull a terminal (apt-get install bsdutils)"
 fi
+
+# exec and instance start with --tls-ca (here, after the counts of fetches
+# above, since they fetch into caches of their own).
+out=$(as_user CAPSULA_CACHEDIR="$WORK/cache-tls" REGISTRY_AUTH_FILE="$AUTH" "$CAPSULA" exec "docker://$R1/app:v1" true 2>&1); rc=$?
+is "$rc" 125 "exec docker://REF of a registry with a private CA fails without it"
+like "$out" "give it with --tls-ca FILE" "naming --tls-ca"
+out=$(as_user CAPSULA_CACHEDIR="$WORK/cache-tls" REGISTRY_AUTH_FILE="$AUTH" "$CAPSULA" exec --tls-ca "$WORK/ca.crt" "docker://$R1/app:v1" \
+	cat /etc/opaque/new 2>/dev/null)
+is "$out" upper "exec --tls-ca FILE docker://REF pulls and runs"
+as_user CAPSULA_CACHEDIR="$WORK/cache-tls-instance" REGISTRY_AUTH_FILE="$AUTH" "$CAPSULA" instance start --tls-ca "$WORK/ca.crt" \
+	"docker://$R1/app:v1" pulled-tls 2>/dev/null
+is "$(as_user "$CAPSULA" exec instance://pulled-tls cat /etc/opaque/new 2>/dev/null)" upper \
+	"instance start --tls-ca FILE docker://REF"
+as_user "$CAPSULA" instance stop pulled-tls >/dev/null 2>&1
 
 done_testing
