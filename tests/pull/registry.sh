@@ -51,7 +51,7 @@ is "$rc" 125 "without credentials the pull fails with status 125"
 like "$out" "access denied by $R1.*capsula login $R1" "saying so and how to log in"
 is "$(printf '%s\n' "$out" | wc -l)" 1 "in one line"
 
-out=$(as_user CAPSULA_CACHEDIR="$CACHE" CAPSULA_TLS_CA="$WORK/ca.crt" CAPSULA_DOCKER_USERNAME=$REG_USER \
+out=$(as_user CAPSULA_CACHEDIR="$CACHE" CAPSULA_TLS_CA="$WORK/ca.crt" CAPSULA_DOCKER_USERNAME="$REG_USER" \
 	CAPSULA_DOCKER_PASSWORD=wrong "$CAPSULA" pull -q "$R1/app:v1" 2>&1); rc=$?
 is "$rc" 125 "a wrong password fails"
 like "$out" "credentials from CAPSULA_DOCKER_USERNAME/PASSWORD were refused" \
