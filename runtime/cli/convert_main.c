@@ -11,6 +11,7 @@
 #include "common/command.h"
 #include "common/error.h"
 #include "runtime/convert/build.h"
+#include "runtime/convert/verify.h"
 #include "runtime/image/image_ref.h"
 #include "runtime/pull/login.h"
 #include "runtime/pull/pull.h"
@@ -103,6 +104,7 @@ static const struct command commands[] = {
 	{"login", login_main},
 	{"cache", cache_main},
 	{"overlay", overlay_main},
+	{"verify", verify_main},
 };
 
 int main(int argc, char **argv)

@@ -34,6 +34,7 @@ static const char usage[] =
 	"  overlay export|clean DIR      what runs with --overlay DIR changed, as a\n"
 	"                                layer; or DIR emptied, --fakeroot files too\n"
 	"  inspect IMAGE                 what an image is and carries\n"
+	"  verify IMAGE                  does every part of the image decode?\n"
 	"  instance start|list|stop      named containers that stay until stopped\n"
 	"  doctor                        can this node run containers, MPI, verbs?\n"
 	"\n"
@@ -86,7 +87,7 @@ out:
 	return status == 0 ? 0 : err.status;
 }
 
-/* build, pull, login, cache and overlay are capsula-convert's. */
+/* build, pull, login, cache, overlay and verify are capsula-convert's. */
 static int convert_main(int argc, char **argv)
 {
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
@@ -105,6 +106,7 @@ static const struct command commands[] = {
 	{"login", convert_main},
 	{"cache", convert_main},
 	{"overlay", convert_main},
+	{"verify", convert_main},
 	{"inspect", inspect_main},
 	{"instance", instance_main},
 	{"doctor", doctor_main},

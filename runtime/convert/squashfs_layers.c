@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ struct offset_file {
 
 struct layer {
 	const char *path;
+	const char *hint;            /* what to do about a damaged one */
 	struct offset_file file;
 	sqfs_super_t super;
 	sqfs_compressor_t *cmp;
@@ -100,6 +102,9 @@ static int layer_fail(const struct layer *l, int code, const char *what, capsula
 {
 	if (code == SQFS_ERROR_ALLOC)
 		return fail(err, ENOMEM, NULL, "layer %s: %s", l->path, what);
+	if (l->hint != NULL)
+		return fail_status(err, EXIT_IMAGE_DAMAGED, 0, l->hint,
+		                   "%s is damaged: %s (libsquashfs error %d)", l->path, what, code);
 	return fail(err, 0, HINT_LAYER, "layer %s: %s (libsquashfs error %d)", l->path, what, code);
 }
 
@@ -610,4 +615,139 @@ int squashfs_layers_copy(struct squashfs_layer_set *set, struct tree_inode *targ
 		at += (uint64_t)got;
 	}
 	return squashfs_writer_end_file(w, err);
+}
+
+/* ---------------------------------------------------------------- verify */
+
+struct verify {
+	struct layer *layer;
+	struct squashfs_verify_counts *counts;
+	unsigned char *buffer;
+	char what[PATH_MAX + 96];
+	capsula_error *err;
+};
+
+static const char *path_of(const sqfs_tree_node_t *node, char *out, size_t size)
+{
+	char *path = NULL;
+
+	if (sqfs_tree_node_get_path(node, &path) != 0 || path == NULL)
+		snprintf(out, size, "inode %u", (unsigned)node->inode->base.inode_number);
+	else
+		snprintf(out, size, "%s", path);
+	sqfs_free(path);
+	return out;
+}
+
+static int verify_xattrs(struct verify *v, const sqfs_tree_node_t *node)
+{
+	struct layer *l = v->layer;
+	sqfs_xattr_id_t desc;
+	sqfs_u32 index;
+	char path[PATH_MAX];
+	int ret;
+
+	if (sqfs_inode_get_xattr_index(node->inode, &index) != 0 || index == 0xFFFFFFFF)
+		return 0;
+	ret = sqfs_xattr_reader_get_desc(l->xattrs, index, &desc);
+	if (ret == 0)
+		ret = sqfs_xattr_reader_seek_kv(l->xattrs, &desc);
+	for (sqfs_u32 i = 0; ret == 0 && i < desc.count; i++) {
+		sqfs_xattr_entry_t *key = NULL;
+		sqfs_xattr_value_t *value = NULL;
+
+		ret = sqfs_xattr_reader_read_key(l->xattrs, &key);
+		if (ret == 0)
+			ret = sqfs_xattr_reader_read_value(l->xattrs, key, &value);
+		free(key);
+		free(value);
+	}
+	if (ret == 0)
+		return 0;
+	snprintf(v->what, sizeof v->what, "%s: extended attributes",
+	         path_of(node, path, sizeof path));
+	return layer_fail(l, ret, v->what, v->err);
+}
+
+static int verify_data(struct verify *v, const sqfs_tree_node_t *node)
+{
+	struct layer *l = v->layer;
+	sqfs_u64 size = 0;
+	char path[PATH_MAX];
+
+	sqfs_inode_get_file_size(node->inode, &size);
+	for (sqfs_u64 at = 0; at < size; at += COPY_CHUNK) {
+		sqfs_u32 n = size - at < COPY_CHUNK ? (sqfs_u32)(size - at) : COPY_CHUNK;
+		sqfs_s32 got = sqfs_data_reader_read(l->data, node->inode, at, v->buffer, n);
+
+		if (got < 0 || (sqfs_u32)got != n) {
+			snprintf(v->what, sizeof v->what, "%s: the data at byte %llu cannot be read",
+			         path_of(node, path, sizeof path), (unsigned long long)at);
+			return layer_fail(l, got < 0 ? got : SQFS_ERROR_CORRUPTED, v->what, v->err);
+		}
+		v->counts->bytes += n;
+	}
+	v->counts->files++;
+	return 0;
+}
+
+static int verify_below(struct verify *v, const sqfs_tree_node_t *dir)
+{
+	for (const sqfs_tree_node_t *n = dir->children; n != NULL; n = n->next) {
+		int type = n->inode->base.type;
+
+		if (verify_xattrs(v, n) < 0)
+			return -1;
+		if (type == SQFS_INODE_FILE || type == SQFS_INODE_EXT_FILE) {
+			if (verify_data(v, n) < 0)
+				return -1;
+		} else if (type == SQFS_INODE_DIR || type == SQFS_INODE_EXT_DIR) {
+			v->counts->directories++;
+			if (verify_below(v, n) < 0)
+				return -1;
+		} else {
+			v->counts->others++;
+		}
+	}
+	return 0;
+}
+
+int squashfs_image_verify(const struct squashfs_layer *image, const char *hint,
+                          struct squashfs_verify_counts *counts, capsula_error *err)
+{
+	struct layer l = {.hint = hint, .file.fd = -1};
+	struct verify v = {.layer = &l, .counts = counts, .err = err};
+	int ret = -1;
+
+	memset(counts, 0, sizeof *counts);
+	if (layer_open(&l, image, err) < 0)
+		goto out;
+	/* Every byte the superblock says the image has must be there. */
+	if (l.super.bytes_used > l.file.size) {
+		ret = fail_status(err, EXIT_IMAGE_DAMAGED, 0, hint,
+		                  "%s is damaged: it ends at byte %llu, before its %llu bytes",
+		           image->path, (unsigned long long)l.file.size,
+		           (unsigned long long)l.super.bytes_used);
+		goto out;
+	}
+	v.buffer = malloc(COPY_CHUNK);
+	if (v.buffer == NULL) {
+		ret = fail(err, ENOMEM, NULL, "verify %s", image->path);
+		goto out;
+	}
+	counts->directories = 1;
+	if (verify_xattrs(&v, l.root) == 0 && verify_below(&v, l.root) == 0)
+		ret = 0;
+out:
+	free(v.buffer);
+	if (l.root != NULL)
+		sqfs_dir_tree_destroy(l.root);
+	sqfs_destroy(l.xattrs);
+	sqfs_destroy(l.data);
+	sqfs_destroy(l.dirs);
+	sqfs_destroy(l.ids);
+	sqfs_destroy(l.cmp);
+	if (l.file.fd >= 0)
+		close(l.file.fd);
+	return ret;
 }

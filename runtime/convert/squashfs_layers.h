@@ -35,4 +35,15 @@ int squashfs_layers_copy(struct squashfs_layer_set *set, struct tree_inode *inod
                          struct squashfs_writer *w, capsula_error *err);
 void squashfs_layers_close(struct squashfs_layer_set *set);
 
+/* capsula verify: every table, inode, directory, extended attribute and
+ * file's data of one image decoded (squashfs keeps no checksums: bytes
+ * stored uncompressed can change unseen). 0 when all of it decodes; else
+ * -1 with the first damage, "IMAGE is damaged: WHAT", and hint. */
+#define EXIT_IMAGE_DAMAGED 1
+struct squashfs_verify_counts {
+	uint64_t files, directories, others, bytes;
+};
+int squashfs_image_verify(const struct squashfs_layer *image, const char *hint,
+                          struct squashfs_verify_counts *counts, capsula_error *err);
+
 #endif

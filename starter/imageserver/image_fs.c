@@ -60,6 +60,7 @@ int image_fs_open(struct image_fs *ifs, const struct capsula_image *image,
 	ifs->fd = image->fd;
 	ifs->offset = (size_t)image->offset;
 	ifs->building = true;
+	damage_report_init(&ifs->damage, image->path);
 	if (image_reader_open(&probe, image, err) < 0)
 		return -1;
 	ifs->block_size = probe.sb.block_size;

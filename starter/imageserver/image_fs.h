@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/plan.h"
 #include "starter/imageserver/block_cache.h"
+#include "starter/imageserver/damage_report.h"
 #include "starter/imageserver/mount_points.h"
 
 struct fuse_session;
@@ -53,6 +54,8 @@ struct image_fs {
 	uid_t inner_uid;
 	gid_t inner_gid;
 	unsigned long mapped_ids;
+	/* A part of the image that does not decode is told to the ranks. */
+	struct damage_report damage;
 };
 
 /* The owner the kernel is told about for an image owner id. */

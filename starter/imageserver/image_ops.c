@@ -31,11 +31,19 @@ static int request_begin(fuse_req_t req, struct request_context *rc)
 	return 0;
 }
 
+/* A part of the image that does not decode: EIO, after the ranks are told
+ * (once) why their read failed. */
+static void reply_damaged(fuse_req_t req, const struct request_context *rc, const char *what)
+{
+	damage_report_tell(&rc->ifs->damage, what);
+	fuse_reply_err(req, EIO);
+}
+
 static int inode_of(fuse_req_t req, struct request_context *rc, fuse_ino_t ino,
                     sqfs_inode *inode)
 {
 	if (sqfs_inode_get(rc->fs, inode, image_fs_inode_id(rc->ifs, ino)) != SQFS_OK) {
-		fuse_reply_err(req, EIO);
+		reply_damaged(req, rc, "an inode");
 		return -1;
 	}
 	return 0;
@@ -189,7 +197,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	sqfs_dentry_init(&dentry, name_buffer);
 	if (sqfs_dir_lookup(rc.fs, &dir, name, strlen(name), &dentry, &found) != SQFS_OK) {
-		fuse_reply_err(req, EIO);
+		reply_damaged(req, &rc, "a directory");
 		return;
 	}
 	if (!found) {
@@ -197,7 +205,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (entry_of(&rc, &dentry, &entry) < 0)
-		fuse_reply_err(req, EIO);
+		reply_damaged(req, &rc, "an inode");
 	else
 		fuse_reply_entry(req, &entry);
 }
@@ -231,7 +239,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (inode_of(req, &rc, ino, &inode) < 0)
 		return;
 	if (inode_stat(&rc, &inode, ino, &st) < 0)
-		fuse_reply_err(req, EIO);
+		reply_damaged(req, &rc, "an inode");
 	else
 		/* The root is answered the same before and after the build. */
 		fuse_reply_attr(req, &st, ino == FUSE_ROOT_ID ? FOREVER :
@@ -255,7 +263,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, EINVAL);
 	else if (inode.xtra.symlink_size >= sizeof target ||
 	         sqfs_readlink(rc.fs, &inode, target, &size) != SQFS_OK)
-		fuse_reply_err(req, EIO);
+		reply_damaged(req, &rc, "a symbolic link");
 	else
 		fuse_reply_readlink(req, target);
 }
@@ -312,7 +320,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 	}
 	count = image_fs_spans(rc.ifs, rc.fs, &inode, (uint64_t)offset, size, spans, max_spans);
 	if (count < 0) {
-		fuse_reply_err(req, EIO);
+		reply_damaged(req, &rc, "a block of file data");
 	} else {
 		/* Cached blocks go to the kernel as they are; uncompressed data
 		 * is spliced from the image file, never copied through here. */
@@ -441,7 +449,7 @@ static void list_directory(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	}
 	if (in_image && offset < MOUNT_POINT_OFFSET && list_image_entries(&l, &rc, &dir, offset) < 0) {
 		free(l.buffer);
-		fuse_reply_err(req, EIO);
+		reply_damaged(req, &rc, "a directory");
 		return;
 	}
 	list_mount_points(&l, &rc, ino,
@@ -502,7 +510,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	if (value == NULL)
 		fuse_reply_err(req, ENOMEM);
 	else if (sqfs_xattr_lookup(rc.fs, &inode, name, value, &real) != SQFS_OK)
-		fuse_reply_err(req, EIO);
+		reply_damaged(req, &rc, "extended attributes");
 	else if (real == 0)
 		fuse_reply_err(req, ENODATA);
 	else if (size == 0)
@@ -560,7 +568,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	return;
 io_error:
 	free(names);
-	fuse_reply_err(req, EIO);
+	reply_damaged(req, &rc, "extended attributes");
 }
 
 const struct fuse_lowlevel_ops image_operations = {

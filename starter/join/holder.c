@@ -203,6 +203,8 @@ static void rank_remove(struct rank_set *set, size_t i, const struct container *
 	if (rank->stderr_fd >= 0 && rank->request.timing)
 		report_command(c, rank);
 	close(set->fds[i].fd);
+	if (rank->stderr_fd >= 0 && c->served != NULL)
+		damage_report_unlisten(&c->served->damage, rank->stderr_fd);
 	if (rank->stderr_fd >= 0)
 		close(rank->stderr_fd);
 	set->fds[i] = set->fds[set->count];
@@ -291,15 +293,15 @@ static void serve_ranks(int listen_fd, const struct capsula_plan *plan,
 			if (conn >= 0)
 				close(conn);
 			/* Holding a rank's stderr past its end would keep its
-			 * launcher waiting: only while it lives, and only if needed. */
-			if (rank.stderr_fd >= 0 && c->upper_fd < 0 && !rank.request.timing) {
-				close(rank.stderr_fd);
-				rank.stderr_fd = -1;
-			}
+			 * launcher waiting: only while it lives (a full tmpfs, a
+			 * damaged image and --timing are told there). */
 			if (pidfd >= 0 && rank_add(&set, pidfd, &rank) < 0) {
 				close(pidfd);
 				if (rank.stderr_fd >= 0)
 					close(rank.stderr_fd);
+			} else if (pidfd >= 0 && rank.stderr_fd >= 0 && c->served != NULL) {
+				/* Out of memory, that rank alone is not told. */
+				(void)damage_report_listen(&c->served->damage, rank.stderr_fd);
 			}
 		}
 	}
