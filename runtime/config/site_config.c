@@ -24,6 +24,10 @@ void config_defaults(struct capsula_config *config)
 	config->grace_ms = DEFAULT_GRACE_MS;
 	config->reuse_grace_ms = DEFAULT_REUSE_GRACE_MS;
 	config->tmpfs_bytes = DEFAULT_WRITABLE_TMPFS_BYTES;
+	config->registry_deadline_s = DEFAULT_REGISTRY_DEADLINE_S;
+	config->registry_min_rate = DEFAULT_REGISTRY_MIN_RATE;
+	config->registry_rate_window_s = DEFAULT_REGISTRY_RATE_WINDOW_S;
+	config->registry_retry_time_s = DEFAULT_REGISTRY_RETRY_TIME_S;
 }
 
 static int parse_yes_no(const char *value, bool *out)
@@ -49,6 +53,20 @@ static int parse_grace(const char *value, unsigned *ms)
 	if (errno != 0 || end == value || *end != '\0' || !(seconds >= 0) || seconds > MAX_GRACE_S)
 		return -1;
 	*ms = (unsigned)(seconds * 1000 + 0.5);
+	return 0;
+}
+
+static int parse_seconds(const char *value, unsigned *out)
+{
+	char *end;
+	unsigned long seconds;
+
+	errno = 0;
+	seconds = strtoul(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || seconds < 1 ||
+	    seconds > 86400)
+		return -1;
+	*out = (unsigned)seconds;
 	return 0;
 }
 
@@ -139,6 +157,18 @@ static const char *apply(struct capsula_config *c, const char *key, const char *
 		return set_path(c->cache_dir, sizeof c->cache_dir, value);
 	if (strcmp(key, "registry ca") == 0)
 		return set_path(c->registry_ca, sizeof c->registry_ca, value);
+	if (strcmp(key, "registry deadline") == 0)
+		return parse_seconds(value, &c->registry_deadline_s) < 0 ?
+		       "expected seconds from 1 to 86400" : NULL;
+	if (strcmp(key, "registry minimum rate") == 0)
+		return parse_byte_size(value, &c->registry_min_rate) < 0 || c->registry_min_rate < 1 ?
+		       "expected bytes a second, such as 10K" : NULL;
+	if (strcmp(key, "registry rate window") == 0)
+		return parse_seconds(value, &c->registry_rate_window_s) < 0 ?
+		       "expected seconds from 1 to 86400" : NULL;
+	if (strcmp(key, "registry retry time") == 0)
+		return parse_seconds(value, &c->registry_retry_time_s) < 0 ?
+		       "expected seconds from 1 to 86400" : NULL;
 	if (strcmp(key, "insecure registry") == 0)
 		return strvec_push(&c->insecure_registries, value) < 0 ? strerror(errno) : NULL;
 	return "unknown setting";

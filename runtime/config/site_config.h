@@ -35,8 +35,22 @@ struct capsula_config {
 	char cache_dir[512];       /* base of users' pull caches; "" for their homes */
 	char registry_ca[512];     /* extra CA bundle for registries, or "" */
 	struct strvec insecure_registries;  /* reached over plain HTTP */
+	/* How long a registry may take: a manifest, index or token answer as a
+	 * whole; a blob at least this rate over the window; all retries. */
+	unsigned registry_deadline_s;
+	unsigned long long registry_min_rate;
+	unsigned registry_rate_window_s;
+	unsigned registry_retry_time_s;
 	char path[256];            /* where it came from, for messages */
 };
+
+/* A manifest, index or token answer is a few KiB: a minute is generous. A
+ * blob slower than 1 KiB/s for a minute has as good as stopped. Retries
+ * (with their waits) end after ten minutes. */
+#define DEFAULT_REGISTRY_DEADLINE_S 60
+#define DEFAULT_REGISTRY_MIN_RATE 1024
+#define DEFAULT_REGISTRY_RATE_WINDOW_S 60
+#define DEFAULT_REGISTRY_RETRY_TIME_S 600
 
 void config_defaults(struct capsula_config *config);
 /* Parse text (the contents of the file called name) over the defaults. */

@@ -307,6 +307,10 @@ static int open_registry(struct pull *p, capsula_error *err)
 		.retries = p->opts->retries,
 		.quiet = p->opts->build.quiet,
 		.max_rate = p->opts->max_rate / p->opts->parallel,
+		.deadline_s = p->config.registry_deadline_s,
+		.min_rate = p->config.registry_min_rate,
+		.rate_window_s = p->config.registry_rate_window_s,
+		.retry_time_s = p->config.registry_retry_time_s,
 	};
 
 	if (settings.ca_file == NULL && p->config.registry_ca[0] != '\0')

@@ -14,6 +14,7 @@
 #include "common/sha256.h"
 #include "common/small_file.h"
 #include "common/text.h"
+#include "common/timing.h"
 #include "runtime/pull/registry.h"
 
 #define ERROR_BODY_MAX 8192
@@ -284,9 +285,19 @@ static void set_transfer_options(struct registry_connection *c, const char *url,
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "capsula/" PACKAGE_VERSION);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
-	/* A connection that stalls for a minute has dropped: retry it. */
-	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+	if (ex->fd < 0 && c->r->settings.deadline_s > 0) {
+		/* A document arrives whole in time, or not at all: a registry
+		 * dripping bytes cannot hold a pull (and every rank) forever. */
+		curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)c->r->settings.deadline_s);
+	} else if (ex->fd >= 0 && c->r->settings.min_rate > 0 && c->r->settings.rate_window_s > 0) {
+		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, (long)c->r->settings.min_rate);
+		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, (long)c->r->settings.rate_window_s);
+	}
+	if (ex->fd < 0 || c->r->settings.min_rate == 0 || c->r->settings.rate_window_s == 0) {
+		/* A connection that stalls for a minute has dropped: retry it. */
+		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+	}
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errors);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, ex);
@@ -383,9 +394,10 @@ static void wait_to_retry(const struct registry *r, unsigned attempt, long retry
 	sleep(seconds);
 }
 
-static int curl_failure(struct registry_connection *c, CURLcode rc, const char *errors,
-                        const char *what, capsula_error *err)
+static int curl_failure(struct registry_connection *c, const struct exchange *ex, CURLcode rc,
+                        const char *errors, const char *what, capsula_error *err)
 {
+	const struct registry_settings *set = &c->r->settings;
 	const char *host = c->r->ref.host;
 	const char *why = errors[0] ? errors : curl_easy_strerror(rc);
 
@@ -416,6 +428,16 @@ static int curl_failure(struct registry_connection *c, CURLcode rc, const char *
 		            "(--insecure or the site's 'insecure registry')",
 		            "%s: refused to follow %s to plain HTTP (%s)", what, host, why);
 	case CURLE_OPERATION_TIMEDOUT:
+		if (ex->fd < 0 && set->deadline_s > 0)
+			return fail(err, 0, "pull again later; a site allows slower registries with "
+			            "'registry deadline' in capsula.conf",
+			            "%s: %s did not send it within %u s (%s)", what, host, set->deadline_s,
+			            why);
+		if (ex->fd >= 0 && set->min_rate > 0 && set->rate_window_s > 0)
+			return fail(err, 0, "pull again: it resumes where this one stopped; a site "
+			            "allows slower links with 'registry minimum rate' in capsula.conf",
+			            "%s: %s sent less than %llu bytes/s for %u s (%s)", what, host,
+			            (unsigned long long)set->min_rate, set->rate_window_s, why);
 		return fail(err, 0, "pull again: it resumes where this one stopped",
 		            "%s: %s stopped answering (%s)", what, host, why);
 	default:
@@ -508,13 +530,18 @@ static int request(struct registry_connection *c, const char *url, const char *a
 	struct registry *r = c->r;
 	unsigned attempt = 0, challenges = 0;
 	char errors[CURL_ERROR_SIZE];
+	uint64_t retry_until = r->settings.retry_time_s == 0 ? UINT64_MAX :
+	                       timing_now_us() + r->settings.retry_time_s * 1000000ULL;
 
 	for (;;) {
 		CURLcode rc;
+		bool may_retry;
 
 		errors[0] = '\0';
 		exchange_reset(ex);
 		rc = perform(c, url, accept, ex, errors);
+		/* Retries are bounded by their count and, waits included, by time. */
+		may_retry = attempt < r->settings.retries && timing_now_us() < retry_until;
 		if (ex->write_errno != 0)
 			return fail(err, ex->write_errno, ex->write_errno == ENOSPC ? HINT_SPACE : NULL,
 			            "%s: write", what);
@@ -524,12 +551,12 @@ static int request(struct registry_connection *c, const char *url, const char *a
 			return fail(err, 0, "tell the registry's operator", "%s: larger than %s",
 			            what, ex->fd >= 0 ? "its descriptor says" : "a manifest may be");
 		if (rc != CURLE_OK) {
-			if (transient(r, rc) && attempt < r->settings.retries) {
+			if (transient(r, rc) && may_retry) {
 				wait_to_retry(r, attempt++, -1, what, errors[0] ? errors :
 				              curl_easy_strerror(rc));
 				continue;
 			}
-			return curl_failure(c, rc, errors, what, err);
+			return curl_failure(c, ex, rc, errors, what, err);
 		}
 		r->reached = true;
 		if (ex->status == 401 && !ex->token_request && challenges++ < 2) {
@@ -540,7 +567,7 @@ static int request(struct registry_connection *c, const char *url, const char *a
 			if (answered == 0)
 				continue;
 		}
-		if ((ex->status == 429 || ex->status >= 500) && attempt < r->settings.retries) {
+		if ((ex->status == 429 || ex->status >= 500) && may_retry) {
 			char message[512];
 
 			registry_message(ex, message, sizeof message);

@@ -22,6 +22,10 @@ struct registry_settings {
 	unsigned retries;        /* of 429, 5xx and dropped connections */
 	bool quiet;              /* no word of retries */
 	uint64_t max_rate;       /* bytes/s of one transfer; 0: no limit */
+	unsigned deadline_s;     /* a manifest, index or token answer, whole; 0: none */
+	uint64_t min_rate;       /* a blob slower than this (bytes/s)... */
+	unsigned rate_window_s;  /* ...for this long has stopped; 0: 1 B/s for 60 s */
+	unsigned retry_time_s;   /* retries end after this long; 0: no bound but their count */
 };
 
 struct registry {
