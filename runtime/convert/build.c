@@ -534,9 +534,6 @@ int build_image(const struct build_options *opts, capsula_error *err)
 	if (output_open(&b.out, opts->output_dir_fd, opts->output, opts->output_shown, opts->force,
 	                err) < 0)
 		goto out;
-	b.out.give = opts->output_give;
-	b.out.owner_uid = opts->output_uid;
-	b.out.owner_gid = opts->output_gid;
 	if (opts->layer_count > 0) {
 		if (tree_init(&b.tree, true, err) < 0)
 			goto out;

@@ -37,10 +37,6 @@ struct build_options {
 	const struct strvec *capture_skip;  /* its mount points, left out when empty */
 	bool quiet;
 	bool help;
-	/* Written from inside a user namespace where the user is another id: */
-	bool output_give;
-	uid_t output_uid;
-	gid_t output_gid;
 	/* A recipe build (capsula build OUT Dockerfile|x.def, or -f FILE CONTEXT): */
 	const char *recipe_file;   /* -f FILE */
 	struct strvec build_args;  /* --build-arg NAME=VALUE */

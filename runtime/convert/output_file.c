@@ -76,9 +76,6 @@ int output_begin(struct output_file *o, capsula_error *err)
 		o->partial[0] = '\0';
 		return fail(err, EEXIST, NULL, "create an image beside %s", o->shown);
 	}
-	/* Written as another id of the user's namespace, for the user. */
-	if (o->give && fchown(o->fd, o->owner_uid, o->owner_gid) < 0)
-		return fail(err, errno, NULL, "give %s to its user", o->partial);
 	/* Held until the end: a later run knows a live writer's file by it. */
 	if (flock(o->fd, LOCK_EX | LOCK_NB) < 0)
 		return fail(err, errno, NULL, "lock %s", o->partial);

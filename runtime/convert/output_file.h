@@ -19,9 +19,6 @@ struct output_file {
 	char partial[OUTPUT_NAME_MAX + 32];
 	char shown[4096];               /* the output as the user named it */
 	int fd;                         /* the partial file, being written */
-	bool give;                      /* give the file to owner_uid:owner_gid */
-	uid_t owner_uid;
-	gid_t owner_gid;
 };
 
 /* Prepare to write path (below dir_fd when it is not -1; shown names it

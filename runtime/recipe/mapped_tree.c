@@ -15,21 +15,13 @@ static bool in_range(unsigned long id, const struct id_range *r)
 	return r->count > 0 && id >= r->start && id - r->start < r->count;
 }
 
-struct mapped_build {
-	const struct build_options *opts;
-	uid_t user_uid;   /* the user, as the namespace sees them */
-	gid_t user_gid;
-};
-
+/* The builder keeps the user's own id in the namespace it made (mapped
+ * after the subordinate ids), with the namespace's capabilities over
+ * every mapped owner: it reads the whole tree, and the image it writes is
+ * the user's. */
 static int build_inside(void *arg, capsula_error *err)
 {
-	const struct mapped_build *m = arg;
-	struct build_options o = *m->opts;
-
-	o.output_give = true;
-	o.output_uid = m->user_uid;
-	o.output_gid = m->user_gid;
-	return build_image(&o, err);
+	return build_image(arg, err);
 }
 
 int mapped_tree_build(const struct build_options *opts, capsula_error *err)
@@ -47,14 +39,11 @@ int mapped_tree_build(const struct build_options *opts, capsula_error *err)
 		return 0;
 	plan_fakeroot(&facts, &maps);
 	if (maps.newuidmap != NULL && in_range(st.st_uid, &maps.subuids)) {
-		struct mapped_build m = {.opts = opts, .user_uid = (uid_t)maps.subuids.count,
-		                         .user_gid = (gid_t)maps.subgids.count};
-
 		id.subuids = maps.subuids;
 		id.subgids = maps.subgids;
 		id.newuidmap = maps.newuidmap;
 		id.newgidmap = maps.newgidmap;
-		ret = step_in_user_namespace(&id, build_inside, &m, err) < 0 ? -1 : 1;
+		ret = step_in_user_namespace(&id, build_inside, (void *)opts, err) < 0 ? -1 : 1;
 	}
 	free(maps.newuidmap);
 	free(maps.newgidmap);
