@@ -240,7 +240,10 @@ as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
 FROM $BASE
 RUN ($marker &) ; echo started
 EOF
-out=$(build "$WORK/daemon.sqfs" "$ctx/Dockerfile"); rc=$?
+# To a file, not a pipe: a process left behind would keep a pipe open,
+# and the check below must fail, not wait for it.
+build "$WORK/daemon.sqfs" "$ctx/Dockerfile" > "$WORK/daemon.out" 2>&1; rc=$?
+out=$(cat "$WORK/daemon.out")
 is "$rc" 0 "a step that leaves a process running builds"
 [ "$rc" = 0 ] || diag "$out"
 left=$(pgrep -u "$TEST_UID" -f "$marker")
