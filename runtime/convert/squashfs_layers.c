@@ -279,16 +279,17 @@ static void free_xattrs(struct merge *m)
 	m->opaque = m->has_owner = m->has_device = false;
 }
 
-/* The inode's attributes, overlayfs's opaque mark taken out as such, its
- * other private ones and capsula's left out. */
-static int read_xattrs(struct merge *m, const sqfs_inode_generic_t *inode)
+/* Each of the inode's extended attributes, read and handed to take (when
+ * not NULL, which returns 0 or a libsquashfs error); 0, or that error. */
+typedef int (*xattr_taker)(void *arg, const char *name, const sqfs_xattr_value_t *value);
+
+static int walk_xattrs(struct layer *l, const sqfs_inode_generic_t *inode, xattr_taker take,
+                       void *arg)
 {
-	struct layer *l = m->layer;
 	sqfs_xattr_id_t desc;
 	sqfs_u32 index;
 	int ret;
 
-	free_xattrs(m);
 	if (sqfs_inode_get_xattr_index(inode, &index) != 0 || index == 0xFFFFFFFF)
 		return 0;
 	ret = sqfs_xattr_reader_get_desc(l->xattrs, index, &desc);
@@ -301,41 +302,55 @@ static int read_xattrs(struct merge *m, const sqfs_inode_generic_t *inode)
 		ret = sqfs_xattr_reader_read_key(l->xattrs, &key);
 		if (ret == 0)
 			ret = sqfs_xattr_reader_read_value(l->xattrs, key, &value);
-		if (ret == 0) {
-			const char *name = (const char *)key->key;
-
-			if (strcmp(name, OVERLAY_OPAQUE) == 0)
-				m->opaque = value->size == 1 && value->value[0] == 'y';
-			else if (strncmp(name, "user.capsula.", 13) == 0)
-				take_recorded(m, name, value->value, value->size);
-			else if (strncmp(name, "user.overlay.", 13) != 0 &&
-			         strncmp(name, "user.capsula.", 13) != 0 &&
-			         m->xattr_count < sizeof m->xattrs / sizeof m->xattrs[0]) {
-				char *copy = strdup(name);
-				unsigned char *bytes = malloc(value->size ? value->size : 1);
-
-				if (copy == NULL || bytes == NULL) {
-					free(copy);
-					free(bytes);
-					ret = SQFS_ERROR_ALLOC;
-				} else {
-					struct tree_xattr *x = &m->xattrs[m->xattr_count++];
-
-					/* Freed by free_xattrs() once the entry is merged. */
-					/* NOLINTBEGIN(clang-analyzer-unix.Malloc) */
-					memcpy(bytes, value->value, value->size);
-					x->key = copy;
-					x->value = (void *)bytes;
-					x->size = value->size;
-				}
-				/* NOLINTEND(clang-analyzer-unix.Malloc) */
-			}
-		}
+		if (ret == 0 && take != NULL)
+			ret = take(arg, (const char *)key->key, value);
 		free(key);
 		free(value);
 	}
+	return ret;
+}
+
+/* One attribute for the merge: overlayfs's opaque mark taken out as such,
+ * its other private ones and capsula's left out. */
+static int take_xattr(void *arg, const char *name, const sqfs_xattr_value_t *value)
+{
+	struct merge *m = arg;
+
+	if (strcmp(name, OVERLAY_OPAQUE) == 0) {
+		m->opaque = value->size == 1 && value->value[0] == 'y';
+	} else if (strncmp(name, "user.capsula.", 13) == 0) {
+		take_recorded(m, name, value->value, value->size);
+	} else if (strncmp(name, "user.overlay.", 13) != 0 &&
+	           m->xattr_count < sizeof m->xattrs / sizeof m->xattrs[0]) {
+		char *copy = strdup(name);
+		unsigned char *bytes = malloc(value->size ? value->size : 1);
+
+		if (copy == NULL || bytes == NULL) {
+			free(copy);
+			free(bytes);
+			return SQFS_ERROR_ALLOC;
+		}
+		/* Freed by free_xattrs() once the entry is merged. */
+		/* NOLINTBEGIN(clang-analyzer-unix.Malloc) */
+		memcpy(bytes, value->value, value->size);
+		m->xattrs[m->xattr_count].key = copy;
+		m->xattrs[m->xattr_count].value = (void *)bytes;
+		m->xattrs[m->xattr_count].size = value->size;
+		m->xattr_count++;
+		/* NOLINTEND(clang-analyzer-unix.Malloc) */
+	}
+	return 0;
+}
+
+/* The inode's attributes, as take_xattr keeps them. */
+static int read_xattrs(struct merge *m, const sqfs_inode_generic_t *inode)
+{
+	int ret;
+
+	free_xattrs(m);
+	ret = walk_xattrs(m->layer, inode, take_xattr, m);
 	if (ret != 0)
-		return layer_fail(l, ret, "extended attributes", m->err);
+		return layer_fail(m->layer, ret, "extended attributes", m->err);
 	return 0;
 }
 
@@ -641,32 +656,14 @@ static const char *path_of(const sqfs_tree_node_t *node, char *out, size_t size)
 
 static int verify_xattrs(struct verify *v, const sqfs_tree_node_t *node)
 {
-	struct layer *l = v->layer;
-	sqfs_xattr_id_t desc;
-	sqfs_u32 index;
 	char path[PATH_MAX];
-	int ret;
+	int ret = walk_xattrs(v->layer, node->inode, NULL, NULL);
 
-	if (sqfs_inode_get_xattr_index(node->inode, &index) != 0 || index == 0xFFFFFFFF)
-		return 0;
-	ret = sqfs_xattr_reader_get_desc(l->xattrs, index, &desc);
-	if (ret == 0)
-		ret = sqfs_xattr_reader_seek_kv(l->xattrs, &desc);
-	for (sqfs_u32 i = 0; ret == 0 && i < desc.count; i++) {
-		sqfs_xattr_entry_t *key = NULL;
-		sqfs_xattr_value_t *value = NULL;
-
-		ret = sqfs_xattr_reader_read_key(l->xattrs, &key);
-		if (ret == 0)
-			ret = sqfs_xattr_reader_read_value(l->xattrs, key, &value);
-		free(key);
-		free(value);
-	}
 	if (ret == 0)
 		return 0;
 	snprintf(v->what, sizeof v->what, "%s: extended attributes",
 	         path_of(node, path, sizeof path));
-	return layer_fail(l, ret, v->what, v->err);
+	return layer_fail(v->layer, ret, v->what, v->err);
 }
 
 static int verify_data(struct verify *v, const sqfs_tree_node_t *node)
