@@ -715,8 +715,6 @@ static int open_subdir(int dir_fd, const char *name, capsula_error *err)
 
 static int prepare(struct builder *b, capsula_error *err)
 {
-	struct host_facts facts = {.uid = getuid(), .gid = getgid()};
-	struct capsula_plan maps = {.image.fd = -1, .socket_dir_fd = -1, .verbosity = -1};
 	const char *tmp = getenv("TMPDIR");
 	int build_fd, mounts_fd;
 
@@ -752,15 +750,7 @@ static int prepare(struct builder *b, capsula_error *err)
 	if (mkdtemp(b->work_base) == NULL)
 		return fail(err, errno, "set TMPDIR to a local directory of yours with room",
 		            "a work directory for the build in %s", tmp ? tmp : "/tmp");
-	plan_fakeroot(&facts, &maps);
-	b->id.uid = facts.uid;
-	b->id.gid = facts.gid;
-	b->id.full_map = maps.newuidmap != NULL;
-	b->id.subuids = maps.subuids;
-	b->id.subgids = maps.subgids;
-	b->id.newuidmap = maps.newuidmap;
-	b->id.newgidmap = maps.newgidmap;
-	b->id.verbosity = -1;
+	step_identity_init(&b->id);
 	return rundir_open_sockets(&b->id.socket_dir_fd, err);
 }
 
@@ -812,8 +802,7 @@ static void release(struct builder *b)
 		close(b->layers_fd);
 	if (b->id.socket_dir_fd >= 0)
 		close(b->id.socket_dir_fd);
-	free((char *)b->id.newuidmap);
-	free((char *)b->id.newgidmap);
+	step_identity_release(&b->id);
 	cache_close(&b->cache);
 	config_free(&b->site);
 }

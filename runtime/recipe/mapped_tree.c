@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/plan/fakeroot_plan.h"
 #include "runtime/recipe/mapped_tree.h"
 #include "runtime/recipe/step_container.h"
 
@@ -26,26 +25,18 @@ static int build_inside(void *arg, capsula_error *err)
 
 int mapped_tree_build(const struct build_options *opts, capsula_error *err)
 {
-	struct host_facts facts = {.uid = getuid(), .gid = getgid()};
-	struct capsula_plan maps = {.image.fd = -1, .socket_dir_fd = -1, .verbosity = -1};
-	struct step_identity id = {.uid = facts.uid, .gid = facts.gid, .full_map = true,
-	                           .subids_from_root = true, .socket_dir_fd = -1,
-	                           .verbosity = -1};
+	struct step_identity id;
 	struct stat st;
 	int ret = 0;
 
 	if (opts->source == NULL || opts->layer_count > 0 || opts->source_dir_fd >= 0 ||
 	    stat(opts->source, &st) < 0 || !S_ISDIR(st.st_mode))
 		return 0;
-	plan_fakeroot(&facts, &maps);
-	if (maps.newuidmap != NULL && in_range(st.st_uid, &maps.subuids)) {
-		id.subuids = maps.subuids;
-		id.subgids = maps.subgids;
-		id.newuidmap = maps.newuidmap;
-		id.newgidmap = maps.newgidmap;
+	step_identity_init(&id);
+	if (id.full_map && in_range(st.st_uid, &id.subuids)) {
+		id.subids_from_root = true;
 		ret = step_in_user_namespace(&id, build_inside, (void *)opts, err) < 0 ? -1 : 1;
 	}
-	free(maps.newuidmap);
-	free(maps.newgidmap);
+	step_identity_release(&id);
 	return ret;
 }

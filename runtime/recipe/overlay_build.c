@@ -13,7 +13,6 @@
 #include "common/option_hint.h"
 #include "runtime/convert/squashfs_layers.h"
 #include "runtime/image/image.h"
-#include "runtime/plan/fakeroot_plan.h"
 #include "runtime/recipe/overlay_build.h"
 #include "runtime/recipe/step_container.h"
 
@@ -32,6 +31,7 @@ const char overlay_usage[] =
 	"changes applied.\n";
 
 #define OVERLAY_HINT "see 'capsula overlay --help'"
+#define UPPER_HINT "give the DIR a run's --overlay DIR wrote"
 
 struct capture {
 	const char *upper;
@@ -69,25 +69,12 @@ static int capture_changes(void *arg, capsula_error *err)
  * and removed as those ids. */
 static int as_writer(int (*fn)(void *arg, capsula_error *err), void *arg, capsula_error *err)
 {
-	struct host_facts facts = {.uid = getuid(), .gid = getgid()};
-	struct capsula_plan maps = {.image.fd = -1, .socket_dir_fd = -1, .verbosity = -1};
+	struct step_identity id;
 	int ret;
 
-	plan_fakeroot(&facts, &maps);
-	if (maps.newuidmap != NULL) {
-		struct step_identity id = {
-			.uid = facts.uid, .gid = facts.gid, .full_map = true,
-			.subuids = maps.subuids, .subgids = maps.subgids,
-			.newuidmap = maps.newuidmap, .newgidmap = maps.newgidmap,
-			.socket_dir_fd = -1, .verbosity = -1,
-		};
-
-		ret = step_in_user_namespace(&id, fn, arg, err);
-	} else {
-		ret = fn(arg, err);
-	}
-	free(maps.newuidmap);
-	free(maps.newgidmap);
+	step_identity_init(&id);
+	ret = id.full_map ? step_in_user_namespace(&id, fn, arg, err) : fn(arg, err);
+	step_identity_release(&id);
 	return ret;
 }
 
@@ -97,9 +84,10 @@ static int find_upper(const char *dir, char *upper, size_t size, capsula_error *
 	struct stat st;
 
 	snprintf(upper, size, "%s/upper", dir);
-	if (lstat(upper, &st) < 0 || !S_ISDIR(st.st_mode))
-		return fail(err, errno ? errno : ENOTDIR, "give the DIR a run's --overlay DIR wrote",
-		            "%s: no upper directory", dir);
+	if (lstat(upper, &st) < 0)
+		return fail(err, errno, UPPER_HINT, "%s: no upper directory", dir);
+	if (!S_ISDIR(st.st_mode))
+		return fail(err, ENOTDIR, UPPER_HINT, "%s: no upper directory", dir);
 	return 0;
 }
 
@@ -119,7 +107,6 @@ int overlay_build(const struct build_options *opts, capsula_error *err)
 		return error_prefix(err, "--overlay needs a squashfs or SIF image to apply it to");
 	close(image.fd);
 	free(image.path);
-	errno = 0;
 	if (find_upper(opts->overlay_dir, upper, sizeof upper, err) < 0)
 		return error_prefix(err, "--overlay");
 	snprintf(work, sizeof work, "%s/capsula-overlay.XXXXXX",
@@ -181,7 +168,6 @@ static int export_main(int argc, char **argv, capsula_error *err)
 	}
 	if (argc - optind != 2)
 		return fail(err, 0, OVERLAY_HINT, "overlay export needs a DIR and an OUTPUT.sqfs");
-	errno = 0;
 	if (find_upper(argv[optind], upper, sizeof upper, err) < 0)
 		return error_prefix(err, "overlay export");
 	c.upper = upper;

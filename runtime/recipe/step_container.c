@@ -15,6 +15,7 @@
 
 #include "common/timing.h"
 #include "runtime/image/image.h"
+#include "runtime/plan/fakeroot_plan.h"
 #include "runtime/recipe/step_container.h"
 #include "starter/starter.h"
 
@@ -312,6 +313,27 @@ int step_container_run(const struct step_identity *id, const struct step_view *v
 }
 
 /* ---------------------------------------------------------------- the user's own ids */
+
+void step_identity_init(struct step_identity *id)
+{
+	struct host_facts facts = {.uid = getuid(), .gid = getgid()};
+	struct capsula_plan maps = {.image.fd = -1, .socket_dir_fd = -1, .verbosity = -1};
+
+	plan_fakeroot(&facts, &maps);
+	*id = (struct step_identity){
+		.uid = facts.uid, .gid = facts.gid, .full_map = maps.newuidmap != NULL,
+		.subuids = maps.subuids, .subgids = maps.subgids,
+		.newuidmap = maps.newuidmap, .newgidmap = maps.newgidmap,
+		.socket_dir_fd = -1, .verbosity = -1,
+	};
+}
+
+void step_identity_release(struct step_identity *id)
+{
+	free((char *)id->newuidmap);
+	free((char *)id->newgidmap);
+	id->newuidmap = id->newgidmap = NULL;
+}
 
 int step_in_user_namespace(const struct step_identity *id,
                            int (*fn)(void *arg, capsula_error *err), void *arg,

@@ -28,6 +28,12 @@ struct step_identity {
 	int verbosity;
 };
 
+/* The calling user's identity: their ids, and their full map when
+ * /etc/subuid and /etc/subgid give them ranges and the shadow helpers are
+ * there (full_map); no sockets yet (-1). Release frees the helpers' paths. */
+void step_identity_init(struct step_identity *id);
+void step_identity_release(struct step_identity *id);
+
 /* What one step's container shows. */
 struct step_view {
 	const char *base;            /* the stage's base image */
