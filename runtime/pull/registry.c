@@ -275,6 +275,7 @@ static void set_transfer_options(struct registry_connection *c, const char *url,
 {
 	CURL *curl = c->curl;
 	const char *protocols = c->r->settings.insecure ? "http,https" : "https";
+	long low_rate = 1, low_time = 60;
 
 	curl_easy_reset(curl);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -285,19 +286,18 @@ static void set_transfer_options(struct registry_connection *c, const char *url,
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "capsula/" PACKAGE_VERSION);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
-	if (ex->fd < 0 && c->r->settings.deadline_s > 0) {
-		/* A document arrives whole in time, or not at all: a registry
-		 * dripping bytes cannot hold a pull (and every rank) forever. */
+	/* A connection that stalls for a minute has dropped: retry it. A blob
+	 * must also keep the site's minimum rate, and a document arrive whole
+	 * in time: a registry dripping bytes cannot hold a pull (and every
+	 * rank) forever. */
+	if (ex->fd >= 0 && c->r->settings.min_rate > 0 && c->r->settings.rate_window_s > 0) {
+		low_rate = (long)c->r->settings.min_rate;
+		low_time = (long)c->r->settings.rate_window_s;
+	}
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, low_rate);
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, low_time);
+	if (ex->fd < 0 && c->r->settings.deadline_s > 0)
 		curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)c->r->settings.deadline_s);
-	} else if (ex->fd >= 0 && c->r->settings.min_rate > 0 && c->r->settings.rate_window_s > 0) {
-		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, (long)c->r->settings.min_rate);
-		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, (long)c->r->settings.rate_window_s);
-	}
-	if (ex->fd < 0 || c->r->settings.min_rate == 0 || c->r->settings.rate_window_s == 0) {
-		/* A connection that stalls for a minute has dropped: retry it. */
-		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
-	}
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errors);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, ex);
