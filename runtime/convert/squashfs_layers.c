@@ -173,23 +173,25 @@ int squashfs_layers_open(struct squashfs_layer_set **out, const struct squashfs_
 	return 0;
 }
 
+static void layer_close(struct layer *l)
+{
+	if (l->root != NULL)
+		sqfs_dir_tree_destroy(l->root);
+	sqfs_destroy(l->xattrs);
+	sqfs_destroy(l->data);
+	sqfs_destroy(l->dirs);
+	sqfs_destroy(l->ids);
+	sqfs_destroy(l->cmp);
+	if (l->file.fd >= 0)
+		close(l->file.fd);
+}
+
 void squashfs_layers_close(struct squashfs_layer_set *set)
 {
 	if (set == NULL)
 		return;
-	for (size_t i = 0; i < set->count; i++) {
-		struct layer *l = &set->layers[i];
-
-		if (l->root != NULL)
-			sqfs_dir_tree_destroy(l->root);
-		sqfs_destroy(l->xattrs);
-		sqfs_destroy(l->data);
-		sqfs_destroy(l->dirs);
-		sqfs_destroy(l->ids);
-		sqfs_destroy(l->cmp);
-		if (l->file.fd >= 0)
-			close(l->file.fd);
-	}
+	for (size_t i = 0; i < set->count; i++)
+		layer_close(&set->layers[i]);
 	free(set->layers);
 	free(set);
 }
@@ -737,14 +739,6 @@ int squashfs_image_verify(const struct squashfs_layer *image, const char *hint,
 		ret = 0;
 out:
 	free(v.buffer);
-	if (l.root != NULL)
-		sqfs_dir_tree_destroy(l.root);
-	sqfs_destroy(l.xattrs);
-	sqfs_destroy(l.data);
-	sqfs_destroy(l.dirs);
-	sqfs_destroy(l.ids);
-	sqfs_destroy(l.cmp);
-	if (l.file.fd >= 0)
-		close(l.file.fd);
+	layer_close(&l);
 	return ret;
 }
