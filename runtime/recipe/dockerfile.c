@@ -79,6 +79,7 @@ static bool parse_directive(struct reader *r, const char *line, size_t length, b
 			*failed = true;
 			fail(r->err, 0, "use escape=\\ or escape=`", "%s:%u: escape=%.*s: not \\ or `",
 			     r->file, r->number, (int)value_len, value);
+			return true;
 		}
 		r->escape = value[0];
 	}

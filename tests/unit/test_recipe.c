@@ -121,6 +121,21 @@ static void test_errors(void)
 	   strstr(err.message, "needs a source and a destination") != NULL,
 	   "COPY with one argument is refused");
 	recipe_free(&r);
+	/* The file's last bytes: nothing after them to read (no newline, no NUL). */
+	{
+		static const char directive[] = "#\tescape=\t\t";
+		size_t length = sizeof directive - 1;
+		char *exact = malloc(length);
+
+		if (exact != NULL) {
+			memcpy(exact, directive, length);
+			ok(dockerfile_parse(exact, length, "Dockerfile", &r, &err) < 0 &&
+			   strstr(err.message, "Dockerfile:1: escape=: not") != NULL,
+			   "an empty escape directive at the end of the file is refused: %s", err.message);
+			recipe_free(&r);
+			free(exact);
+		}
+	}
 }
 
 /* Expand text with vars; passes when it gives want. */
