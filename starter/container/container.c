@@ -95,7 +95,7 @@ static int serve_layers(const struct capsula_plan *plan, int stage_fd, const int
 /* The root: the image itself; or, with layers, an overlay of them, its
  * entries on a tmpfs; with a writable layer, that overlay itself. */
 static int build_root(struct rootfs *rfs, const struct capsula_plan *plan, int stage_fd,
-                      struct image_fs *served, struct container *c, capsula_error *err)
+                      struct image_fs *served, capsula_error *err)
 {
 	char lower[512], upper[4200], work[4200];
 	int overlay_fd, ret;
@@ -116,7 +116,7 @@ static int build_root(struct rootfs *rfs, const struct capsula_plan *plan, int s
 		return ret < 0 ? -1 : rootfs_from_image(rfs, stage_fd, "merged", "root", err);
 	}
 	if (plan->overlay == OVERLAY_TMPFS) {
-		if (overlay_tmpfs(stage_fd, "rw", plan->tmpfs_bytes, &c->upper_fd, err) < 0)
+		if (overlay_tmpfs(stage_fd, "rw", plan->tmpfs_bytes, err) < 0)
 			return -1;
 		snprintf(upper, sizeof upper, "/rw/upper");
 		snprintf(work, sizeof work, "/rw/work");
@@ -168,7 +168,7 @@ int container_build(const struct capsula_plan *plan, const struct identity *id,
 	if (serve_layers(plan, stage_fd, layer_fuse_fds, layers_served, err) < 0)
 		return -1;
 	t = timing_report(plan->timing, "  image mount (FUSE)", t);
-	if (build_root(&rfs, plan, stage_fd, served, c, err) < 0)
+	if (build_root(&rfs, plan, stage_fd, served, err) < 0)
 		return -1;
 	t = timing_report(plan->timing, "  root", t);
 	if (plan->dev_mode == DEV_MINIMAL && make_minimal_dev(&rfs, err) < 0)

@@ -11,7 +11,6 @@
 struct container {
 	int userns_fd;
 	int mntns_fd;
-	int upper_fd;  /* the writable tmpfs, or -1: watched for running full */
 	struct image_fs *served;  /* the image's server, for its counters */
 	struct prefetch *prefetch;  /* to stop before the process exits */
 };

@@ -29,8 +29,7 @@ int overlay_lower_dirs(const struct capsula_plan *plan, char *out, size_t size,
 	return 0;
 }
 
-int overlay_tmpfs(int stage_fd, const char *dir, unsigned long long bytes, int *tmpfs_fd,
-                  capsula_error *err)
+int overlay_tmpfs(int stage_fd, const char *dir, unsigned long long bytes, capsula_error *err)
 {
 	char size[32];
 	int mnt_fd, dir_fd;
@@ -50,7 +49,7 @@ int overlay_tmpfs(int stage_fd, const char *dir, unsigned long long bytes, int *
 		close(dir_fd);
 		return fail(err, saved, NULL, "make the writable tmpfs's directories");
 	}
-	*tmpfs_fd = dir_fd;
+	close(dir_fd);
 	return 0;
 }
 

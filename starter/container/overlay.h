@@ -13,9 +13,8 @@ int overlay_lower_dirs(const struct capsula_plan *plan, char *out, size_t size,
                        capsula_error *err);
 
 /* The writable tmpfs for --writable-tmpfs at stage path dir, holding upper/
- * and work/; *tmpfs_fd stays open on it (to see how full it is). */
-int overlay_tmpfs(int stage_fd, const char *dir, unsigned long long bytes, int *tmpfs_fd,
-                  capsula_error *err);
+ * and work/. */
+int overlay_tmpfs(int stage_fd, const char *dir, unsigned long long bytes, capsula_error *err);
 
 /* A detached overlay mount: read-only when upper is NULL. */
 int overlay_mount(const char *lower, const char *upper, const char *work, int *mnt_fd,

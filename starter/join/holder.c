@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -212,36 +211,6 @@ static void rank_remove(struct rank_set *set, size_t i, const struct container *
 	set->count--;
 }
 
-/* A program that fills the writable tmpfs sees only ENOSPC; its user
- * should learn which limit that was, once each time it fills. */
-static void watch_writable_tmpfs(const struct capsula_plan *plan, const struct container *c,
-                                 const struct rank_set *set, bool *told)
-{
-	struct statfs fs;
-	char line[320];
-	int length;
-
-	if (c->upper_fd < 0 || fstatfs(c->upper_fd, &fs) < 0 || fs.f_blocks == 0)
-		return;
-	if (fs.f_bavail > fs.f_blocks / 10) {
-		*told = false;
-		return;
-	}
-	if (fs.f_bavail > 0 || *told)
-		return;
-	*told = true;
-	length = snprintf(line, sizeof line, "capsula: the container's writable tmpfs is full "
-	                  "(%llu MiB): writes fail with 'No space left on device'; give it more "
-	                  "with --tmpfs-size, or write to a host directory\n",
-	                  plan->tmpfs_bytes >> 20);
-	for (size_t i = 1; i <= set->count; i++)
-		if (set->ranks[i].stderr_fd >= 0 && write(set->ranks[i].stderr_fd, line,
-		                                          (size_t)length) < 0)
-			continue;  /* that rank's stderr is gone: nothing more to do */
-}
-
-#define TMPFS_WATCH_MS 500
-
 /* Serve ranks until none is left and the grace period has passed. */
 static void serve_ranks(int listen_fd, const struct capsula_plan *plan,
                         const struct container *c)
@@ -249,7 +218,6 @@ static void serve_ranks(int listen_fd, const struct capsula_plan *plan,
 	struct rank_set set = {0};
 	uint64_t idle_deadline = timing_now_us() + FIRST_RANK_TIMEOUT_MS * 1000ULL;
 	bool forever = plan->grace_ms == GRACE_FOREVER;
-	bool told_full = false;
 
 	set.fds = malloc(sizeof *set.fds);
 	set.ranks = malloc(sizeof *set.ranks);
@@ -267,12 +235,9 @@ static void serve_ranks(int listen_fd, const struct capsula_plan *plan,
 				break;
 			timeout_ms = (int)((idle_deadline - now + 999) / 1000);
 		}
-		if (c->upper_fd >= 0 && (timeout_ms < 0 || timeout_ms > TMPFS_WATCH_MS))
-			timeout_ms = TMPFS_WATCH_MS;
 		ready = poll(set.fds, set.count + 1, timeout_ms);
 		if (ready < 0 && errno != EINTR)
 			break;
-		watch_writable_tmpfs(plan, c, &set, &told_full);
 		if (ready <= 0)
 			continue;
 		/* Ranks that ended; pidfds are readable once the process is gone. */
@@ -293,8 +258,8 @@ static void serve_ranks(int listen_fd, const struct capsula_plan *plan,
 			if (conn >= 0)
 				close(conn);
 			/* Holding a rank's stderr past its end would keep its
-			 * launcher waiting: only while it lives (a full tmpfs, a
-			 * damaged image and --timing are told there). */
+			 * launcher waiting: only while it lives (a damaged image
+			 * and --timing are told there). */
 			if (pidfd >= 0 && rank_add(&set, pidfd, &rank) < 0) {
 				close(pidfd);
 				if (rank.stderr_fd >= 0)
@@ -332,7 +297,7 @@ static __attribute__((noreturn)) void holder_main(const struct capsula_plan *pla
 	                                  plan->socket_dir_fd};
 	size_t kept = 4;
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
-	struct container c = {-1, -1, -1, NULL, NULL};
+	struct container c = {-1, -1, NULL, NULL};
 	uint64_t started = timing_report(plan->timing, "  holder fork", spawned_us);
 	struct identity id;
 	int devnull;

@@ -15,6 +15,7 @@
 #include "common/environ.h"
 #include "starter/join/channel.h"
 #include "starter/join/rank.h"
+#include "starter/join/tmpfs_watch.h"
 
 int rank_receive(int conn, const struct capsula_plan *plan, int *userns_fd, int *mntns_fd,
                  capsula_error *err)
@@ -40,8 +41,8 @@ int rank_receive(int conn, const struct capsula_plan *plan, int *userns_fd, int 
 	pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	if (pidfd < 0)
 		return fail(err, errno, "capsula needs Linux 5.3 or newer", "pidfd_open");
-	/* Our stderr too: the holder tells us there when a limit of the
-	 * container's (its writable tmpfs) is reached. */
+	/* Our stderr too: the holder tells us there when the image turns out
+	 * damaged, and what --timing measured. */
 	sent[0] = pidfd;
 	if (fcntl(STDERR_FILENO, F_GETFD) < 0)
 		sent_count = 1;
@@ -170,6 +171,8 @@ int rank_exec(const struct capsula_plan *plan, capsula_error *err)
 {
 	enter_directory(plan);
 	if (drop_privileges(plan->fakeroot, err) < 0)
+		return -1;
+	if (plan->overlay == OVERLAY_TMPFS && tmpfs_watch_fork(plan->tmpfs_bytes, err) < 0)
 		return -1;
 	return exec_command(plan->argv, plan->envp, err);
 }

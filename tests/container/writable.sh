@@ -39,6 +39,30 @@ ok "the command's failed write is its exit status" [ "$status" != 0 ]
 like "$err" "capsula: the container's writable tmpfs is full \(4 MiB\): writes fail with 'No space left on device'; give it more with --tmpfs-size" \
 	"the full tmpfs is reported in one line naming its size and the option"
 is "$(printf '%s\n' "$err" | grep -c 'writable tmpfs is full')" 1 "once"
+# Told before the process the shell waits for ends: never after what the
+# shell does next (stderr to a file, not a pipe that the holder could hold).
+as_user sh -c '"$1" exec --join never --writable-tmpfs --tmpfs-size 4M "$2" \
+	sh -c "dd if=/dev/zero of=/big bs=1M count=8 2>/dev/null" 2>"$3"; echo next >>"$3"' \
+	sh "$CAPSULA" "$IMAGE" "$WORK/full-at-exit.err"
+is "$(tr '\n' '|' < "$WORK/full-at-exit.err" | sed 's/tmpfs is full[^|]*|/tmpfs is full|/')" \
+	"capsula: the container's writable tmpfs is full|next|" \
+	"a command that fills the tmpfs and exits at once: the line comes before the shell's next output"
+# While it runs: the line before what the command prints a second later.
+as_user sh -c '"$1" exec --join never --writable-tmpfs --tmpfs-size 4M "$2" \
+	sh -c "dd if=/dev/zero of=/big bs=1M count=8 2>/dev/null; sleep 1.5; echo still running >&2" \
+	2>"$3"' sh "$CAPSULA" "$IMAGE" "$WORK/full-while-running.err"
+is "$(sed 's/tmpfs is full.*/tmpfs is full/' "$WORK/full-while-running.err" | tr '\n' '|')" \
+	"capsula: the container's writable tmpfs is full|still running|" \
+	"a command that fills it and goes on: told while it runs"
+# The process the launcher waits for ends as the command does.
+as_user "$CAPSULA" exec --join never --writable-tmpfs "$IMAGE" sh -c 'exit 7'
+is "$?" 7 "with --writable-tmpfs the command's exit status is capsula's"
+as_user "$CAPSULA" exec --join never --writable-tmpfs "$IMAGE" sh -c 'kill -TERM $$'
+is "$?" 143 "and its death by a signal too"
+as_user sh -c '"$1" exec --join never --writable-tmpfs "$2" sh -c "trap \"echo got TERM; exit 3\" TERM; sleep 20 & wait" &
+	sleep 2; kill -TERM $!; wait $!; echo "status $?"' sh "$CAPSULA" "$IMAGE" >"$WORK/term.out" 2>&1
+is "$(tr '\n' '|' < "$WORK/term.out")" "got TERM|status 3|" \
+	"a SIGTERM sent to capsula reaches the command (as mpirun and srun send it)"
 err=$(capsula_exec --join never --writable-tmpfs --tmpfs-size 4M -- sh -c 'dd if=/dev/zero of=/small bs=1M count=1 2>/dev/null; sleep 1')
 is "$err" "" "nothing is said while there is room"
 out=$(as_user "$CAPSULA" exec --tmpfs-size 4M "$IMAGE" true 2>&1)
