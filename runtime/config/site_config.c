@@ -21,6 +21,7 @@ void config_defaults(struct capsula_config *config)
 	memset(config, 0, sizeof *config);
 	config->user_binds = true;
 	config->dev_host = true;
+	config->cdi_devices = true;
 	config->grace_ms = DEFAULT_GRACE_MS;
 	config->reuse_grace_ms = DEFAULT_REUSE_GRACE_MS;
 	config->tmpfs_bytes = DEFAULT_WRITABLE_TMPFS_BYTES;
@@ -139,6 +140,13 @@ static const char *apply(struct capsula_config *c, const char *key, const char *
 		return parse_yes_no(value, &c->user_binds) < 0 ? "expected yes or no" : NULL;
 	if (strcmp(key, "allow dev host") == 0)
 		return parse_yes_no(value, &c->dev_host) < 0 ? "expected yes or no" : NULL;
+	if (strcmp(key, "allow cdi devices") == 0)
+		return parse_yes_no(value, &c->cdi_devices) < 0 ? "expected yes or no" : NULL;
+	if (strcmp(key, "cdi spec directory") == 0) {
+		if (value[0] != '/')
+			return "expected an absolute path";
+		return strvec_push(&c->cdi_dirs, value) < 0 ? strerror(errno) : NULL;
+	}
 	if (strcmp(key, "holder grace") == 0)
 		return parse_grace(value, &c->grace_ms) < 0 ? "expected seconds from 0 to 3600" : NULL;
 	if (strcmp(key, "reuse grace") == 0)
@@ -248,6 +256,7 @@ void config_free(struct capsula_config *config)
 {
 	strvec_free(&config->image_dirs);
 	strvec_free(&config->devices);
+	strvec_free(&config->cdi_dirs);
 	strvec_free(&config->insecure_registries);
 	bind_list_free(&config->binds);
 }

@@ -27,6 +27,8 @@ struct capsula_config {
 	struct strvec devices;     /* host devices added to a minimal /dev */
 	bool user_binds;           /* may users add -B binds (default yes) */
 	bool dev_host;             /* may users ask for --dev host (default yes) */
+	bool cdi_devices;          /* may users ask for --device (default yes) */
+	struct strvec cdi_dirs;    /* CDI spec directories; none: /etc/cdi, /var/run/cdi */
 	unsigned grace_ms;         /* holder's wait for late ranks */
 	unsigned reuse_grace_ms;   /* a private holder's wait for the same launch */
 	unsigned long long tmpfs_bytes;  /* --writable-tmpfs's default size */

@@ -7,6 +7,7 @@
 
 #include "common/option_hint.h"
 #include "common/text.h"
+#include "runtime/config/cdi_spec.h"
 #include "runtime/plan/options.h"
 
 #define COMMON_OPTIONS \
@@ -27,6 +28,8 @@
 	"      --fakeroot            be uid 0 inside (a full id map with /etc/subuid)\n" \
 	"      --nv                  NVIDIA GPUs: devices and the host's driver\n" \
 	"      --rocm                AMD GPUs: devices and the host's ROCm libraries\n" \
+	"      --device VENDOR/CLASS=NAME  a CDI device (the node's specs in /etc/cdi,\n" \
+	"                            /var/run/cdi): its nodes, mounts, variables\n" \
 	"      --env K=V             set a variable (repeatable; may set PATH)\n" \
 	"      --env-file FILE       set variables from FILE (K=V lines)\n" \
 	"  -e, --cleanenv            do not pass the host environment\n" \
@@ -78,7 +81,7 @@ const char *exec_usage(enum run_mode mode)
 enum {
 	OPT_HOME = 256, OPT_NO_HOME, OPT_NO_MOUNT, OPT_PWD, OPT_ENV, OPT_ENV_FILE, OPT_DEV,
 	OPT_JOIN, OPT_DRY_RUN, OPT_TIMING, OPT_WRITABLE_TMPFS, OPT_TMPFS_SIZE, OPT_OVERLAY,
-	OPT_FAKEROOT, OPT_NV, OPT_ROCM, OPT_TLS_CA, OPT_INSECURE,
+	OPT_FAKEROOT, OPT_NV, OPT_ROCM, OPT_DEVICE, OPT_TLS_CA, OPT_INSECURE,
 };
 
 static const struct option long_options[] = {
@@ -94,6 +97,7 @@ static const struct option long_options[] = {
 	{"fakeroot", no_argument, NULL, OPT_FAKEROOT},
 	{"nv", no_argument, NULL, OPT_NV},
 	{"rocm", no_argument, NULL, OPT_ROCM},
+	{"device", required_argument, NULL, OPT_DEVICE},
 	{"env", required_argument, NULL, OPT_ENV},
 	{"env-file", required_argument, NULL, OPT_ENV_FILE},
 	{"cleanenv", no_argument, NULL, 'e'},
@@ -210,6 +214,15 @@ static int handle_option(int c, struct exec_options *opts, capsula_error *err)
 	case OPT_ROCM:
 		opts->gpus |= GPU_AMD;
 		return 0;
+	case OPT_DEVICE: {
+		char kind[256], name[256];
+
+		if (cdi_device_name(optarg, kind, sizeof kind, name, sizeof name, err) < 0)
+			return -1;
+		if (strvec_push(&opts->devices, optarg) < 0)
+			return fail(err, errno, NULL, "--device");
+		return 0;
+	}
 	case OPT_ENV:
 		if (strchr(optarg, '=') == NULL || optarg[0] == '=')
 			return fail(err, 0, "write --env NAME=VALUE", "--env %s: no NAME=", optarg);
@@ -327,4 +340,5 @@ void exec_options_free(struct exec_options *opts)
 	strvec_free(&opts->env);
 	strvec_free(&opts->env_files);
 	strvec_free(&opts->overlays);
+	strvec_free(&opts->devices);
 }

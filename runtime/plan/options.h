@@ -33,6 +33,7 @@ struct exec_options {
 	struct strvec overlays;    /* --overlay DIR|IMG, in order */
 	bool fakeroot;
 	unsigned gpus;             /* GPU_NVIDIA | GPU_AMD */
+	struct strvec devices;     /* --device VENDOR/CLASS=NAME (CDI), in order */
 	struct strvec env;         /* --env K=V, in order */
 	struct strvec env_files;   /* --env-file */
 	bool cleanenv;

@@ -15,6 +15,7 @@
 #include "runtime/config/bindspec.h"
 #include "runtime/config/paths.h"
 #include "runtime/image/image_run.h"
+#include "runtime/plan/cdi_plan.h"
 #include "runtime/plan/env.h"
 #include "runtime/plan/fakeroot_plan.h"
 #include "runtime/plan/gpu_plan.h"
@@ -437,9 +438,10 @@ static int collect_user_binds(const struct exec_options *opts, const struct host
 	return 0;
 }
 
+/* The devices' variables come last: a device is set up as its spec says. */
 static int make_environment(const struct exec_options *opts, const struct host_facts *facts,
-                            char *const *image_env, struct capsula_plan *plan,
-                            capsula_error *err)
+                            char *const *image_env, const struct strvec *device_env,
+                            struct capsula_plan *plan, capsula_error *err)
 {
 	struct strvec env = {0};
 	struct env_request req = {
@@ -457,6 +459,11 @@ static int make_environment(const struct exec_options *opts, const struct host_f
 		strvec_free(&env);
 		return -1;
 	}
+	for (size_t i = 0; i < device_env->count; i++)
+		if (env_set(&env, device_env->items[i]) < 0) {
+			strvec_free(&env);
+			return fail(err, errno, NULL, "the environment");
+		}
 	plan->envp = env.items;
 	return 0;
 }
@@ -524,6 +531,7 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 {
 	struct bind_list binds = {0};
 	struct bind_list user_binds = {0};
+	struct strvec device_env = {0};
 	char job_buf[256];
 	const char *job_id = NULL;
 
@@ -546,6 +554,7 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 	    add_system_binds(&binds, opts, facts, err) < 0 ||
 	    add_site_binds(&binds, opts, facts, err) < 0 ||
 	    (opts->gpus != 0 && plan_gpu_binds(opts, facts, &binds, err) < 0) ||
+	    plan_cdi_devices(opts, facts, &binds, &device_env, err) < 0 ||
 	    add_home(&binds, opts, facts, &plan->home, err) < 0 ||
 	    choose_cwd(&binds, opts, facts, run && opts->mode == RUN_RUN ? run->workdir : NULL,
 	               plan->home, &plan->cwd, err) < 0 ||
@@ -554,17 +563,21 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 		plan->binds = binds.items;
 		plan->bind_count = binds.count;
 		bind_list_free(&user_binds);
+		strvec_free(&device_env);
 		return -1;
 	}
 	bind_list_free(&user_binds);
 	plan->binds = binds.items;
 	plan->bind_count = binds.count;
 
-	if (make_environment(opts, facts, run ? run->env.items : NULL, plan, err) < 0 ||
+	if (make_environment(opts, facts, run ? run->env.items : NULL, &device_env, plan, err) < 0 ||
 	    (opts->mode != RUN_INSTANCE &&
 	     copy_argv(run ? run->argv.items : opts->command, plan, err) < 0) ||
-	    choose_server_tuning(facts, plan, err) < 0)
+	    choose_server_tuning(facts, plan, err) < 0) {
+		strvec_free(&device_env);
 		return -1;
+	}
+	strvec_free(&device_env);
 
 	if (opts->join == JOIN_AUTO)
 		job_id = launcher_job_id(facts->environ, job_buf, sizeof job_buf);
