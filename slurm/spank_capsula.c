@@ -1,0 +1,499 @@
+/* The SPANK plugin: pyxis's --container-* options for srun, sbatch and
+ * salloc. Each task of a step that asks for a container becomes
+ * "capsula exec ... IMAGE COMMAND" just before Slurm would exec COMMAND:
+ * the tasks of the step on a node then join one container (capsula's
+ * holder, keyed by the job and step), a registry image is pulled once per
+ * node through capsula's cache and its lock, and the site's capsula.conf
+ * applies as for any capsula command. A named container's image and
+ * writable layer stay for later steps of the job, under the user's
+ * ~/.capsula/slurm/HOST/JOB, which the job's epilog removes as the user. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <slurm/slurm.h>
+#include <slurm/spank.h>
+
+#include "slurm/container_request.h"
+
+SPANK_PLUGIN(capsula, 1);
+
+#define PLUGIN "capsula"
+#define STATE_DIR ".capsula/slurm"
+#define ENV_PREFIX "CAPSULA_CONTAINER_"
+
+/* The site's plugstack.conf arguments. */
+static char capsula_path[PATH_MAX] = CAPSULA_BINDIR "/capsula";
+static char cache_base[PATH_MAX];
+
+static struct container_request request = {
+	.writable = CHOICE_UNSET, .mount_home = CHOICE_UNSET, .remap_root = CHOICE_UNSET,
+	.entrypoint = CHOICE_UNSET, .nv = CHOICE_UNSET,
+};
+
+enum {
+	OPT_IMAGE, OPT_MOUNTS, OPT_WORKDIR, OPT_NAME, OPT_ENV, OPT_WRITABLE, OPT_READONLY,
+	OPT_MOUNT_HOME, OPT_NO_MOUNT_HOME, OPT_REMAP_ROOT, OPT_NO_REMAP_ROOT, OPT_ENTRYPOINT,
+	OPT_NO_ENTRYPOINT, OPT_NV,
+};
+
+static int take_option(int val, const char *optarg, int remote);
+
+static struct spank_option options[] = {
+	{"container-image", "IMAGE", "run the step's tasks in a capsula container of IMAGE: a "
+	 ".sqfs or .sif path, docker://REF, or [USER@][REGISTRY#]IMAGE[:TAG]", 1, OPT_IMAGE,
+	 take_option},
+	{"container-mounts", "SRC[:DST[:ro|rw]],...", "bind host paths into the container", 1,
+	 OPT_MOUNTS, take_option},
+	{"container-workdir", "DIR", "start in DIR inside the container", 1, OPT_WORKDIR,
+	 take_option},
+	{"container-name", "NAME", "keep the container's image (and with --container-writable "
+	 "its changes) for later steps of the job under NAME", 1, OPT_NAME, take_option},
+	{"container-env", "NAME,...", "keep these variables' values from the job's environment "
+	 "over the image's", 1, OPT_ENV, take_option},
+	{"container-writable", NULL, "make the image writable (changes kept with "
+	 "--container-name, else dropped)", 0, OPT_WRITABLE, take_option},
+	{"container-readonly", NULL, "keep the image read-only (the default)", 0, OPT_READONLY,
+	 take_option},
+	{"container-mount-home", NULL, "bind the home directory (the default)", 0,
+	 OPT_MOUNT_HOME, take_option},
+	{"no-container-mount-home", NULL, "do not bind the home directory", 0, OPT_NO_MOUNT_HOME,
+	 take_option},
+	{"container-remap-root", NULL, "be root inside the container (capsula's --fakeroot)", 0,
+	 OPT_REMAP_ROOT, take_option},
+	{"no-container-remap-root", NULL, "be yourself inside the container (the default)", 0,
+	 OPT_NO_REMAP_ROOT, take_option},
+	{"container-entrypoint", NULL, "run the image's entrypoint with the command as its "
+	 "arguments", 0, OPT_ENTRYPOINT, take_option},
+	{"no-container-entrypoint", NULL, "run the command itself (the default)", 0,
+	 OPT_NO_ENTRYPOINT, take_option},
+	{"container-nv", NULL, "NVIDIA GPUs in the container (capsula's --nv)", 0, OPT_NV,
+	 take_option},
+	SPANK_OPTIONS_TABLE_END
+};
+
+static int set_text(char **field, const char *name, const char *value)
+{
+	if (value == NULL || value[0] == '\0') {
+		slurm_error(PLUGIN ": --%s needs a value", name);
+		return -1;
+	}
+	free(*field);
+	*field = strdup(value);
+	if (*field == NULL) {
+		slurm_error(PLUGIN ": --%s: %s", name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int take_option(int val, const char *optarg, int remote)
+{
+	char why[256];
+
+	(void)remote;
+	switch (val) {
+	case OPT_IMAGE:
+		if (set_text(&request.image, "container-image", optarg) < 0)
+			return -1;
+		if (request_image_ref(optarg, (char[PATH_MAX]){0}, PATH_MAX, why, sizeof why) < 0) {
+			slurm_error(PLUGIN ": --container-image %s: %s", optarg, why);
+			return -1;
+		}
+		return 0;
+	case OPT_MOUNTS:
+		if (set_text(&request.mounts, "container-mounts", optarg) < 0)
+			return -1;
+		if (request_check_mounts(optarg, why, sizeof why) < 0) {
+			slurm_error(PLUGIN ": --container-mounts %s: %s", optarg, why);
+			return -1;
+		}
+		return 0;
+	case OPT_WORKDIR:
+		if (optarg == NULL || optarg[0] != '/') {
+			slurm_error(PLUGIN ": --container-workdir %s: not an absolute path",
+			            optarg ? optarg : "");
+			return -1;
+		}
+		return set_text(&request.workdir, "container-workdir", optarg);
+	case OPT_NAME:
+		if (optarg == NULL || optarg[0] == '\0' || optarg[0] == '.' ||
+		    strchr(optarg, '/') != NULL) {
+			slurm_error(PLUGIN ": --container-name %s: a name without / that does not "
+			            "start with .", optarg ? optarg : "");
+			return -1;
+		}
+		return set_text(&request.name, "container-name", optarg);
+	case OPT_ENV:
+		return set_text(&request.env_names, "container-env", optarg);
+	case OPT_WRITABLE:
+	case OPT_READONLY:
+		request.writable = val == OPT_WRITABLE ? CHOICE_YES : CHOICE_NO;
+		return 0;
+	case OPT_MOUNT_HOME:
+	case OPT_NO_MOUNT_HOME:
+		request.mount_home = val == OPT_MOUNT_HOME ? CHOICE_YES : CHOICE_NO;
+		return 0;
+	case OPT_REMAP_ROOT:
+	case OPT_NO_REMAP_ROOT:
+		request.remap_root = val == OPT_REMAP_ROOT ? CHOICE_YES : CHOICE_NO;
+		return 0;
+	case OPT_ENTRYPOINT:
+	case OPT_NO_ENTRYPOINT:
+		request.entrypoint = val == OPT_ENTRYPOINT ? CHOICE_YES : CHOICE_NO;
+		return 0;
+	case OPT_NV:
+		request.nv = CHOICE_YES;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* "capsula=PATH" and "cache=DIR" in plugstack.conf. */
+static int take_arguments(int ac, char **av)
+{
+	for (int i = 0; i < ac; i++) {
+		const char *value = strchr(av[i], '=');
+		char *target = NULL;
+
+		if (value != NULL && strncmp(av[i], "capsula=", 8) == 0)
+			target = capsula_path;
+		else if (value != NULL && strncmp(av[i], "cache=", 6) == 0)
+			target = cache_base;
+		if (target == NULL || value[1] != '/' ||
+		    snprintf(target, PATH_MAX, "%s", value + 1) >= PATH_MAX) {
+			slurm_error(PLUGIN ": plugstack.conf argument '%s': expected capsula=PATH or "
+			            "cache=DIR with an absolute path", av[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int slurm_spank_init(spank_t sp, int ac, char **av)
+{
+	spank_context_t context = spank_context();
+
+	if (take_arguments(ac, av) < 0)
+		return ESPANK_ERROR;
+	if (context != S_CTX_LOCAL && context != S_CTX_REMOTE && context != S_CTX_ALLOCATOR)
+		return ESPANK_SUCCESS;
+	for (size_t i = 0; options[i].name != NULL; i++)
+		if (spank_option_register(sp, &options[i]) != ESPANK_SUCCESS) {
+			slurm_error(PLUGIN ": cannot register --%s", options[i].name);
+			return ESPANK_ERROR;
+		}
+	return ESPANK_SUCCESS;
+}
+
+/* CAPSULA_CONTAINER_IMAGE and the rest, where the option was not given. */
+static void take_environment(spank_t sp)
+{
+	static const struct {
+		const char *name;
+		int text_option, yes, no;
+		char **field;
+	} vars[] = {
+		{"IMAGE", OPT_IMAGE, 0, 0, &request.image},
+		{"MOUNTS", OPT_MOUNTS, 0, 0, &request.mounts},
+		{"WORKDIR", OPT_WORKDIR, 0, 0, &request.workdir},
+		{"NAME", OPT_NAME, 0, 0, &request.name},
+		{"ENV", OPT_ENV, 0, 0, &request.env_names},
+		{"WRITABLE", -1, OPT_WRITABLE, OPT_READONLY, NULL},
+		{"MOUNT_HOME", -1, OPT_MOUNT_HOME, OPT_NO_MOUNT_HOME, NULL},
+		{"REMAP_ROOT", -1, OPT_REMAP_ROOT, OPT_NO_REMAP_ROOT, NULL},
+		{"ENTRYPOINT", -1, OPT_ENTRYPOINT, OPT_NO_ENTRYPOINT, NULL},
+		{"NV", -1, OPT_NV, -1, NULL},
+	};
+	const enum choice *choices[] = {
+		[OPT_WRITABLE] = &request.writable, [OPT_MOUNT_HOME] = &request.mount_home,
+		[OPT_REMAP_ROOT] = &request.remap_root, [OPT_ENTRYPOINT] = &request.entrypoint,
+		[OPT_NV] = &request.nv,
+	};
+
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+		char name[64], value[4096];
+
+		snprintf(name, sizeof name, ENV_PREFIX "%s", vars[i].name);
+		if (spank_getenv(sp, name, value, sizeof value) != ESPANK_SUCCESS || value[0] == '\0')
+			continue;
+		if (vars[i].field != NULL) {
+			if (*vars[i].field == NULL)
+				take_option(vars[i].text_option, value, 1);
+		} else if (*choices[vars[i].yes] == CHOICE_UNSET) {
+			bool yes = strcmp(value, "0") != 0 && strcmp(value, "no") != 0;
+
+			if (yes || vars[i].no >= 0)
+				take_option(yes ? vars[i].yes : vars[i].no, NULL, 1);
+		}
+	}
+}
+
+/* Make each missing directory of path (below the existing home) 0700, and
+ * accept an existing one only if it is the user's real directory. */
+static int make_private_dirs(char *path, size_t from)
+{
+	for (char *end = path + from;; end++) {
+		struct stat st;
+		char saved = *end;
+
+		if (saved != '/' && saved != '\0')
+			continue;
+		*end = '\0';
+		if ((mkdir(path, 0700) < 0 && errno != EEXIST) || lstat(path, &st) < 0 ||
+		    !S_ISDIR(st.st_mode) || st.st_uid != getuid()) {
+			if (errno == EEXIST || errno == 0)
+				errno = EPERM;
+			*end = saved;
+			return -1;
+		}
+		*end = saved;
+		if (saved == '\0')
+			return 0;
+	}
+}
+
+static int job_state_dir(spank_t sp, char *out, size_t size)
+{
+	char home[PATH_MAX], host[256];
+	uint32_t job = 0;
+
+	if (spank_getenv(sp, "HOME", home, sizeof home) != ESPANK_SUCCESS || home[0] != '/') {
+		struct passwd *pw = getpwuid(getuid());
+
+		if (pw == NULL || snprintf(home, sizeof home, "%s", pw->pw_dir) >= (int)sizeof home)
+			return -1;
+	}
+	if (gethostname(host, sizeof host) < 0 || spank_get_item(sp, S_JOB_ID, &job) != ESPANK_SUCCESS)
+		return -1;
+	host[strcspn(host, ".")] = '\0';
+	if (snprintf(out, size, "%s/%s/%s/%u", home, STATE_DIR, host, job) >= (int)size)
+		return -1;
+	return (int)strlen(home);
+}
+
+/* A named container: the image the first step gave it, kept for later ones,
+ * and with --container-writable its writable layer. */
+static int use_name(spank_t sp, char *image, size_t image_size, char *overlay,
+                    size_t overlay_size)
+{
+	char dir[PATH_MAX], record[PATH_MAX + 16], temp[PATH_MAX + 32];
+	int home_len = job_state_dir(sp, dir, sizeof dir);
+	FILE *f;
+
+	if (home_len < 0 || (size_t)snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/%s",
+	                                     request.name) >= sizeof dir - strlen(dir) ||
+	    make_private_dirs(dir, (size_t)home_len + 1) < 0) {
+		fprintf(stderr, "capsula: --container-name %s: cannot make %s: %s; check your home "
+		        "directory\n", request.name, dir, strerror(errno));
+		return -1;
+	}
+	snprintf(record, sizeof record, "%s/image", dir);
+	if (image[0] != '\0') {
+		snprintf(temp, sizeof temp, "%s.%ld", record, (long)getpid());
+		f = fopen(temp, "w");
+		if (f == NULL || fprintf(f, "%s\n", image) < 0 || fclose(f) != 0 ||
+		    rename(temp, record) < 0) {
+			fprintf(stderr, "capsula: --container-name %s: cannot write %s: %s\n",
+			        request.name, record, strerror(errno));
+			return -1;
+		}
+	} else {
+		f = fopen(record, "r");
+		if (f == NULL || fgets(image, (int)image_size, f) == NULL) {
+			fprintf(stderr, "capsula: --container-name %s: no such container in this job; "
+			        "give --container-image the first time\n", request.name);
+			if (f != NULL)
+				fclose(f);
+			return -1;
+		}
+		fclose(f);
+		image[strcspn(image, "\n")] = '\0';
+	}
+	if (request.writable != CHOICE_YES)
+		return 0;
+	if ((size_t)snprintf(overlay, overlay_size, "%s/overlay", dir) >= overlay_size ||
+	    make_private_dirs(overlay, strlen(dir) + 1) < 0) {
+		fprintf(stderr, "capsula: --container-name %s: cannot make %s/overlay: %s; check your "
+		        "home directory\n", request.name, dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* cache=DIR: each user's pull cache is DIR/USER (DIR is the site's, sticky
+ * and open to all, like /tmp). */
+static int use_cache(spank_t sp)
+{
+	char dir[PATH_MAX];
+	struct passwd *pw;
+
+	if (cache_base[0] == '\0')
+		return 0;
+	pw = getpwuid(getuid());
+	if (pw == NULL || snprintf(dir, sizeof dir, "%s/%s", cache_base, pw->pw_name) >= (int)sizeof dir ||
+	    make_private_dirs(dir, strlen(cache_base) + 1) < 0) {
+		fprintf(stderr, "capsula: the site's cache %s: cannot use a directory of yours there: "
+		        "%s; ask the administrator\n", cache_base, strerror(errno));
+		return -1;
+	}
+	return spank_setenv(sp, "CAPSULA_CACHEDIR", dir, 1) == ESPANK_SUCCESS ? 0 : -1;
+}
+
+/* Just before Slurm would exec the task's command, as the user: exec
+ * capsula with it instead. Nothing returns to Slurm on success; a failure
+ * is one line on the task's stderr and status 125, as capsula's own. */
+int slurm_spank_task_init(spank_t sp, int ac, char **av)
+{
+	char image[PATH_MAX] = "", ref[PATH_MAX], overlay[PATH_MAX + 16], why[256];
+	char **command = NULL, **env = NULL, **argv;
+	uint32_t step = 0;
+	int argc = 0;
+
+	(void)ac;
+	(void)av;
+	if (!spank_remote(sp))
+		return ESPANK_SUCCESS;
+	take_environment(sp);
+	if (!request_wanted(&request))
+		return ESPANK_SUCCESS;
+	if (spank_get_item(sp, S_JOB_STEPID, &step) != ESPANK_SUCCESS || step == SLURM_EXTERN_CONT)
+		return ESPANK_SUCCESS;
+	overlay[0] = '\0';
+	if (request.image != NULL)
+		snprintf(image, sizeof image, "%s", request.image);
+	if ((request.name != NULL && use_name(sp, image, sizeof image, overlay, sizeof overlay) < 0) ||
+	    use_cache(sp) < 0)
+		_exit(125);
+	if (request_image_ref(image, ref, sizeof ref, why, sizeof why) < 0) {
+		fprintf(stderr, "capsula: --container-image %s: %s\n", image, why);
+		_exit(125);
+	}
+	if (spank_get_item(sp, S_JOB_ARGV, &argc, &command) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_ENV, &env) != ESPANK_SUCCESS) {
+		fprintf(stderr, "capsula: cannot read the task's command and environment from "
+		        "Slurm\n");
+		_exit(125);
+	}
+	/* The batch script lies in slurmd's spool directory: bring it along. */
+	request.script = step == SLURM_BATCH_SCRIPT && argc > 0 ? command[0] : NULL;
+	argv = request_argv(&request, capsula_path, ref, overlay[0] ? overlay : NULL, env, command,
+	                    why, sizeof why);
+	if (argv == NULL) {
+		fprintf(stderr, "capsula: the container's command line: %s\n", why);
+		_exit(125);
+	}
+	execve(capsula_path, argv, env);
+	fprintf(stderr, "capsula: cannot run %s: %s; ask the administrator (plugstack.conf: "
+	        "capsula=PATH)\n", capsula_path, strerror(errno));
+	_exit(125);
+}
+
+/* overlayfs leaves its work/work at mode 0: open every directory first. */
+static int open_directory(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)ftw;
+	if ((type == FTW_D || type == FTW_DNR) && chmod(path, (st->st_mode & 07777) | 0700) < 0)
+		return errno == ENOENT ? 0 : -1;
+	return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if ((type == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+/* As the job's user: the writable layers first (capsula removes what a
+ * --fakeroot run gave to subordinate ids), then the rest. */
+static void remove_job_state(const char *dir)
+{
+	struct dirent **names = NULL;
+	int count = scandir(dir, &names, NULL, alphasort);
+
+	for (int i = 0; i < count; i++) {
+		char overlay[PATH_MAX + 300];
+		pid_t pid = -1;
+
+		snprintf(overlay, sizeof overlay, "%s/%s/overlay", dir, names[i]->d_name);
+		free(names[i]);
+		if (access(overlay, F_OK) == 0)
+			pid = fork();
+		if (pid == 0) {
+			execl(capsula_path, capsula_path, "overlay", "clean", overlay, (char *)NULL);
+			_exit(127);
+		}
+		if (pid > 0 && waitpid(pid, NULL, 0) < 0)
+			slurm_error(PLUGIN ": capsula overlay clean %s: %s", overlay, strerror(errno));
+	}
+	free(names);
+	if (count >= 0 && (nftw(dir, open_directory, 16, FTW_PHYS) < 0 ||
+	                   nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0))
+		slurm_error(PLUGIN ": cannot remove %s: %s", dir, strerror(errno));
+}
+
+/* The job's end on each of its nodes, as root: its named containers go,
+ * removed as the user, never by root in a directory the user controls. */
+int slurm_spank_job_epilog(spank_t sp, int ac, char **av)
+{
+	char dir[PATH_MAX], host[256];
+	struct passwd *pw;
+	uint32_t job = 0;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	int status;
+	pid_t pid;
+
+	(void)ac;
+	(void)av;
+	if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_ID, &job) != ESPANK_SUCCESS) {
+		slurm_error(PLUGIN ": the job's epilog has no user or job id from Slurm");
+		return ESPANK_SUCCESS;
+	}
+	if (uid == 0 || (pw = getpwuid(uid)) == NULL || gethostname(host, sizeof host) < 0)
+		return ESPANK_SUCCESS;
+	gid = pw->pw_gid;
+	host[strcspn(host, ".")] = '\0';
+	if (snprintf(dir, sizeof dir, "%s/%s/%s/%u", pw->pw_dir, STATE_DIR, host, job) >=
+	    (int)sizeof dir)
+		return ESPANK_SUCCESS;
+	pid = fork();
+	if (pid < 0) {
+		slurm_error(PLUGIN ": job %u: fork: %s", job, strerror(errno));
+		return ESPANK_SUCCESS;
+	}
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0 ||
+		    clearenv() != 0 || setenv("HOME", pw->pw_dir, 1) < 0 ||
+		    setenv("USER", pw->pw_name, 1) < 0 ||
+		    setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1) < 0) {
+			slurm_error(PLUGIN ": job %u: cannot become uid %u: %s", job, (unsigned)uid,
+			            strerror(errno));
+			_exit(1);
+		}
+		remove_job_state(dir);
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			break;
+	return ESPANK_SUCCESS;
+}

@@ -1,0 +1,159 @@
+#!/bin/sh
+# The SPANK plugin in a Slurm of the test's own (plugstack.conf naming the
+# built spank_capsula.so): pyxis's --container-* options and their
+# CAPSULA_CONTAINER_* variables, srun --mpi=pmix inside, sbatch with
+# #SBATCH --container-image, a named container across the steps of one
+# allocation, errors in one line, scancel leaving nothing behind, and a
+# step without the options left as it is.
+export CAPSULA_TEST_EXCLUSIVE=1
+. "$abs_top_srcdir/tests/lib/common.sh"
+require_containers
+require_mpi
+. "$abs_top_srcdir/tests/lib/slurm.sh"
+require_slurm
+[ -e "$abs_top_builddir/spank_capsula.so" ] ||
+	skip_all "the Slurm plugin was not built (apt-get install libslurm-dev, then configure)"
+PLUGIN=$(stage_file "$abs_top_builddir/spank_capsula.so") || bail_out "cannot stage the plugin"
+chmod a+rx "$PLUGIN"
+slurm_start "required $PLUGIN capsula=$CAPSULA"
+
+# The test user's job, from a directory of the user's.
+user_job() {  # COMMAND [ARG...]: srun, sbatch or salloc, with a limit
+	as_user sh -c 'cd "$1" && shift && SLURM_CONF="$0" exec timeout 120 "$@"' \
+		"$SLURM_CONF" "$WORK" "$@"
+}
+host_mnt=$(readlink /proc/self/ns/mnt)
+as_user mkdir "$WORK/data"
+echo from-the-host > "$WORK/data/file"
+chmod a+r "$WORK/data/file"
+
+# ------------------------------------------------------------ the options
+out=$(user_job srun -n 1 readlink /proc/self/ns/mnt 2>&1)
+is "$out" "$host_mnt" "a step without the options runs as it always did"
+out=$(user_job srun -n 2 --mpi=pmix --container-image="$MPI_IMAGE" "$MPI_BIN/hello" 2>"$WORK/err")
+rc=$?
+is "$rc" 0 "srun --mpi=pmix -n 2 --container-image=IMAGE hello exits 0"
+hellos=$(printf '%s\n' "$out" | grep '^hello rank')
+is "$(printf '%s\n' "$hellos" | awk '{print $3}' | sort -n | tr '\n' ' ')" "0 1 " \
+	"both ranks of the image's MPI program report"
+is "$(printf '%s\n' "$hellos" | awk '{print $13}' | sort -u | wc -l)" 1 \
+	"the tasks of the step share one container"
+is "$(printf '%s\n' "$hellos" | awk '{print $11}' | sort -u)" "$TEST_UID" "they run as the user"
+is "$(grep -v '^srun: job ' "$WORK/err")" "" "nothing on stderr (but srun's own news)"
+out=$(user_job srun -n 2 --mpi=pmix --container-image="$MPI_IMAGE" sh -c \
+	'echo "$SLURM_PROCID $PMIX_RANK ${PMIX_NAMESPACE%%.*}"' 2>&1 | sort)
+is "$out" "$(printf '0 0 slurm\n1 1 slurm')" "Slurm's and PMIx's variables reach the tasks"
+out=$(user_job srun -n 1 --container-image="$IMAGE" --container-mounts="$WORK/data:/data:ro" \
+	sh -c 'cat /data/file; touch /data/new 2>&1' 2>&1)
+like "$out" "^from-the-host" "--container-mounts binds a host directory"
+like "$out" "Read-only file system" "read-only with :ro"
+out=$(user_job srun -n 1 --container-image="$IMAGE" --container-workdir=/bin pwd 2>&1)
+is "$out" /bin "--container-workdir"
+out=$(user_job srun -n 1 --container-image="$IMAGE" --container-writable \
+	sh -c 'echo x > /bin/new && echo written' 2>&1)
+is "$out" written "--container-writable: the image is writable"
+out=$(user_job srun -n 1 --container-image="$IMAGE" --container-readonly \
+	sh -c 'echo x > /bin/new' 2>&1)
+like "$out" "Read-only file system" "--container-readonly: it is not"
+home=$(getent passwd "$TEST_USER" | cut -d: -f6)
+out=$(user_job srun -n 1 --container-image="$IMAGE" --no-container-mount-home \
+	sh -c "cat /proc/self/mountinfo | grep -c ' $home ' || true" 2>&1)
+is "$out" 0 "--no-container-mount-home: no home is bound"
+out=$(user_job srun -n 1 --container-image="$IMAGE" --container-mount-home \
+	sh -c "cat /proc/self/mountinfo | grep -c ' $home '" 2>&1)
+is "$out" 1 "--container-mount-home: the home is bound"
+is "$(user_job srun -n 1 --container-image="$IMAGE" --container-remap-root id -u 2>/dev/null)" 0 \
+	"--container-remap-root: root inside"
+is "$(user_job srun -n 1 --container-image="$IMAGE" id -u 2>&1)" "$TEST_UID" "else the user"
+out=$(user_job srun -n 1 --container-image="$IMAGE" --container-nv true 2>&1)
+like "$out" "--nv: no NVIDIA GPU device on this node" "--container-nv asks for the GPUs (none here)"
+printf 'FROM %s\nENV CAPSULA_TEST_MARK=image\nENTRYPOINT ["echo", "entrypoint got"]\n' "$IMAGE" \
+	> "$WORK/Dockerfile"
+chmod a+r "$WORK/Dockerfile"
+as_user "$CAPSULA" build -q "$WORK/entry.sqfs" "$WORK/Dockerfile" || bail_out "cannot build the entrypoint image"
+out=$(user_job env CAPSULA_TEST_MARK=job srun -n 1 --container-image="$WORK/entry.sqfs" \
+	sh -c 'echo "$CAPSULA_TEST_MARK"' 2>&1)
+is "$out" image "the image's variables win over the job's"
+out=$(user_job env CAPSULA_TEST_MARK=job srun -n 1 --container-image="$WORK/entry.sqfs" \
+	--container-env=CAPSULA_TEST_MARK,NOT_SET sh -c 'echo "$CAPSULA_TEST_MARK"' 2>&1)
+is "$out" job "--container-env NAME keeps the job's value"
+out=$(user_job srun -n 1 --container-image="$WORK/entry.sqfs" --container-entrypoint one two 2>&1)
+is "$out" "entrypoint got one two" "--container-entrypoint runs the image's entrypoint with the arguments"
+out=$(user_job srun -n 1 --container-image="$WORK/entry.sqfs" echo no entrypoint 2>&1)
+is "$out" "no entrypoint" "without it the command runs itself"
+out=$(user_job env CAPSULA_CONTAINER_IMAGE="$IMAGE" CAPSULA_CONTAINER_REMAP_ROOT=1 \
+	srun -n 1 id -u 2>/dev/null)
+is "$out" 0 "CAPSULA_CONTAINER_IMAGE and CAPSULA_CONTAINER_REMAP_ROOT work as the options"
+
+# ------------------------------------------------------------------ errors
+out=$(user_job srun -n 1 --container-image="$WORK/missing.sqfs" true 2>&1)
+rc=$?
+ok "a missing image fails the step" [ "$rc" != 0 ]
+is "$(printf '%s\n' "$out" | grep -c '^capsula: ')" 1 "with one line of capsula's"
+like "$out" "missing.sqfs" "naming the image"
+out=$(user_job srun -n 1 --container-image="$IMAGE" --container-mounts=relative:/x true 2>&1)
+rc=$?
+ok "a malformed --container-mounts fails" [ "$rc" != 0 ]
+like "$out" "capsula: --container-mounts relative:/x: relative:/x: SRC\[:DST\[:ro\|rw\]\] with absolute paths" \
+	"srun says why before anything starts"
+
+# ------------------------------------------------------------------ sbatch
+cat > "$WORK/job.sh" <<EOF
+#!/bin/sh
+#SBATCH --container-image=$IMAGE
+#SBATCH --output=$WORK/job.out
+readlink /proc/self/ns/mnt
+ls /bin/busybox
+EOF
+chmod a+rx "$WORK/job.sh"
+user_job sbatch --wait "$WORK/job.sh" >/dev/null 2>&1
+is "$?" 0 "sbatch with #SBATCH --container-image runs"
+out=$(cat "$WORK/job.out" 2>&1)
+unlike "$out" "^$host_mnt" "the batch script runs in the container"
+like "$out" "/bin/busybox" "and sees the image"
+
+# ------------------------------------------- a named container, two steps
+out=$(user_job salloc -n 1 sh -c '
+	srun --container-image="$1" --container-name=app --container-writable --container-remap-root \
+		sh -c "echo kept > /bin/kept && chown 42:42 /bin/kept"
+	srun --container-name=app --container-writable cat /bin/kept
+	srun --container-name=app cat /bin/kept 2>&1 | sed "s/.*No such file.*/gone/"' \
+	sh "$IMAGE" 2>&1 | grep -v -e '^s[a-z]*: ' -e '^capsula: warning: --fakeroot under a launcher')
+is "$out" "$(printf 'kept\ngone')" \
+	"--container-name keeps the image and, writable, its changes for the next step of the job"
+n=0
+while [ -e "$home/.capsula/slurm" ] && [ -n "$(ls "$home/.capsula/slurm"/*/ 2>/dev/null)" ] &&
+      [ "$n" -lt 50 ]; do
+	sleep 0.2
+	n=$((n + 1))
+done
+is "$(ls "$home/.capsula/slurm"/*/ 2>/dev/null)" "" \
+	"the job's end removes its named containers (also files a remapped root gave to other ids)"
+
+# ------------------------------------------- another user's job, same image
+other=capsula-test2
+id "$other" >/dev/null 2>&1 ||
+	with_lock sh -c "id $other >/dev/null 2>&1 || useradd --no-create-home --shell /bin/sh $other" ||
+	bail_out "cannot create $other"
+user_job sbatch --output="$WORK/first.out" --wrap \
+	"srun --container-image=$IMAGE sh -c 'readlink /proc/self/ns/mnt; sleep 20'" >/dev/null 2>&1
+n=0
+until [ -s "$WORK/first.out" ] || [ "$n" -ge 100 ]; do sleep 0.2; n=$((n + 1)); done
+first=$(head -n 1 "$WORK/first.out")
+second=$(cd / && setpriv --reuid "$other" --regid "$other" --init-groups env -i PATH=/usr/bin:/bin \
+	SLURM_CONF="$SLURM_CONF" timeout 60 srun -n 1 --container-image="$IMAGE" \
+	sh -c 'id -u; readlink /proc/self/ns/mnt' 2>&1)
+is "$(printf '%s\n' "$second" | sed -n 1p)" "$(id -u "$other")" "a second user's step runs as that user"
+ok "in a container of its own, not the first user's running one" \
+	differ_nonempty "$first" "$(printf '%s\n' "$second" | sed -n 2p)"
+as_user env SLURM_CONF="$SLURM_CONF" scancel --user="$TEST_USER"
+
+# ------------------------------------------------------ scancel mid-step
+job=$(user_job sbatch --parsable --wrap "srun --container-image=$IMAGE sleep 100" \
+	--output=/dev/null 2>&1)
+n=0
+until [ "$(live_holders)" -gt 0 ] || [ "$n" -ge 100 ]; do sleep 0.2; n=$((n + 1)); done
+ok "a step's container runs" [ "$(live_holders)" -gt 0 ]
+as_user env SLURM_CONF="$SLURM_CONF" scancel "$job"
+is "$(holders_after_exit)" 0 "scancel leaves no holder (and so no mount) behind"
+done_testing
