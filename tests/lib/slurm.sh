@@ -1,6 +1,7 @@
-# A Slurm controller and node daemon of the test's own, on this machine
-# alone (127.0.0.1, ports 16817 and 16818), as root; stopped at exit.
-#   slurm_start [PLUGSTACK-LINE]   sets SLURM_DIR, and SLURM_CONF for the test
+# A Slurm controller and node daemon of the test's (or benchmark's) own, on
+# this machine alone (127.0.0.1, ports 16817 and 16818), as root; stopped at
+# exit. slurm_start [PLUGSTACK-LINE] sets SLURM_DIR and SLURM_CONF, and
+# fails (saying why) unless the node is up. WORK is removed with it.
 # shellcheck shell=sh
 
 require_slurm() {
@@ -71,17 +72,18 @@ CONF
 	# A munged that answers, not just one that runs (it may be on its way out).
 	if ! munge -n </dev/null >/dev/null 2>&1; then
 		mkdir -p /run/munge && chown munge:munge /run/munge
-		[ -s /etc/munge/munge.key ] || skip_all "munge has no key (/etc/munge/munge.key)"
-		runuser -u munge -- /usr/sbin/munged || bail_out "cannot start munged"
+		[ -s /etc/munge/munge.key ] || { echo "munge has no key (/etc/munge/munge.key)" >&2; return 1; }
+		runuser -u munge -- /usr/sbin/munged || { echo "cannot start munged" >&2; return 1; }
 		started_munge=$(pgrep -x -n munged)
 	fi
 	{ slurmctld -f "$SLURM_DIR/slurm.conf" && slurmd -f "$SLURM_DIR/slurm.conf"; } ||
-		bail_out "cannot start Slurm"
+		{ echo "cannot start slurmctld and slurmd" >&2; return 1; }
 	SLURM_CONF=$SLURM_DIR/slurm.conf
 	n=0
 	until SLURM_CONF=$SLURM_CONF sinfo -h -o %t 2>/dev/null | grep -q idle || [ "$n" -ge 50 ]; do
 		sleep 0.2
 		n=$((n + 1))
 	done
-	is "$(SLURM_CONF=$SLURM_CONF sinfo -h -o %t)" idle "the Slurm node is up"
+	SLURM_CONF=$SLURM_CONF sinfo -h -o %t | grep -qx idle ||
+		{ echo "the Slurm node did not come up (see $SLURM_DIR/slurmd.log)" >&2; return 1; }
 }

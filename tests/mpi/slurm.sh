@@ -7,7 +7,7 @@ require_containers
 require_mpi
 . "$abs_top_srcdir/tests/lib/slurm.sh"
 require_slurm
-slurm_start ""
+slurm_start "" || bail_out "cannot start Slurm"
 
 srun_capsula() {  # N PROGRAM [ARGS]
 	n=$1; shift

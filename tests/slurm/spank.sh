@@ -15,7 +15,7 @@ require_slurm
 	skip_all "the Slurm plugin was not built (apt-get install libslurm-dev, then configure)"
 PLUGIN=$(stage_file "$abs_top_builddir/spank_capsula.so") || bail_out "cannot stage the plugin"
 chmod a+rx "$PLUGIN"
-slurm_start "required $PLUGIN capsula=$CAPSULA"
+slurm_start "required $PLUGIN capsula=$CAPSULA" || bail_out "cannot start Slurm"
 
 # The test user's job, from a directory of the user's.
 user_job() {  # COMMAND [ARG...]: srun, sbatch or salloc, with a limit
