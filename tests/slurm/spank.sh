@@ -15,7 +15,11 @@ require_slurm
 	skip_all "the Slurm plugin was not built (apt-get install libslurm-dev, then configure)"
 PLUGIN=$(stage_file "$abs_top_builddir/spank_capsula.so") || bail_out "cannot stage the plugin"
 chmod a+rx "$PLUGIN"
+. "$abs_top_srcdir/tests/lib/layout.sh"
+. "$abs_top_srcdir/tests/lib/registry.sh"
+registry_test_start
 slurm_start "required $PLUGIN capsula=$CAPSULA" || bail_out "cannot start Slurm"
+trap 'registries_stop; slurm_stop' EXIT
 
 # The test user's job, from a directory of the user's.
 user_job() {  # COMMAND [ARG...]: srun, sbatch or salloc, with a limit
@@ -40,6 +44,9 @@ is "$(printf '%s\n' "$hellos" | awk '{print $13}' | sort -u | wc -l)" 1 \
 	"the tasks of the step share one container"
 is "$(printf '%s\n' "$hellos" | awk '{print $11}' | sort -u)" "$TEST_UID" "they run as the user"
 is "$(grep -v '^srun: job ' "$WORK/err")" "" "nothing on stderr (but srun's own news)"
+out=$(user_job srun -n 2 --mpi=pmix --container-image="$MPI_IMAGE" "$MPI_BIN/pingpong" 4194304 2>&1)
+like "$out" "^ +4194304 " "srun --mpi=pmix ping-pong between the step's tasks, 4 MiB"
+like "$out" "^pingpong done$" "it completes"
 out=$(user_job srun -n 2 --mpi=pmix --container-image="$MPI_IMAGE" sh -c \
 	'echo "$SLURM_PROCID $PMIX_RANK ${PMIX_NAMESPACE%%.*}"' 2>&1 | sort)
 is "$out" "$(printf '0 0 slurm\n1 1 slurm')" "Slurm's and PMIx's variables reach the tasks"
@@ -84,6 +91,26 @@ is "$out" "no entrypoint" "without it the command runs itself"
 out=$(user_job env CAPSULA_CONTAINER_IMAGE="$IMAGE" CAPSULA_CONTAINER_REMAP_ROOT=1 \
 	srun -n 1 id -u 2>/dev/null)
 is "$out" 0 "CAPSULA_CONTAINER_IMAGE and CAPSULA_CONTAINER_REMAP_ROOT work as the options"
+
+# ------------------------------------------- a registry image, pyxis's way
+echo '{"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"]}, "rootfs": {"type": "layers"}}' \
+	> "$WORK/config.json"
+mkdir -p "$WORK/layer/bin"
+cp "$busybox" "$WORK/layer/bin/busybox"
+for applet in sh cat id; do ln -s busybox "$WORK/layer/bin/$applet"; done
+echo from-the-registry > "$WORK/layer/marker"
+tar --owner=0 --group=0 -C "$WORK/layer" -cf - . | gzip -n > "$WORK/layer.tar.gz"
+make_layout "$WORK/layout" v1 "$WORK/config.json" "$WORK/layer.tar.gz"
+registry_start "$WORK/reg" none || bail_out "the registry did not start"
+push "$WORK/layout:v1" app:v1 || bail_out "skopeo cannot push the test image"
+layer=$(printf 'sha256:%s' "$(sha256sum "$WORK/layer.tar.gz" | cut -d' ' -f1)")
+out=$(user_job env CAPSULA_TLS_CA="$WORK/ca.crt" CAPSULA_CACHEDIR="$WORK/cache" \
+	srun -n 2 --container-image="$REG#app:v1" cat /marker 2>"$WORK/pull.err")
+is "$out" "$(printf 'from-the-registry\nfrom-the-registry')" \
+	"--container-image=REGISTRY#IMAGE:TAG runs the registry's image in both tasks"
+is "$(blob_gets "$WORK/reg" "$layer")" 1 "pulled once for the node's two tasks (the registry's log)"
+like "$(cat "$WORK/pull.err")" "is not in the cache: pulling it" "one task says that it pulls"
+is "$(grep -c "pulling it" "$WORK/pull.err")" 1 "one only"
 
 # ------------------------------------------------------------------ errors
 out=$(user_job srun -n 1 --container-image="$WORK/missing.sqfs" true 2>&1)
