@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -395,6 +397,12 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
 	                    why, sizeof why);
 	if (argv == NULL) {
 		fprintf(stderr, "capsula: the container's command line: %s\n", why);
+		_exit(125);
+	}
+	/* Gone with slurmstepd: killed with it (a node failure), a task must
+	 * not keep its container on the node. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1) {
+		fprintf(stderr, "capsula: the task's parent is gone: %s\n", strerror(errno));
 		_exit(125);
 	}
 	execve(capsula_path, argv, env);

@@ -183,4 +183,15 @@ until [ "$(live_holders)" -gt 0 ] || [ "$n" -ge 100 ]; do sleep 0.2; n=$((n + 1)
 ok "a step's container runs" [ "$(live_holders)" -gt 0 ]
 as_user env SLURM_CONF="$SLURM_CONF" scancel "$job"
 is "$(holders_after_exit)" 0 "scancel leaves no holder (and so no mount) behind"
+
+# A node failure, as far as the step can tell: its slurmstepd killed.
+job=$(user_job sbatch --parsable --wrap "srun --container-image=$IMAGE sleep 100" \
+	--output=/dev/null 2>&1)
+n=0
+until [ "$(live_holders)" -gt 0 ] || [ "$n" -ge 100 ]; do sleep 0.2; n=$((n + 1)); done
+stepd=$(pgrep -f "^slurmstepd: \[$job\.0\]")
+ok "the step's slurmstepd is found" [ -n "$stepd" ]
+kill -9 "$stepd"
+is "$(holders_after_exit)" 0 "killing slurmstepd leaves no holder behind"
+as_user env SLURM_CONF="$SLURM_CONF" scancel "$job"
 done_testing

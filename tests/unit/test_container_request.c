@@ -46,6 +46,14 @@ static void test_mounts(void)
 	ok(request_check_mounts("/a,,/b", why, sizeof why) < 0, "an empty entry is refused");
 }
 
+/* The arguments as one string, '|' between them. */
+static void join(char **argv, char *out, size_t size)
+{
+	out[0] = '\0';
+	for (size_t i = 0; argv != NULL && argv[i] != NULL; i++)
+		snprintf(out + strlen(out), size - strlen(out), "%s%s", i ? "|" : "", argv[i]);
+}
+
 static void test_argv(void)
 {
 	struct container_request r = {
@@ -59,9 +67,7 @@ static void test_argv(void)
 	char **argv = request_argv(&r, "/usr/bin/capsula", "docker://app", NULL, env, command, why,
 	                           sizeof why);
 
-	for (size_t i = 0; argv != NULL && argv[i] != NULL; i++)
-		snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s", i ? "|" : "",
-		         argv[i]);
+	join(argv, joined, sizeof joined);
 	ok(strcmp(joined, "/usr/bin/capsula|exec|--bind|/data:/data:ro|--pwd|/w|--writable-tmpfs|"
 	          "--no-home|--fakeroot|--nv|--env|KEEP=job value|--|docker://app|python3|-c|pass") == 0,
 	   "every option, the options before -- and the image: %s", joined);
@@ -72,10 +78,7 @@ static void test_argv(void)
 	                               .script = "/spool/job1/slurm_script"};
 	argv = request_argv(&r, "capsula", "/i.sqfs", "/h/.capsula/slurm/n/1/app/overlay", env,
 	                    command, why, sizeof why);
-	joined[0] = '\0';
-	for (size_t i = 0; argv != NULL && argv[i] != NULL; i++)
-		snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s", i ? "|" : "",
-		         argv[i]);
+	join(argv, joined, sizeof joined);
 	ok(strcmp(joined, "capsula|run|--bind|/spool/job1/slurm_script:/spool/job1/slurm_script:ro|"
 	          "--overlay|/h/.capsula/slurm/n/1/app/overlay|--|/i.sqfs|python3|-c|pass") == 0,
 	   "the entrypoint, a batch script bound, a named container's layer: %s", joined);
