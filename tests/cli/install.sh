@@ -8,6 +8,12 @@ ok "make install DESTDIR=... installs the capsula binary" \
 	[ -n "$(find "$dest" -name capsula -type f -perm -u+x)" ]
 ok "and capsula-convert, which builds images, in its libexec directory" \
 	[ -n "$(find "$dest" -path '*/libexec/capsula/capsula-convert' -type f -perm -u+x)" ]
+if [ -e "$abs_top_builddir/spank_capsula.so" ]; then
+	ok "and the Slurm plugin in \$(libdir)/capsula" \
+		[ -n "$(find "$dest" -path '*/lib/capsula/spank_capsula.so' -type f)" ]
+else
+	skip "the Slurm plugin was not built (no slurm/spank.h: apt-get install libslurm-dev)"
+fi
 man_page=$(find "$dest" -name capsula.1 -type f)
 ok "the man page is installed" [ -n "$man_page" ]
 if command -v man >/dev/null 2>&1; then
