@@ -4,6 +4,14 @@
 # fails (saying why) unless the node is up. WORK is removed with it.
 # shellcheck shell=sh
 
+# The built plugin, staged where srun and slurmstepd can load it: PLUGIN.
+require_plugin() {
+	[ -e "$abs_top_builddir/spank_capsula.so" ] ||
+		skip_all "the Slurm plugin was not built (apt-get install libslurm-dev, then configure)"
+	PLUGIN=$(stage_file "$abs_top_builddir/spank_capsula.so") || bail_out "cannot stage the plugin"
+	chmod a+rx "$PLUGIN"
+}
+
 require_slurm() {
 	is_root || skip_all "starting slurmctld and slurmd needs root"
 	for daemon in slurmctld slurmd srun munged; do

@@ -8,10 +8,7 @@ require_containers
 require_mpi
 . "$abs_top_srcdir/tests/lib/slurm.sh"
 require_slurm
-[ -e "$abs_top_builddir/spank_capsula.so" ] ||
-	skip_all "the Slurm plugin was not built (apt-get install libslurm-dev, then configure)"
-PLUGIN=$(stage_file "$abs_top_builddir/spank_capsula.so") || bail_out "cannot stage the plugin"
-chmod a+rx "$PLUGIN"
+require_plugin
 slurm_start_two_nodes "required $PLUGIN capsula=$CAPSULA" || bail_out "cannot start the two nodes"
 
 # srun as the user, in the controller's namespace; Open MPI over the bridge.

@@ -11,10 +11,7 @@ require_containers
 require_mpi
 . "$abs_top_srcdir/tests/lib/slurm.sh"
 require_slurm
-[ -e "$abs_top_builddir/spank_capsula.so" ] ||
-	skip_all "the Slurm plugin was not built (apt-get install libslurm-dev, then configure)"
-PLUGIN=$(stage_file "$abs_top_builddir/spank_capsula.so") || bail_out "cannot stage the plugin"
-chmod a+rx "$PLUGIN"
+require_plugin
 . "$abs_top_srcdir/tests/lib/layout.sh"
 . "$abs_top_srcdir/tests/lib/registry.sh"
 registry_test_start
