@@ -102,6 +102,28 @@ static int set_text(char **field, const char *name, const char *value)
 	return 0;
 }
 
+/* The yes/no options, each pair setting one field. */
+static int take_switch(int val)
+{
+	static const struct {
+		int yes, no;
+		enum choice *field;
+	} switches[] = {
+		{OPT_WRITABLE, OPT_READONLY, &request.writable},
+		{OPT_MOUNT_HOME, OPT_NO_MOUNT_HOME, &request.mount_home},
+		{OPT_REMAP_ROOT, OPT_NO_REMAP_ROOT, &request.remap_root},
+		{OPT_ENTRYPOINT, OPT_NO_ENTRYPOINT, &request.entrypoint},
+		{OPT_NV, -1, &request.nv},
+	};
+
+	for (size_t i = 0; i < sizeof switches / sizeof switches[0]; i++)
+		if (val == switches[i].yes || val == switches[i].no) {
+			*switches[i].field = val == switches[i].yes ? CHOICE_YES : CHOICE_NO;
+			return 0;
+		}
+	return -1;
+}
+
 static int take_option(int val, const char *optarg, int remote)
 {
 	char why[256];
@@ -141,27 +163,8 @@ static int take_option(int val, const char *optarg, int remote)
 		return set_text(&request.name, "container-name", optarg);
 	case OPT_ENV:
 		return set_text(&request.env_names, "container-env", optarg);
-	case OPT_WRITABLE:
-	case OPT_READONLY:
-		request.writable = val == OPT_WRITABLE ? CHOICE_YES : CHOICE_NO;
-		return 0;
-	case OPT_MOUNT_HOME:
-	case OPT_NO_MOUNT_HOME:
-		request.mount_home = val == OPT_MOUNT_HOME ? CHOICE_YES : CHOICE_NO;
-		return 0;
-	case OPT_REMAP_ROOT:
-	case OPT_NO_REMAP_ROOT:
-		request.remap_root = val == OPT_REMAP_ROOT ? CHOICE_YES : CHOICE_NO;
-		return 0;
-	case OPT_ENTRYPOINT:
-	case OPT_NO_ENTRYPOINT:
-		request.entrypoint = val == OPT_ENTRYPOINT ? CHOICE_YES : CHOICE_NO;
-		return 0;
-	case OPT_NV:
-		request.nv = CHOICE_YES;
-		return 0;
 	default:
-		return -1;
+		return take_switch(val);
 	}
 }
 
