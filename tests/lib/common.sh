@@ -119,13 +119,16 @@ place_image() {  # IMAGE [CAPSULA-OPTIONS] -- COMMAND...
 	image=$1; shift
 	image_argv=""
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		image_argv="$image_argv $(quote "$1")"
+		quote "$1"
+		image_argv="$image_argv $quoted"
 		shift
 	done
 	[ $# -gt 0 ] && shift
-	image_argv="$image_argv $(quote "$image")"
+	quote "$image"
+	image_argv="$image_argv $quoted"
 	for arg in "$@"; do
-		image_argv="$image_argv $(quote "$arg")"
+		quote "$arg"
+		image_argv="$image_argv $quoted"
 	done
 }
 
@@ -137,8 +140,13 @@ capsula_exec() {
 	as_user "$CAPSULA" exec "$@"
 }
 
+# Sets quoted to $1 in single quotes, for eval; without a process for the
+# usual argument (a test passes 20,000 of them).
 quote() {
-	printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+	case $1 in
+	*\'*) quoted="'$(printf '%s' "$1" | sed "s/'/'\\\\''/g")'" ;;
+	*) quoted="'$1'" ;;
+	esac
 }
 
 

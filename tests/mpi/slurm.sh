@@ -11,7 +11,7 @@ slurm_start "" || bail_out "cannot start Slurm"
 
 srun_capsula() {  # N PROGRAM [ARGS]
 	n=$1; shift
-	as_user SLURM_CONF="$SLURM_CONF" timeout 120 srun --mpi=pmix -n "$n" "$CAPSULA" exec "$MPI_IMAGE" "$@"
+	as_user SLURM_CONF="$SLURM_CONF" timeout 120 srun --quiet --mpi=pmix -n "$n" "$CAPSULA" exec "$MPI_IMAGE" "$@"
 }
 
 out=$(srun_capsula 2 "$MPI_BIN/hello" 2>"$WORK/err"); rc=$?
