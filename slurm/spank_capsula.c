@@ -102,23 +102,40 @@ static int set_text(char **field, const char *name, const char *value)
 	return 0;
 }
 
-/* The yes/no options, each pair setting one field. */
+/* The yes/no options, each pair setting one field, and their variables
+ * (CAPSULA_CONTAINER_ and the name). */
+static const struct {
+	const char *variable;
+	int yes, no;  /* no is -1 where there is no such option */
+	enum choice *field;
+} choice_options[] = {
+	{"WRITABLE", OPT_WRITABLE, OPT_READONLY, &request.writable},
+	{"MOUNT_HOME", OPT_MOUNT_HOME, OPT_NO_MOUNT_HOME, &request.mount_home},
+	{"REMAP_ROOT", OPT_REMAP_ROOT, OPT_NO_REMAP_ROOT, &request.remap_root},
+	{"ENTRYPOINT", OPT_ENTRYPOINT, OPT_NO_ENTRYPOINT, &request.entrypoint},
+	{"NV", OPT_NV, -1, &request.nv},
+};
+
+/* The options with a value, and their variables. */
+static const struct {
+	const char *variable;
+	int option;
+	char **field;
+} text_options[] = {
+	{"IMAGE", OPT_IMAGE, &request.image},
+	{"MOUNTS", OPT_MOUNTS, &request.mounts},
+	{"WORKDIR", OPT_WORKDIR, &request.workdir},
+	{"NAME", OPT_NAME, &request.name},
+	{"ENV", OPT_ENV, &request.env_names},
+};
+
+#define COUNT(table) (sizeof (table) / sizeof (table)[0])
+
 static int take_switch(int val)
 {
-	static const struct {
-		int yes, no;
-		enum choice *field;
-	} switches[] = {
-		{OPT_WRITABLE, OPT_READONLY, &request.writable},
-		{OPT_MOUNT_HOME, OPT_NO_MOUNT_HOME, &request.mount_home},
-		{OPT_REMAP_ROOT, OPT_NO_REMAP_ROOT, &request.remap_root},
-		{OPT_ENTRYPOINT, OPT_NO_ENTRYPOINT, &request.entrypoint},
-		{OPT_NV, -1, &request.nv},
-	};
-
-	for (size_t i = 0; i < sizeof switches / sizeof switches[0]; i++)
-		if (val == switches[i].yes || val == switches[i].no) {
-			*switches[i].field = val == switches[i].yes ? CHOICE_YES : CHOICE_NO;
+	for (size_t i = 0; i < COUNT(choice_options); i++)
+		if (val == choice_options[i].yes || val == choice_options[i].no) {
+			*choice_options[i].field = val == choice_options[i].yes ? CHOICE_YES : CHOICE_NO;
 			return 0;
 		}
 	return -1;
@@ -205,46 +222,35 @@ int slurm_spank_init(spank_t sp, int ac, char **av)
 	return ESPANK_SUCCESS;
 }
 
+/* The job's environment's value of CAPSULA_CONTAINER_NAME, or NULL. */
+static const char *variable(spank_t sp, const char *name, char *value, size_t size)
+{
+	char full[64];
+
+	snprintf(full, sizeof full, ENV_PREFIX "%s", name);
+	if (spank_getenv(sp, full, value, (int)size) != ESPANK_SUCCESS || value[0] == '\0')
+		return NULL;
+	return value;
+}
+
 /* CAPSULA_CONTAINER_IMAGE and the rest, where the option was not given. */
 static void take_environment(spank_t sp)
 {
-	static const struct {
-		const char *name;
-		int text_option, yes, no;
-		char **field;
-	} vars[] = {
-		{"IMAGE", OPT_IMAGE, 0, 0, &request.image},
-		{"MOUNTS", OPT_MOUNTS, 0, 0, &request.mounts},
-		{"WORKDIR", OPT_WORKDIR, 0, 0, &request.workdir},
-		{"NAME", OPT_NAME, 0, 0, &request.name},
-		{"ENV", OPT_ENV, 0, 0, &request.env_names},
-		{"WRITABLE", -1, OPT_WRITABLE, OPT_READONLY, NULL},
-		{"MOUNT_HOME", -1, OPT_MOUNT_HOME, OPT_NO_MOUNT_HOME, NULL},
-		{"REMAP_ROOT", -1, OPT_REMAP_ROOT, OPT_NO_REMAP_ROOT, NULL},
-		{"ENTRYPOINT", -1, OPT_ENTRYPOINT, OPT_NO_ENTRYPOINT, NULL},
-		{"NV", -1, OPT_NV, -1, NULL},
-	};
-	const enum choice *choices[] = {
-		[OPT_WRITABLE] = &request.writable, [OPT_MOUNT_HOME] = &request.mount_home,
-		[OPT_REMAP_ROOT] = &request.remap_root, [OPT_ENTRYPOINT] = &request.entrypoint,
-		[OPT_NV] = &request.nv,
-	};
+	char value[4096];
 
-	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-		char name[64], value[4096];
+	for (size_t i = 0; i < COUNT(text_options); i++)
+		if (*text_options[i].field == NULL &&
+		    variable(sp, text_options[i].variable, value, sizeof value) != NULL)
+			take_option(text_options[i].option, value, 1);
+	for (size_t i = 0; i < COUNT(choice_options); i++) {
+		bool yes;
 
-		snprintf(name, sizeof name, ENV_PREFIX "%s", vars[i].name);
-		if (spank_getenv(sp, name, value, sizeof value) != ESPANK_SUCCESS || value[0] == '\0')
+		if (*choice_options[i].field != CHOICE_UNSET ||
+		    variable(sp, choice_options[i].variable, value, sizeof value) == NULL)
 			continue;
-		if (vars[i].field != NULL) {
-			if (*vars[i].field == NULL)
-				take_option(vars[i].text_option, value, 1);
-		} else if (*choices[vars[i].yes] == CHOICE_UNSET) {
-			bool yes = strcmp(value, "0") != 0 && strcmp(value, "no") != 0;
-
-			if (yes || vars[i].no >= 0)
-				take_option(yes ? vars[i].yes : vars[i].no, NULL, 1);
-		}
+		yes = strcmp(value, "0") != 0 && strcmp(value, "no") != 0;
+		if (yes || choice_options[i].no >= 0)
+			take_option(yes ? choice_options[i].yes : choice_options[i].no, NULL, 1);
 	}
 }
 
