@@ -278,23 +278,17 @@ static int make_private_dirs(char *path, size_t from)
 	}
 }
 
-static int job_state_dir(spank_t sp, char *out, size_t size)
+/* HOME/.capsula/slurm/HOST/JOB: a job's named containers on this node, in
+ * the passwd entry's home, which the epilog finds as the tasks did
+ * whatever HOME the job set. */
+static int job_state_dir(const char *home, uint32_t job, char *out, size_t size)
 {
-	char home[PATH_MAX], host[256];
-	uint32_t job = 0;
+	char host[256];
 
-	if (spank_getenv(sp, "HOME", home, sizeof home) != ESPANK_SUCCESS || home[0] != '/') {
-		struct passwd *pw = getpwuid(getuid());
-
-		if (pw == NULL || snprintf(home, sizeof home, "%s", pw->pw_dir) >= (int)sizeof home)
-			return -1;
-	}
-	if (gethostname(host, sizeof host) < 0 || spank_get_item(sp, S_JOB_ID, &job) != ESPANK_SUCCESS)
+	if (gethostname(host, sizeof host) < 0)
 		return -1;
 	host[strcspn(host, ".")] = '\0';
-	if (snprintf(out, size, "%s/%s/%s/%u", home, STATE_DIR, host, job) >= (int)size)
-		return -1;
-	return (int)strlen(home);
+	return snprintf(out, size, "%s/%s/%s/%u", home, STATE_DIR, host, job) >= (int)size ? -1 : 0;
 }
 
 /* A named container: the image the first step gave it, kept for later ones,
@@ -303,12 +297,15 @@ static int use_name(spank_t sp, char *image, size_t image_size, char *overlay,
                     size_t overlay_size)
 {
 	char dir[PATH_MAX], record[PATH_MAX + 16], temp[PATH_MAX + 32];
-	int home_len = job_state_dir(sp, dir, sizeof dir);
+	struct passwd *pw = getpwuid(getuid());
+	uint32_t job = 0;
 	FILE *f;
 
-	if (home_len < 0 || (size_t)snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/%s",
-	                                     request.name) >= sizeof dir - strlen(dir) ||
-	    make_private_dirs(dir, (size_t)home_len + 1) < 0) {
+	errno = 0;
+	if (pw == NULL || spank_get_item(sp, S_JOB_ID, &job) != ESPANK_SUCCESS ||
+	    job_state_dir(pw->pw_dir, job, dir, sizeof dir) < 0 ||
+	    (size_t)snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/%s", request.name) >=
+	    sizeof dir - strlen(dir) || make_private_dirs(dir, strlen(pw->pw_dir) + 1) < 0) {
 		fprintf(stderr, "capsula: --container-name %s: cannot make %s: %s; check your home "
 		        "directory\n", request.name, dir, strerror(errno));
 		return -1;
@@ -470,7 +467,7 @@ static void remove_job_state(const char *dir)
  * removed as the user, never by root in a directory the user controls. */
 int slurm_spank_job_epilog(spank_t sp, int ac, char **av)
 {
-	char dir[PATH_MAX], host[256];
+	char dir[PATH_MAX];
 	struct passwd *pw;
 	uint32_t job = 0;
 	uid_t uid = 0;
@@ -485,13 +482,10 @@ int slurm_spank_job_epilog(spank_t sp, int ac, char **av)
 		slurm_error(PLUGIN ": the job's epilog has no user or job id from Slurm");
 		return ESPANK_SUCCESS;
 	}
-	if (uid == 0 || (pw = getpwuid(uid)) == NULL || gethostname(host, sizeof host) < 0)
+	if (uid == 0 || (pw = getpwuid(uid)) == NULL ||
+	    job_state_dir(pw->pw_dir, job, dir, sizeof dir) < 0)
 		return ESPANK_SUCCESS;
 	gid = pw->pw_gid;
-	host[strcspn(host, ".")] = '\0';
-	if (snprintf(dir, sizeof dir, "%s/%s/%s/%u", pw->pw_dir, STATE_DIR, host, job) >=
-	    (int)sizeof dir)
-		return ESPANK_SUCCESS;
 	pid = fork();
 	if (pid < 0) {
 		slurm_error(PLUGIN ": job %u: fork: %s", job, strerror(errno));
