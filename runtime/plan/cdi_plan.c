@@ -209,7 +209,7 @@ static int apply_node(const struct edit_context *c, json_t *node)
 		free(source);
 		return ret;
 	}
-	snprintf(what, sizeof what, "%s", "");
+	what[0] = '\0';
 	if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
 		snprintf(what, sizeof what, "%s is not a device node on this host", source);
 	else if (type != NULL && strcmp(type, S_ISCHR(st.st_mode) ? "c" : "b") != 0 &&
