@@ -176,21 +176,30 @@ is "$(printf '%s\n' "$second" | sed -n 1p)" "$(id -u "$other")" "a second user's
 ok "in a container of its own, not the first user's running one" \
 	differ_nonempty "$first" "$(printf '%s\n' "$second" | sed -n 2p)"
 as_user env SLURM_CONF="$SLURM_CONF" scancel --user="$TEST_USER"
+is "$(holders_after_exit)" 0 "the first user's cancelled job leaves no holder"
+
+# Until the step's command runs in its container (its holder alone could be
+# one whose rank has not joined yet).
+await_command() {  # COMMAND-LINE
+	n=0
+	until pgrep -u "$TEST_UID" -fx "$1" >/dev/null || [ "$n" -ge 100 ]; do
+		sleep 0.2
+		n=$((n + 1))
+	done
+}
 
 # ------------------------------------------------------ scancel mid-step
 job=$(user_job sbatch --parsable --wrap "srun --container-image=$IMAGE sleep 100" \
 	--output=/dev/null 2>&1)
-n=0
-until [ "$(live_holders)" -gt 0 ] || [ "$n" -ge 100 ]; do sleep 0.2; n=$((n + 1)); done
+await_command "sleep 100"
 ok "a step's container runs" [ "$(live_holders)" -gt 0 ]
 as_user env SLURM_CONF="$SLURM_CONF" scancel "$job"
 is "$(holders_after_exit)" 0 "scancel leaves no holder (and so no mount) behind"
 
 # A node failure, as far as the step can tell: its slurmstepd killed.
-job=$(user_job sbatch --parsable --wrap "srun --container-image=$IMAGE sleep 100" \
+job=$(user_job sbatch --parsable --wrap "srun --container-image=$IMAGE sleep 101" \
 	--output=/dev/null 2>&1)
-n=0
-until [ "$(live_holders)" -gt 0 ] || [ "$n" -ge 100 ]; do sleep 0.2; n=$((n + 1)); done
+await_command "sleep 101"
 stepd=$(pgrep -f "^slurmstepd: \[$job\.0\]")
 ok "the step's slurmstepd is found" [ -n "$stepd" ]
 kill -9 "$stepd"
