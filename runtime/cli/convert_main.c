@@ -15,6 +15,7 @@
 #include "runtime/image/image_ref.h"
 #include "runtime/pull/login.h"
 #include "runtime/pull/pull.h"
+#include "runtime/push/push.h"
 #include "runtime/recipe/builder.h"
 #include "runtime/recipe/mapped_tree.h"
 #include "runtime/recipe/overlay_build.h"
@@ -98,9 +99,31 @@ failed:
 	return err.status;
 }
 
+static int push_main(int argc, char **argv)
+{
+	struct push_options opts;
+	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+	char digest[72];
+
+	if (push_options_parse(argc, argv, &opts, &err) < 0)
+		goto failed;
+	if (opts.help) {
+		fputs(push_usage, stdout);
+		return 0;
+	}
+	if (push_image(&opts, digest, &err) < 0)
+		goto failed;
+	printf("%s\n", digest);
+	return 0;
+failed:
+	error_print(&err);
+	return err.status;
+}
+
 static const struct command commands[] = {
 	{"build", build_main},
 	{"pull", pull_main},
+	{"push", push_main},
 	{"login", login_main},
 	{"cache", cache_main},
 	{"overlay", overlay_main},

@@ -29,6 +29,7 @@ static const char usage[] =
 	"  build OUTPUT.sqfs SOURCE      make an image from a directory, tarball,\n"
 	"                                docker save archive, OCI layout or registry\n"
 	"  pull REF [OUTPUT.sqfs]        fetch an image from a registry into the cache\n"
+	"  push IMAGE docker://REF       publish an image to a registry\n"
 	"  login REGISTRY                store credentials for a registry\n"
 	"  cache list|clean              the pulled images and blobs\n"
 	"  overlay export|clean DIR      what runs with --overlay DIR changed, as a\n"
@@ -87,7 +88,7 @@ out:
 	return status == 0 ? 0 : err.status;
 }
 
-/* build, pull, login, cache, overlay and verify are capsula-convert's. */
+/* build, pull, push, login, cache, overlay and verify are capsula-convert's. */
 static int convert_main(int argc, char **argv)
 {
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
@@ -103,6 +104,7 @@ static const struct command commands[] = {
 	{"shell", launch_main},
 	{"build", convert_main},
 	{"pull", convert_main},
+	{"push", convert_main},
 	{"login", convert_main},
 	{"cache", convert_main},
 	{"overlay", convert_main},

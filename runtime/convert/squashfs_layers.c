@@ -604,6 +604,33 @@ out:
 	return ret;
 }
 
+int squashfs_layers_read(struct squashfs_layer_set *set, const struct tree_inode *inode,
+                         squashfs_data_sink sink, void *arg, capsula_error *err)
+{
+	struct layer *l = &set->layers[inode->layer];
+	/* NOLINTNEXTLINE(performance-no-int-to-ptr) */
+	const sqfs_tree_node_t *node = (const sqfs_tree_node_t *)(uintptr_t)inode->entry;
+	static __thread unsigned char buf[COPY_CHUNK];
+
+	for (uint64_t at = 0; at < inode->size;) {
+		uint64_t left = inode->size - at;
+		sqfs_s32 got = sqfs_data_reader_read(l->data, node->inode, at, buf,
+		                                     left < COPY_CHUNK ? (sqfs_u32)left : COPY_CHUNK);
+
+		if (got <= 0)
+			return layer_fail(l, got < 0 ? got : SQFS_ERROR_CORRUPTED, "file data", err);
+		if (sink(arg, buf, (size_t)got, err) < 0)
+			return -1;
+		at += (uint64_t)got;
+	}
+	return 0;
+}
+
+static int append_to_writer(void *writer, const void *data, size_t size, capsula_error *err)
+{
+	return squashfs_writer_append(writer, data, size, err);
+}
+
 int squashfs_layers_copy(struct squashfs_layer_set *set, struct tree_inode *target,
                          struct squashfs_writer *w, capsula_error *err)
 {
@@ -611,26 +638,15 @@ int squashfs_layers_copy(struct squashfs_layer_set *set, struct tree_inode *targ
 	/* A squashfs layer's entry number is its node's address. */
 	/* NOLINTNEXTLINE(performance-no-int-to-ptr) */
 	const sqfs_tree_node_t *node = (const sqfs_tree_node_t *)(uintptr_t)target->entry;
-	static __thread unsigned char buf[COPY_CHUNK];
 
 	if (target->size >= l->super.block_size &&
 	    squashfs_writer_takes_blocks(w, l->super.compression_id, l->super.block_size))
 		return copy_stored(l, node->inode, target, w, err);
 	if (target->sparse)
 		return copy_with_holes(l, node->inode, target, w, err);
-	if (squashfs_writer_begin_file(w, target, err) < 0)
+	if (squashfs_writer_begin_file(w, target, err) < 0 ||
+	    squashfs_layers_read(set, target, append_to_writer, w, err) < 0)
 		return -1;
-	for (uint64_t at = 0; at < target->size;) {
-		uint64_t left = target->size - at;
-		sqfs_s32 got = sqfs_data_reader_read(l->data, node->inode, at, buf,
-		                                     left < COPY_CHUNK ? (sqfs_u32)left : COPY_CHUNK);
-
-		if (got <= 0)
-			return layer_fail(l, got < 0 ? got : SQFS_ERROR_CORRUPTED, "file data", err);
-		if (squashfs_writer_append(w, buf, (size_t)got, err) < 0)
-			return -1;
-		at += (uint64_t)got;
-	}
 	return squashfs_writer_end_file(w, err);
 }
 

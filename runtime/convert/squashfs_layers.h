@@ -33,6 +33,10 @@ int squashfs_layers_merge(struct squashfs_layer_set *set, struct tree *t,
 /* The data of a regular file the merge left in t, into w. */
 int squashfs_layers_copy(struct squashfs_layer_set *set, struct tree_inode *inode,
                          struct squashfs_writer *w, capsula_error *err);
+/* The same data, given to sink in pieces (holes as zeros). */
+typedef int (*squashfs_data_sink)(void *arg, const void *data, size_t size, capsula_error *err);
+int squashfs_layers_read(struct squashfs_layer_set *set, const struct tree_inode *inode,
+                         squashfs_data_sink sink, void *arg, capsula_error *err);
 void squashfs_layers_close(struct squashfs_layer_set *set);
 
 /* capsula verify: every table, inode, directory, extended attribute and

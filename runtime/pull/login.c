@@ -59,13 +59,9 @@ static int check_with_registry(const char *registry, const char *ca_file, bool i
 
 	if (config_load(CAPSULA_CONFIG_FILE, &config, err) < 0)
 		return -1;
-	if (settings.ca_file != NULL && settings.ca_file[0] == '\0')
-		settings.ca_file = NULL;
-	if (settings.ca_file == NULL && config.registry_ca[0] != '\0')
-		settings.ca_file = config.registry_ca;
-	for (size_t i = 0; i < config.insecure_registries.count; i++)
-		if (strcmp(config.insecure_registries.items[i], registry) == 0)
-			settings.insecure = true;
+	registry_apply_site(&settings, &config, registry);
+	/* Logging in is one question: no site deadline or rate applies. */
+	settings.deadline_s = settings.min_rate = settings.rate_window_s = settings.retry_time_s = 0;
 	snprintf(ref.registry, sizeof ref.registry, "%s", registry);
 	snprintf(ref.host, sizeof ref.host, "%s",
 	         strcmp(registry, "docker.io") == 0 ? "registry-1.docker.io" : registry);

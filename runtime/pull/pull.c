@@ -307,17 +307,9 @@ static int open_registry(struct pull *p, capsula_error *err)
 		.retries = p->opts->retries,
 		.quiet = p->opts->build.quiet,
 		.max_rate = p->opts->max_rate / p->opts->parallel,
-		.deadline_s = p->config.registry_deadline_s,
-		.min_rate = p->config.registry_min_rate,
-		.rate_window_s = p->config.registry_rate_window_s,
-		.retry_time_s = p->config.registry_retry_time_s,
 	};
 
-	if (settings.ca_file == NULL && p->config.registry_ca[0] != '\0')
-		settings.ca_file = p->config.registry_ca;
-	for (size_t i = 0; i < p->config.insecure_registries.count; i++)
-		if (strcmp(p->config.insecure_registries.items[i], p->ref.registry) == 0)
-			settings.insecure = true;
+	registry_apply_site(&settings, &p->config, p->ref.registry);
 	if (registry_open(&p->registry, &p->ref, &settings, err) < 0)
 		return -1;
 	p->registry_open = true;

@@ -50,12 +50,21 @@ struct exchange {
 	struct sha256 *hash;
 	uint64_t *done;
 	int write_errno;
+	/* What a push sends: a document from memory, or a range of a file. */
+	const char *method;        /* NULL: GET */
+	const char *send_type;     /* its Content-Type */
+	const char *send_data;
+	int send_fd;
+	uint64_t send_from, send_length, sent;
+	char location[2048];       /* where an upload goes on */
+	char range[64];            /* what an upload holds so far */
 };
 
 static void exchange_init(struct exchange *ex, size_t limit)
 {
 	memset(ex, 0, sizeof *ex);
 	ex->fd = -1;
+	ex->send_fd = -1;
 	ex->limit = limit;
 }
 
@@ -73,6 +82,8 @@ static void exchange_reset(struct exchange *ex)
 	ex->length = 0;
 	ex->too_large = false;
 	ex->range_checked = false;
+	ex->location[0] = ex->range[0] = '\0';
+	ex->sent = 0;
 }
 
 static void copy_header_value(char *out, size_t size, const char *value, size_t len)
@@ -100,6 +111,10 @@ static size_t on_header(char *line, size_t size, size_t count, void *data)
 		copy_header_value(ex->challenge, sizeof ex->challenge, line + 17, len - 17);
 	} else if (len > 13 && strncasecmp(line, "Content-Type:", 13) == 0) {
 		copy_header_value(ex->content_type, sizeof ex->content_type, line + 13, len - 13);
+	} else if (len > 9 && strncasecmp(line, "Location:", 9) == 0) {
+		copy_header_value(ex->location, sizeof ex->location, line + 9, len - 9);
+	} else if (len > 6 && strncasecmp(line, "Range:", 6) == 0) {
+		copy_header_value(ex->range, sizeof ex->range, line + 6, len - 6);
 	} else if (len > 12 && strncasecmp(line, "Retry-After:", 12) == 0) {
 		copy_header_value(value, sizeof value, line + 12, len - 12);
 		ex->retry_after = strtol(value, NULL, 10);
@@ -177,6 +192,31 @@ static size_t on_body(char *data, size_t size, size_t count, void *userdata)
 	return to_memory(ex, data, len);
 }
 
+static size_t on_send(char *out, size_t size, size_t count, void *data)
+{
+	struct exchange *ex = data;
+	size_t want = size * count;
+	uint64_t left = ex->send_length - ex->sent;
+
+	if (want > left)
+		want = (size_t)left;
+	if (want == 0)
+		return 0;
+	if (ex->send_data != NULL) {
+		memcpy(out, ex->send_data + ex->send_from + ex->sent, want);
+	} else {
+		ssize_t n = pread(ex->send_fd, out, want, (off_t)(ex->send_from + ex->sent));
+
+		if (n <= 0) {
+			ex->write_errno = n < 0 ? errno : EIO;
+			return CURL_READFUNC_ABORT;
+		}
+		want = (size_t)n;
+	}
+	ex->sent += want;
+	return want;
+}
+
 static int on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
@@ -223,6 +263,22 @@ static int load_ca_bundle(const char *extra, capsula_error *err)
 	ca_blob.len = system_len + 1 + extra_len;
 	ca_blob.flags = CURL_BLOB_NOCOPY;
 	return 0;
+}
+
+void registry_apply_site(struct registry_settings *settings, const struct capsula_config *config,
+                         const char *registry)
+{
+	if (settings->ca_file != NULL && settings->ca_file[0] == '\0')
+		settings->ca_file = NULL;
+	if (settings->ca_file == NULL && config->registry_ca[0] != '\0')
+		settings->ca_file = config->registry_ca;
+	for (size_t i = 0; i < config->insecure_registries.count; i++)
+		if (strcmp(config->insecure_registries.items[i], registry) == 0)
+			settings->insecure = true;
+	settings->deadline_s = config->registry_deadline_s;
+	settings->min_rate = config->registry_min_rate;
+	settings->rate_window_s = config->registry_rate_window_s;
+	settings->retry_time_s = config->registry_retry_time_s;
 }
 
 int registry_open(struct registry *r, const struct image_ref *ref,
@@ -311,6 +367,16 @@ static void set_transfer_options(struct registry_connection *c, const char *url,
 	if (c->r->settings.max_rate > 0)
 		curl_easy_setopt(curl, CURLOPT_MAX_RECV_SPEED_LARGE,
 		                 (curl_off_t)c->r->settings.max_rate);
+	if (ex->method != NULL && strcmp(ex->method, "HEAD") == 0)
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+	else if (ex->method != NULL) {
+		/* Every push request carries a body, empty or not, of a known length. */
+		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)ex->send_length);
+		curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_send);
+		curl_easy_setopt(curl, CURLOPT_READDATA, ex);
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, ex->method);
+	}
 }
 
 /* Credentials go only to the registry's host: libcurl drops them, and
@@ -327,6 +393,22 @@ static CURLcode perform(struct registry_connection *c, const char *url, const ch
 	set_transfer_options(c, url, ex, errors);
 	if (accept != NULL)
 		failed |= (headers = curl_slist_append(headers, accept)) == NULL;
+	if (ex->method != NULL && strcmp(ex->method, "HEAD") != 0) {
+		snprintf(line, sizeof line, "Content-Type: %s",
+		         ex->send_type ? ex->send_type : "application/octet-stream");
+		failed |= (grown = curl_slist_append(headers, line)) == NULL;
+		headers = grown ? grown : headers;
+		/* Nothing gained by waiting for a 100 Continue from a registry. */
+		failed |= (grown = curl_slist_append(headers, "Expect:")) == NULL;
+		headers = grown ? grown : headers;
+	}
+	if (ex->method != NULL && strcmp(ex->method, "PATCH") == 0) {
+		snprintf(line, sizeof line, "Content-Range: %llu-%llu",
+		         (unsigned long long)ex->send_from,
+		         (unsigned long long)(ex->send_from + ex->send_length - 1));
+		failed |= (grown = curl_slist_append(headers, line)) == NULL;
+		headers = grown ? grown : headers;
+	}
 	if (ex->fd >= 0 && ex->offset > 0) {
 		snprintf(line, sizeof line, "Range: bytes=%llu-", (unsigned long long)ex->offset);
 		failed |= (grown = curl_slist_append(headers, line)) == NULL;
@@ -592,7 +674,8 @@ static int fetch_token(struct registry_connection *c, const struct challenge *ch
 	if (ch->scope[0] != '\0')
 		snprintf(wanted, sizeof wanted, "%s", ch->scope);
 	else if (r->ref.repository[0] != '\0')
-		snprintf(wanted, sizeof wanted, "repository:%s:pull", r->ref.repository);
+		snprintf(wanted, sizeof wanted, "repository:%s:%s", r->ref.repository,
+		         r->settings.push ? "pull,push" : "pull");
 	else
 		wanted[0] = '\0';
 	scope = curl_easy_escape(c->curl, wanted, 0);
@@ -819,6 +902,213 @@ int registry_check_access(struct registry_connection *c, capsula_error *err)
 	ret = request(c, url, NULL, &ex, what, err);
 	if (ret == 0 && ex.status != 200)
 		ret = status_failure(c, &ex, what, err);
+	exchange_free(&ex);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- push */
+
+/* A Location header as a URL: registries give it whole or from the root. */
+static void location_url(const struct registry *r, const char *location, char *out, size_t size)
+{
+	int n = 0;
+
+	if (location[0] == '/')
+		n = snprintf(out, size, "%s://%s", r->settings.insecure ? "http" : "https", r->ref.host);
+	if (n >= 0 && (size_t)n < size)
+		snprintf(out + n, size - (size_t)n, "%.*s", (int)(size - (size_t)n - 1), location);
+}
+
+/* A request that sends a document (possibly empty) and must be answered
+ * with want; NULL data with a length sends that range of send_fd. */
+static int send_request(struct registry_connection *c, const char *method, const char *url,
+                        struct exchange *ex, long want, const char *what, capsula_error *err)
+{
+	ex->method = method;
+	if (request(c, url, NULL, ex, what, err) < 0)
+		return -1;
+	if (ex->status != want)
+		return status_failure(c, ex, what, err);
+	return 0;
+}
+
+int registry_has_blob(struct registry_connection *c, const char *digest, bool *has,
+                      capsula_error *err)
+{
+	struct exchange ex;
+	char url[1000], what[800];
+	int ret = 0;
+
+	snprintf(url, sizeof url, "%s/blobs/%s", c->r->base_url, digest);
+	snprintf(what, sizeof what, "blob %s of %s/%s", digest, c->r->ref.registry,
+	         c->r->ref.repository);
+	exchange_init(&ex, ERROR_BODY_MAX);
+	ex.method = "HEAD";
+	if (request(c, url, NULL, &ex, what, err) < 0)
+		ret = -1;
+	else if (ex.status == 200 || ex.status == 404)
+		*has = ex.status == 200;
+	else
+		ret = status_failure(c, &ex, what, err);
+	exchange_free(&ex);
+	return ret;
+}
+
+int registry_mount_blob(struct registry_connection *c, const char *digest,
+                        const char *from_repository, bool *mounted, capsula_error *err)
+{
+	struct exchange ex;
+	char url[1600], what[1000];
+	char *from = curl_easy_escape(c->curl, from_repository, 0);
+	int ret = 0;
+
+	if (from == NULL)
+		return fail(err, ENOMEM, NULL, "mount %s", digest);
+	snprintf(url, sizeof url, "%s/blobs/uploads/?mount=%s&from=%s", c->r->base_url, digest, from);
+	curl_free(from);
+	snprintf(what, sizeof what, "mount blob %s from %s into %s/%s", digest, from_repository,
+	         c->r->ref.registry, c->r->ref.repository);
+	exchange_init(&ex, ERROR_BODY_MAX);
+	ex.method = "POST";
+	if (request(c, url, NULL, &ex, what, err) < 0)
+		ret = -1;
+	/* 202: it started an upload instead, which it forgets in time. */
+	else if (ex.status == 201 || ex.status == 202)
+		*mounted = ex.status == 201;
+	else
+		ret = status_failure(c, &ex, what, err);
+	exchange_free(&ex);
+	return ret;
+}
+
+/* Where the registry stands in an upload: the first byte it lacks. */
+static int upload_offset(struct registry_connection *c, const char *url, uint64_t *offset,
+                         char *next, size_t next_size, const char *what, capsula_error *err)
+{
+	struct exchange ex;
+	unsigned long long first, last;
+	int ret = -1;
+
+	exchange_init(&ex, ERROR_BODY_MAX);
+	if (request(c, url, NULL, &ex, what, err) < 0)
+		goto out;
+	if (ex.status != 204) {
+		status_failure(c, &ex, what, err);
+		goto out;
+	}
+	if (ex.range[0] == '\0')
+		*offset = 0;
+	else if (sscanf(ex.range, "%llu-%llu", &first, &last) == 2 && first == 0)
+		*offset = last + 1;
+	else {
+		fail(err, 0, "tell the registry's operator", "%s: the upload's range is '%s'", what,
+		     ex.range);
+		goto out;
+	}
+	if (ex.location[0] != '\0')
+		location_url(c->r, ex.location, next, next_size);
+	ret = 0;
+out:
+	exchange_free(&ex);
+	return ret;
+}
+
+/* The chunks of a blob, each PATCHed where the last left the upload. */
+static int push_chunks(struct registry_connection *c, int fd, const char *data, uint64_t size,
+                       char *url,
+                       size_t url_size, uint64_t *done, const char *what, capsula_error *err)
+{
+	uint64_t chunk = c->r->settings.chunk_size, offset = 0;
+	unsigned restarts = 0;
+
+	while (offset < size) {
+		struct exchange ex;
+		int ret = 0;
+
+		exchange_init(&ex, ERROR_BODY_MAX);
+		ex.method = "PATCH";
+		ex.send_fd = fd;
+		ex.send_data = data;
+		ex.send_from = offset;
+		ex.send_length = size - offset < chunk ? size - offset : chunk;
+		if (request(c, url, NULL, &ex, what, err) < 0)
+			ret = -1;
+		else if (ex.status == 202 && ex.location[0] != '\0') {
+			offset += ex.send_length;
+			if (done != NULL)
+				*done += ex.send_length;
+			location_url(c->r, ex.location, url, url_size);
+		} else if (ex.status == 416 && restarts++ < c->r->settings.retries) {
+			/* A try that broke off left part of the chunk there. */
+			ret = upload_offset(c, url, &offset, url, url_size, what, err);
+			if (ret == 0 && offset > size)
+				ret = fail(err, 0, "tell the registry's operator",
+				           "%s: the registry holds more than the blob", what);
+		} else
+			ret = status_failure(c, &ex, what, err);
+		exchange_free(&ex);
+		if (ret < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int registry_push_blob(struct registry_connection *c, int fd, const char *data, uint64_t size,
+                       const char *digest, uint64_t *done, capsula_error *err)
+{
+	struct registry *r = c->r;
+	struct exchange ex;
+	char url[2400], what[800];
+	bool whole = r->settings.chunk_size == 0 || size <= r->settings.chunk_size;
+	int ret = -1;
+
+	snprintf(what, sizeof what, "upload blob %s to %s/%s", digest, r->ref.registry,
+	         r->ref.repository);
+	snprintf(url, sizeof url, "%s/blobs/uploads/", r->base_url);
+	exchange_init(&ex, ERROR_BODY_MAX);
+	if (send_request(c, "POST", url, &ex, 202, what, err) < 0)
+		goto out;
+	if (ex.location[0] == '\0') {
+		fail(err, 0, "tell the registry's operator", "%s: no Location to upload to", what);
+		goto out;
+	}
+	location_url(r, ex.location, url, sizeof url - 100);
+	if (!whole && push_chunks(c, fd, data, size, url, sizeof url - 100, done, what, err) < 0)
+		goto out;
+	snprintf(url + strlen(url), 100, "%cdigest=%s", strchr(url, '?') ? '&' : '?', digest);
+	exchange_free(&ex);
+	exchange_init(&ex, ERROR_BODY_MAX);
+	if (whole) {
+		ex.send_fd = fd;
+		ex.send_data = data;
+		ex.send_length = size;
+	}
+	if (send_request(c, "PUT", url, &ex, 201, what, err) < 0)
+		goto out;
+	if (whole && done != NULL)
+		*done += size;
+	ret = 0;
+out:
+	exchange_free(&ex);
+	return ret;
+}
+
+int registry_put_manifest(struct registry_connection *c, const char *reference,
+                          const char *body, size_t length, const char *media_type,
+                          capsula_error *err)
+{
+	struct exchange ex;
+	char url[1000], what[800];
+	int ret;
+
+	snprintf(url, sizeof url, "%s/manifests/%s", c->r->base_url, reference);
+	snprintf(what, sizeof what, "put manifest %s/%s%s%s", c->r->ref.registry,
+	         c->r->ref.repository, strncmp(reference, "sha256:", 7) == 0 ? "@" : ":", reference);
+	exchange_init(&ex, ERROR_BODY_MAX);
+	ex.send_type = media_type;
+	ex.send_data = body;
+	ex.send_length = length;
+	ret = send_request(c, "PUT", url, &ex, 201, what, err);
 	exchange_free(&ex);
 	return ret;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "common/error.h"
+#include "runtime/config/site_config.h"
 #include "runtime/image/image_ref.h"
 #include "runtime/pull/registry_auth.h"
 
@@ -26,6 +27,8 @@ struct registry_settings {
 	uint64_t min_rate;       /* a blob slower than this (bytes/s)... */
 	unsigned rate_window_s;  /* ...for this long has stopped; 0: 1 B/s for 60 s */
 	unsigned retry_time_s;   /* retries end after this long; 0: no bound but their count */
+	bool push;               /* ask for the right to push as well */
+	uint64_t chunk_size;     /* uploads in chunks of this size; 0: whole */
 };
 
 struct registry {
@@ -39,6 +42,12 @@ struct registry {
 	bool basic;              /* the registry asked for basic authentication */
 	bool reached;            /* it answered once: a refused connection is now transient */
 };
+
+/* What the site's capsula.conf says of registries, added to settings:
+ * its CA unless one was given, plain HTTP for its insecure registries,
+ * its deadlines and rates. */
+void registry_apply_site(struct registry_settings *settings, const struct capsula_config *config,
+                         const char *registry);
 
 int registry_open(struct registry *r, const struct image_ref *ref,
                   const struct registry_settings *settings, capsula_error *err);
@@ -66,6 +75,24 @@ int registry_get_manifest(struct registry_connection *c, const char *reference, 
 int registry_fetch_blob(struct registry_connection *c, const char *digest, int64_t size,
                         int dir_fd, const char *partial, const char *final, uint64_t *done,
                         capsula_error *err);
+
+/* Pushing (the distribution spec's push workflow). Whether the repository
+ * holds a blob. */
+int registry_has_blob(struct registry_connection *c, const char *digest, bool *has,
+                      capsula_error *err);
+/* Ask the registry to link a blob it holds in from_repository (same
+ * registry) into this one; *mounted false when it would not. */
+int registry_mount_blob(struct registry_connection *c, const char *digest,
+                        const char *from_repository, bool *mounted, capsula_error *err);
+/* Upload size bytes of data, or if it is NULL of fd, as the blob digest:
+ * whole, or in chunks of the settings' chunk size, each resent from where
+ * the registry says it stands when a try fails. *done counts bytes. */
+int registry_push_blob(struct registry_connection *c, int fd, const char *data, uint64_t size,
+                       const char *digest, uint64_t *done, capsula_error *err);
+/* Put a manifest (or any document) under a tag or its digest. */
+int registry_put_manifest(struct registry_connection *c, const char *reference,
+                          const char *body, size_t length, const char *media_type,
+                          capsula_error *err);
 
 /* May the user pull (or, without a repository, log in)? */
 int registry_check_access(struct registry_connection *c, capsula_error *err);

@@ -1,0 +1,312 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/sha256.h"
+#include "common/timing.h"
+#include "runtime/config/site_config.h"
+#include "runtime/convert/budget.h"
+#include "runtime/image/image.h"
+#include "runtime/image/image_cache.h"
+#include "runtime/image/image_config.h"
+#include "runtime/image/image_ref.h"
+#include "runtime/pull/registry.h"
+#include "runtime/push/push.h"
+
+#define RUN_CONFIG_MAX (1u << 20)
+#define OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+
+struct push {
+	const struct push_options *opts;
+	struct image_ref ref;
+	char name[700];
+	struct capsula_config config;
+	struct image_cache cache;
+	struct capsula_image image;
+	struct squashfs_layer_set *layers;
+	struct tree tree;
+	bool tree_made;
+	struct build_budget budget;
+	json_t *run_config;           /* the image's {"config": {...}}, or NULL */
+	int layer_fd;
+	struct layer_blob layer;
+	char *config_text;
+	char config_digest[72];
+	char *manifest_text;
+	struct registry registry;
+	bool registry_open;
+	struct registry_connection connection;
+};
+
+static void digest_text(const char *text, size_t length, char digest[72])
+{
+	struct sha256 h;
+	unsigned char raw[SHA256_BYTES];
+	char hex[SHA256_HEX_BYTES];
+
+	digest[0] = '\0';
+	if (sha256_begin(&h) < 0)
+		return;
+	sha256_update(&h, text, length);
+	if (sha256_end(&h, raw) < 0)
+		return;
+	sha256_hex(raw, hex);
+	snprintf(digest, 72, "sha256:%s", hex);
+}
+
+static int parse_reference(struct push *p, capsula_error *err)
+{
+	if (image_ref_parse(p->opts->ref, &p->ref, err) < 0)
+		return -1;
+	if (p->ref.tag[0] == '\0')
+		return fail(err, 0, "name a tag: docker://REGISTRY/REPOSITORY:TAG",
+		            "%s: a push needs a tag, not only a digest", p->opts->ref);
+	image_ref_format(&p->ref, p->name, sizeof p->name);
+	return 0;
+}
+
+static int open_image(struct push *p, capsula_error *err)
+{
+	struct squashfs_info info;
+	struct squashfs_layer layer = {.path = p->opts->image};
+
+	p->image.fd = -1;
+	if (image_open(p->opts->image, &p->image, &info, err) < 0)
+		return -1;
+	layer.offset = p->image.offset;
+	if (squashfs_layers_open(&p->layers, &layer, 1, err) < 0)
+		return -1;
+	budget_init(&p->budget, p->config.max_image_entries, p->config.max_image_bytes,
+	            CAPSULA_CONFIG_FILE);
+	if (tree_init(&p->tree, false, err) < 0)
+		return -1;
+	p->tree_made = true;
+	return squashfs_layers_merge(p->layers, &p->tree, &p->budget, err);
+}
+
+static const struct tree_node *child_named(const struct tree_node *dir, const char *name)
+{
+	for (const struct tree_node *n = dir ? dir->children : NULL; n != NULL; n = n->next)
+		if (strcmp(n->name, name) == 0)
+			return n;
+	return NULL;
+}
+
+struct text_buffer {
+	char *data;
+	size_t length;
+};
+
+static int append_text(void *arg, const void *data, size_t size, capsula_error *err)
+{
+	struct text_buffer *b = arg;
+	char *grown = realloc(b->data, b->length + size + 1);
+
+	if (grown == NULL)
+		return fail(err, ENOMEM, NULL, "image config");
+	memcpy(grown + b->length, data, size);
+	b->data = grown;
+	b->length += size;
+	b->data[b->length] = '\0';
+	return 0;
+}
+
+/* What capsula build or pull wrote of how to run the image. */
+static int read_run_config(struct push *p, capsula_error *err)
+{
+	const struct tree_node *node = child_named(child_named(p->tree.root,
+	                                           IMAGE_METADATA_DIR + 1), "config.json");
+	struct text_buffer text = {0};
+	json_error_t problem;
+
+	if (node == NULL || !S_ISREG(node->inode->mode))
+		return 0;
+	if (node->inode->size > RUN_CONFIG_MAX)
+		return fail(err, 0, "rebuild the image", "%s: %s is larger than %u bytes",
+		            p->opts->image, IMAGE_CONFIG_PATH, RUN_CONFIG_MAX);
+	if (squashfs_layers_read(p->layers, node->inode, append_text, &text, err) < 0) {
+		free(text.data);
+		return -1;
+	}
+	p->run_config = json_loadb(text.data ? text.data : "", text.length, 0, &problem);
+	free(text.data);
+	if (!json_is_object(json_object_get(p->run_config, "config")))
+		return fail(err, 0, "rebuild the image", "%s: %s: %s", p->opts->image,
+		            IMAGE_CONFIG_PATH, p->run_config ? "no \"config\" object" : problem.text);
+	return 0;
+}
+
+/* The layer goes to a file that has no name: nothing is left behind. */
+static int make_layer(struct push *p, capsula_error *err)
+{
+	uint64_t start = timing_now_us();
+
+	p->layer_fd = openat(p->cache.fd, "partial", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (p->layer_fd < 0)
+		return fail(err, errno, "set CAPSULA_CACHEDIR to a directory on a local file system",
+		            "layer file in %s/partial", p->cache.dir);
+	if (layer_tar_write(p->layers, &p->tree, p->layer_fd, &p->opts->layer, &p->layer, err) < 0)
+		return -1;
+	if (!p->opts->quiet)
+		fprintf(stderr, "capsula: layer: %llu entries, %.1f MB (%s) in %.1f s\n",
+		        (unsigned long long)p->layer.entries, (double)p->layer.size / 1e6,
+		        p->opts->layer.compression, (double)(timing_now_us() - start) / 1e6);
+	return 0;
+}
+
+static void format_time(uint32_t seconds, char *out, size_t size)
+{
+	time_t t = (time_t)seconds;
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, size, "1970-01-01T00:00:00Z");
+}
+
+/* When the image was made: SOURCE_DATE_EPOCH if set, else its root's time,
+ * never the moment of the push (the same image, the same config). */
+static uint32_t image_time(const struct push *p)
+{
+	const char *epoch = getenv("SOURCE_DATE_EPOCH");
+	char *end;
+	unsigned long long t;
+
+	if (epoch != NULL && epoch[0] != '\0') {
+		t = strtoull(epoch, &end, 10);
+		if (*end == '\0' && t <= UINT32_MAX)
+			return (uint32_t)t;
+	}
+	return p->tree.root->inode->mtime;
+}
+
+static int make_config(struct push *p, capsula_error *err)
+{
+	struct platform host;
+	char created[32];
+	json_t *doc;
+
+	if (platform_parse(NULL, &host, err) < 0)
+		return -1;
+	format_time(image_time(p), created, sizeof created);
+	doc = json_pack("{s:s, s:s, s:s, s:O, s:{s:s, s:[s]}, s:[{s:s, s:s}]}",
+	                "created", created, "architecture", host.architecture, "os", "linux",
+	                "config", p->run_config ? json_object_get(p->run_config, "config") :
+	                json_object(), "rootfs", "type", "layers", "diff_ids", p->layer.diff_id,
+	                "history", "created", created, "created_by", "capsula push");
+	if (doc != NULL && host.variant[0] != '\0')
+		json_object_set_new(doc, "variant", json_string(host.variant));
+	p->config_text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(doc);
+	if (p->config_text == NULL)
+		return fail(err, ENOMEM, NULL, "image config");
+	digest_text(p->config_text, strlen(p->config_text), p->config_digest);
+	return p->config_digest[0] ? 0 : fail(err, ELIBACC, "install libssl3", "hash");
+}
+
+static int make_manifest(struct push *p, capsula_error *err)
+{
+	json_t *doc = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:[{s:s, s:s, s:I}]}",
+	                        "schemaVersion", 2, "mediaType", OCI_MANIFEST,
+	                        "config", "mediaType", OCI_CONFIG, "digest", p->config_digest,
+	                        "size", (json_int_t)strlen(p->config_text),
+	                        "layers", "mediaType", layer_media_type(p->opts->layer.compression),
+	                        "digest", p->layer.digest, "size", (json_int_t)p->layer.size);
+
+	p->manifest_text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(doc);
+	return p->manifest_text ? 0 : fail(err, ENOMEM, NULL, "manifest");
+}
+
+static int open_registry(struct push *p, capsula_error *err)
+{
+	struct registry_settings settings = {
+		.ca_file = p->opts->tls_ca,
+		.insecure = p->opts->insecure,
+		.retries = p->opts->retries,
+		.quiet = p->opts->quiet,
+		.push = true,
+		.chunk_size = p->opts->chunk_size,
+	};
+
+	registry_apply_site(&settings, &p->config, p->ref.registry);
+	if (registry_open(&p->registry, &p->ref, &settings, err) < 0)
+		return -1;
+	p->registry_open = true;
+	return registry_connect(&p->connection, &p->registry, err);
+}
+
+/* A blob the repository already holds is not sent again. */
+static int send_blob(struct push *p, int fd, const char *data, uint64_t size, const char *digest,
+                     const char *label, capsula_error *err)
+{
+	uint64_t done = 0;
+	bool has = false;
+
+	if (registry_has_blob(&p->connection, digest, &has, err) < 0)
+		return -1;
+	if (!has && registry_push_blob(&p->connection, fd, data, size, digest, &done, err) < 0)
+		return -1;
+	if (!p->opts->quiet)
+		fprintf(stderr, "capsula: %s %s: %s\n", label, digest, has ? "already there" : "sent");
+	return 0;
+}
+
+static int upload(struct push *p, capsula_error *err)
+{
+	return send_blob(p, p->layer_fd, NULL, p->layer.size, p->layer.digest, "layer", err) < 0 ||
+	       send_blob(p, -1, p->config_text, strlen(p->config_text), p->config_digest, "config",
+	                 err) < 0 ||
+	       registry_put_manifest(&p->connection, p->ref.tag, p->manifest_text,
+	                             strlen(p->manifest_text), OCI_MANIFEST, err) < 0 ? -1 : 0;
+}
+
+static void release(struct push *p)
+{
+	registry_disconnect(&p->connection);
+	if (p->registry_open)
+		registry_close(&p->registry);
+	free(p->manifest_text);
+	free(p->config_text);
+	if (p->layer_fd >= 0)
+		close(p->layer_fd);
+	json_decref(p->run_config);
+	if (p->tree_made)
+		tree_free(&p->tree);
+	if (p->layers != NULL)
+		squashfs_layers_close(p->layers);
+	if (p->image.fd >= 0)
+		close(p->image.fd);
+	free(p->image.path);
+	cache_close(&p->cache);
+	config_free(&p->config);
+}
+
+int push_image(const struct push_options *opts, char digest[72], capsula_error *err)
+{
+	struct push p = {.opts = opts, .cache.fd = -1, .layer_fd = -1, .image.fd = -1};
+	int ret = -1;
+
+	if (parse_reference(&p, err) < 0 ||
+	    config_load(CAPSULA_CONFIG_FILE, &p.config, err) < 0 ||
+	    cache_locate(&p.config, &p.cache, 1, err) < 0 ||
+	    open_image(&p, err) < 0 || read_run_config(&p, err) < 0 || make_layer(&p, err) < 0 ||
+	    make_config(&p, err) < 0 || make_manifest(&p, err) < 0 ||
+	    open_registry(&p, err) < 0 || upload(&p, err) < 0)
+		goto out;
+	digest_text(p.manifest_text, strlen(p.manifest_text), digest);
+	if (!opts->quiet)
+		fprintf(stderr, "capsula: pushed %s (%s)\n", p.name, digest);
+	ret = 0;
+out:
+	release(&p);
+	return ret;
+}

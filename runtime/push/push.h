@@ -1,0 +1,31 @@
+/* capsula push: an image (squashfs or SIF) published to an OCI registry
+ * as one layer and an image config made from what /.capsula/config.json
+ * says, so that every OCI tool can pull and run it. */
+#ifndef CAPSULA_PUSH_H
+#define CAPSULA_PUSH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "runtime/push/layer_tar.h"
+
+struct push_options {
+	const char *image;
+	const char *ref;
+	const char *tls_ca;
+	bool insecure;
+	bool quiet;
+	bool help;
+	unsigned retries;
+	uint64_t chunk_size;        /* 0: each blob in one request */
+	struct layer_tar_options layer;
+};
+
+extern const char push_usage[];
+
+int push_options_parse(int argc, char **argv, struct push_options *opts, capsula_error *err);
+/* Push; digest receives the manifest's. */
+int push_image(const struct push_options *opts, char digest[72], capsula_error *err);
+
+#endif
