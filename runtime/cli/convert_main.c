@@ -16,6 +16,7 @@
 #include "runtime/pull/login.h"
 #include "runtime/pull/pull.h"
 #include "runtime/push/push.h"
+#include "runtime/push/sign.h"
 #include "runtime/recipe/builder.h"
 #include "runtime/recipe/mapped_tree.h"
 #include "runtime/recipe/overlay_build.h"
@@ -124,6 +125,7 @@ static const struct command commands[] = {
 	{"build", build_main},
 	{"pull", pull_main},
 	{"push", push_main},
+	{"sign", sign_main},
 	{"login", login_main},
 	{"cache", cache_main},
 	{"overlay", overlay_main},

@@ -30,6 +30,7 @@ static const char usage[] =
 	"                                docker save archive, OCI layout or registry\n"
 	"  pull REF [OUTPUT.sqfs]        fetch an image from a registry into the cache\n"
 	"  push IMAGE docker://REF       publish an image to a registry\n"
+	"  sign --key KEY docker://REF   sign an image in a registry (cosign's form)\n"
 	"  login REGISTRY                store credentials for a registry\n"
 	"  cache list|clean              the pulled images and blobs\n"
 	"  overlay export|clean DIR      what runs with --overlay DIR changed, as a\n"
@@ -88,7 +89,7 @@ out:
 	return status == 0 ? 0 : err.status;
 }
 
-/* build, pull, push, login, cache, overlay and verify are capsula-convert's. */
+/* build, pull, push, sign, login, cache, overlay and verify are capsula-convert's. */
 static int convert_main(int argc, char **argv)
 {
 	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
@@ -105,6 +106,7 @@ static const struct command commands[] = {
 	{"build", convert_main},
 	{"pull", convert_main},
 	{"push", convert_main},
+	{"sign", convert_main},
 	{"login", convert_main},
 	{"cache", convert_main},
 	{"overlay", convert_main},

@@ -11,6 +11,7 @@
 #include "common/small_file.h"
 #include "common/text.h"
 #include "runtime/config/paths.h"
+#include "runtime/config/image_policy.h"
 #include "runtime/config/site_config.h"
 
 #define MAX_CONFIG_SIZE (1u << 20)
@@ -179,6 +180,15 @@ static const char *apply(struct capsula_config *c, const char *key, const char *
 		       "expected seconds from 1 to 86400" : NULL;
 	if (strcmp(key, "insecure registry") == 0)
 		return strvec_push(&c->insecure_registries, value) < 0 ? strerror(errno) : NULL;
+	if (strcmp(key, "image policy") == 0) {
+		struct image_policy_rule rule;
+		static char why[300];
+
+		if (image_policy_parse(value, &rule, why, sizeof why) < 0)
+			return why;
+		image_policy_rule_free(&rule);
+		return strvec_push(&c->image_policies, value) < 0 ? strerror(errno) : NULL;
+	}
 	return "unknown setting";
 }
 
@@ -258,6 +268,7 @@ void config_free(struct capsula_config *config)
 	strvec_free(&config->devices);
 	strvec_free(&config->cdi_dirs);
 	strvec_free(&config->insecure_registries);
+	strvec_free(&config->image_policies);
 	bind_list_free(&config->binds);
 }
 

@@ -37,6 +37,7 @@ struct capsula_config {
 	char cache_dir[512];       /* base of users' pull caches; "" for their homes */
 	char registry_ca[512];     /* extra CA bundle for registries, or "" */
 	struct strvec insecure_registries;  /* reached over plain HTTP */
+	struct strvec image_policies;  /* "image policy" values (image_policy.h), checked */
 	/* How long a registry may take: a manifest, index or token answer as a
 	 * whole; a blob at least this rate over the window; all retries. */
 	unsigned registry_deadline_s;

@@ -215,6 +215,11 @@ void cache_image_name(const char *digest, char *out, size_t size)
 	snprintf(out, size, "images/%s.sqfs", digest + strlen("sha256:"));
 }
 
+void cache_signers_name(const char *digest, char *out, size_t size)
+{
+	snprintf(out, size, "images/%s.signers", digest + strlen("sha256:"));
+}
+
 static void image_id_name(const char *digest, char *out, size_t size)
 {
 	snprintf(out, size, "images/%s.id", digest + strlen("sha256:"));

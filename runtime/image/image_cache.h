@@ -5,6 +5,7 @@
  *   images/HEX.sqfs       an image converted, named by its manifest digest
  *   images/HEX.id         what capsula made it as (inode and size), checked
  *                         whenever the image is opened
+ *   images/HEX.signers    the signature checked when it was pulled, and by whom
  *   refs/REGISTRY/REPO/TAG,OS-ARCH   the manifest digest a tag resolved to
  *   partial/              blobs being fetched, resumed by the next pull
  *   locks/                one process fetches or converts; others wait
@@ -46,6 +47,9 @@ void cache_close(struct image_cache *cache);
 /* Names below the cache directory. */
 void cache_blob_name(const char *digest, char *out, size_t size);
 void cache_image_name(const char *digest, char *out, size_t size);
+/* Beside an image: who signed it, as the pull that checked recorded
+ * ("signed DIGEST\nsigners FINGERPRINT...\n"). */
+void cache_signers_name(const char *digest, char *out, size_t size);
 
 /* 1 with the manifest digest when REF was pulled for platform and its image
  * is there, 0 when not, -1 on error. */

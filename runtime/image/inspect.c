@@ -9,7 +9,9 @@
 
 #include "common/error.h"
 #include "common/json_out.h"
+#include "common/small_file.h"
 #include "runtime/image/image.h"
+#include "runtime/image/image_cache.h"
 #include "runtime/image/image_config.h"
 #include "runtime/image/image_files.h"
 #include "runtime/image/image_ref.h"
@@ -42,6 +44,8 @@ struct inspection {
 	char *startscript;            /* what Apptainer's instance start runs, or NULL */
 	char *help;                   /* a definition file's %help, or NULL */
 	struct mpi_stack stack;
+	char digest[72];              /* docker://REF: the manifest it came from */
+	char signed_by[1200];         /* and who signed it, if a pull checked */
 };
 
 /* An image Apptainer built keeps its labels beside its runscript. */
@@ -61,6 +65,31 @@ static void add_apptainer_labels(struct inspection *in)
 
 /* A docker://REF is the image its pull left in the cache (pulled now when
  * it is not there). */
+/* A pulled image is named by its manifest digest; the pull that checked its
+ * signatures left their record beside it. */
+static void describe_origin(const char *cached, struct inspection *in)
+{
+	const char *base = strrchr(cached, '/'), *signers;
+	char path[4200], name[CACHE_NAME_MAX], *record = NULL;
+	size_t length, images = strlen("/images");
+	capsula_error ignored;
+
+	if (base == NULL || strlen(base + 1) != 64 + strlen(".sqfs") ||
+	    (size_t)(base - cached) < images || strncmp(base - images, "/images", images) != 0)
+		return;
+	snprintf(in->digest, sizeof in->digest, "sha256:%.64s", base + 1);
+	cache_signers_name(in->digest, name, sizeof name);
+	snprintf(path, sizeof path, "%.*s/%s", (int)(base - images - cached), cached, name);
+	if (read_small_file(path, 8192, &record, &length, &ignored) < 0)
+		return;
+	signers = strstr(record, "\nsigners ");
+	if (strncmp(record, "signed ", 7) == 0 && signers != NULL)
+		snprintf(in->signed_by, sizeof in->signed_by, "%.*s (signature of %.*s)",
+		         (int)strcspn(signers + 9, "\n"), signers + 9,
+		         (int)strcspn(record + 7, "\n"), record + 7);
+	free(record);
+}
+
 static int open_image(const char *path, const struct pull_access *pull, struct inspection *in,
                       capsula_error *err)
 {
@@ -72,6 +101,7 @@ static int open_image(const char *path, const struct pull_access *pull, struct i
 	fd = pulled_image_open(path, pull, cached, sizeof cached, err);
 	if (fd < 0)
 		return -1;
+	describe_origin(cached, in);
 	return image_open_fd(fd, cached, &in->image, &in->info, err);
 }
 
@@ -155,6 +185,8 @@ static void print_text(const struct inspection *in)
 	else
 		printf("%-18ssquashfs %u.%u\n", "Format:", in->info.major, in->info.minor);
 	printf("%-18s%lld bytes\n", "Size:", (long long)in->image.size);
+	printf("%-18s%s\n", "Digest:", in->digest[0] ? in->digest : "-");
+	printf("%-18s%s\n", "Signed by:", in->signed_by[0] ? in->signed_by : "-");
 	printf("%-18s%s\n", "Compression:", squashfs_compression_name(in->info.compression));
 	printf("%-18s%u\n", "Block size:", in->info.block_size);
 	printf("%-18s%u\n", "Files:", in->info.inodes);
@@ -181,11 +213,13 @@ static int print_json(const struct inspection *in)
 {
 	const struct image_config *c = &in->run.config;
 
-	return json_print(json_pack("{s:o,s:s,s:I,s:I,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:o}",
+	return json_print(json_pack("{s:o,s:s,s:I,s:I,s:o,s:o,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:o}",
 	        "image", json_text(in->image.path),
 	        "format", in->image.offset ? "sif" : "squashfs",
 	        "offset", (json_int_t)in->image.offset,
 	        "size", (json_int_t)in->image.size,
+	        "digest", in->digest[0] ? json_text(in->digest) : json_null(),
+	        "signed_by", in->signed_by[0] ? json_text(in->signed_by) : json_null(),
 	        "compression", squashfs_compression_name(in->info.compression),
 	        "block_size", (int)in->info.block_size,
 	        "files", (int)in->info.inodes,

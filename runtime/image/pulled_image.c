@@ -4,22 +4,45 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "runtime/config/image_policy.h"
 #include "runtime/config/site_config.h"
 #include "runtime/image/converter.h"
 #include "runtime/image/image_cache.h"
 #include "runtime/image/pulled_image.h"
 
-/* The image's descriptor, -2 when REF is not in the cache, -1 on error. */
-static int look_up(const struct image_ref *ref, const struct platform *platform, char *path,
-                   size_t size, capsula_error *err)
+/* Does the site's image policy want more than the cache can say here? Its
+ * keys and the record of who signed the image are capsula-convert's to
+ * check (libcrypto stays off the launch path): then the pull, which finds
+ * the image cached and the record, decides. */
+static bool policy_applies(const struct capsula_config *config, const struct image_ref *ref)
+{
+	struct image_policy_rule rule;
+	char why[300];
+	int found = image_policy_find(&config->image_policies, ref->registry, ref->repository,
+	                              &rule, why, sizeof why);
+	bool applies = found != 0 && (found < 0 || rule.kind != POLICY_ACCEPT);
+
+	if (found == 1)
+		image_policy_rule_free(&rule);
+	return applies;
+}
+
+/* The image's descriptor, -2 when REF is not in the cache, -3 when the pull
+ * must say whether it may run, -1 on error. */
+static int look_up(const struct image_ref *ref, const struct platform *platform,
+                   bool after_pull, char *path, size_t size, capsula_error *err)
 {
 	struct capsula_config config;
-	struct image_cache cache;
+	struct image_cache cache = {.fd = -1};
 	char digest[72], name[CACHE_NAME_MAX];
 	int found, fd = -1;
 
 	if (config_load(CAPSULA_CONFIG_FILE, &config, err) < 0)
 		return -1;
+	if (!after_pull && policy_applies(&config, ref)) {
+		config_free(&config);
+		return -3;
+	}
 	found = cache_locate(&config, &cache, 0, err) < 0 ? -1 :
 	        cache_lookup(&cache, ref, platform, digest, err);
 	if (found == 1) {
@@ -43,8 +66,8 @@ int pulled_image_open(const char *text, const struct pull_access *access, char *
 
 	if (image_ref_parse(text, &ref, err) < 0 || platform_parse(NULL, &platform, err) < 0)
 		return -1;
-	fd = look_up(&ref, &platform, path, size, err);
-	if (fd != -2)
+	fd = look_up(&ref, &platform, false, path, size, err);
+	if (fd != -2 && fd != -3)
 		return fd;
 	args[n++] = "pull";
 	args[n++] = "--if-missing";
@@ -59,7 +82,7 @@ int pulled_image_open(const char *text, const struct pull_access *access, char *
 		args[n++] = "--quiet";
 	args[n++] = text;
 	args[n] = NULL;
-	if (access->shown) {
+	if (access->shown && fd == -2) {
 		fprintf(stderr, "capsula: %s is not in the cache: pulling it (once for this node)\n",
 		        text);
 		fflush(stderr);
@@ -73,7 +96,7 @@ int pulled_image_open(const char *text, const struct pull_access *access, char *
 		err->message[0] = '\0';
 		return -1;
 	}
-	fd = look_up(&ref, &platform, path, size, err);
+	fd = look_up(&ref, &platform, true, path, size, err);
 	if (fd == -2)
 		return fail(err, 0, "pull it with capsula pull", "%s is not in the cache after a pull",
 		            text);

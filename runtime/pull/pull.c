@@ -14,6 +14,7 @@
 #include "runtime/image/image_cache.h"
 #include "runtime/pull/pull.h"
 #include "runtime/pull/pull_fetch.h"
+#include "runtime/pull/pull_verify.h"
 #include "runtime/pull/registry.h"
 
 #define HINT_REGISTRY "the registry sent something that is not an image; tell its operator"
@@ -31,6 +32,8 @@ struct pull {
 	bool registry_open;
 	struct registry_connection connection;
 	char digest[72];                 /* of the image manifest */
+	char top_digest[72];             /* of what the reference names (a signature's) */
+	struct pull_trust trust;
 	json_t *manifest;
 	struct fetch_blob *blobs;
 	size_t blob_count;
@@ -165,6 +168,7 @@ static int resolve(struct pull *p, capsula_error *err)
 
 	if (fetch_manifest(p, image_ref_reference(&p->ref), type, sizeof type, err) < 0)
 		return -1;
+	snprintf(p->top_digest, sizeof p->top_digest, "%s", p->digest);
 	if (!is_index(p->manifest, type))
 		return 0;
 	if (pick_platform(p, p->manifest, &digest, err) < 0)
@@ -348,8 +352,29 @@ static void release(struct pull *p)
 		registry_close(&p->registry);
 	json_decref(p->manifest);
 	free(p->blobs);
+	pull_trust_free(&p->trust);
 	cache_close(&p->cache);
 	config_free(&p->config);
+}
+
+static int refuse_rejected(const struct pull *p, capsula_error *err)
+{
+	if (!p->trust.site_rejects)
+		return 0;
+	return fail(err, 0, "pull from elsewhere, or ask the site's administrators",
+	            "%s: %s rejects it (%s)", p->name, p->trust.site_rule, CAPSULA_CONFIG_FILE);
+}
+
+/* Before a byte of a layer is fetched. */
+static int check_signatures(struct pull *p, capsula_error *err)
+{
+	if (!pull_trust_required(&p->trust))
+		return 0;
+	if (pull_trust_verify(&p->trust, &p->connection, p->name, p->top_digest, err) < 0)
+		return -1;
+	if (!p->opts->build.quiet)
+		fprintf(stderr, "capsula: %s is signed by %s\n", p->name, p->trust.signers);
+	return 0;
 }
 
 int pull_image(const struct pull_options *opts, char *image, size_t size, capsula_error *err)
@@ -365,6 +390,9 @@ int pull_image(const struct pull_options *opts, char *image, size_t size, capsul
 	if (output != NULL && !opts->build.force && access(output, F_OK) == 0)
 		return fail(err, 0, "use --force to replace it", "%s exists", output);
 	if (config_load(CAPSULA_CONFIG_FILE, &p.config, err) < 0 ||
+	    pull_trust_load(&p.trust, &p.config, &p.ref, opts->verify_keys, opts->verify_key_count,
+	                    err) < 0 ||
+	    refuse_rejected(&p, err) < 0 ||
 	    cache_locate(&p.config, &p.cache, 1, err) < 0 ||
 	    (ref_lock = lock_reference(&p, err)) < 0)
 		goto out;
@@ -372,11 +400,16 @@ int pull_image(const struct pull_options *opts, char *image, size_t size, capsul
 	if (opts->if_missing &&
 	    (found = cache_lookup(&p.cache, &p.ref, &p.platform, p.digest, err)) < 0)
 		goto out;
+	/* A rank checks what the pull that made the image recorded of its signers. */
+	if (found && pull_trust_required(&p.trust) && !pull_trust_recorded(&p.trust, &p.cache, p.digest))
+		found = 0;
 	if (found)
 		cache_image_name(p.digest, p.image, sizeof p.image);
 	if (!found) {
-		if (open_registry(&p, err) < 0 || resolve(&p, err) < 0 || make_image(&p, err) < 0 ||
-		    cache_record_ref(&p.cache, &p.ref, &p.platform, p.digest, err) < 0)
+		if (open_registry(&p, err) < 0 || resolve(&p, err) < 0 || check_signatures(&p, err) < 0 ||
+		    make_image(&p, err) < 0 ||
+		    cache_record_ref(&p.cache, &p.ref, &p.platform, p.digest, err) < 0 ||
+		    pull_trust_record(&p.trust, &p.cache, p.digest, err) < 0)
 			goto out;
 		if (!opts->build.quiet)
 			fprintf(stderr, "capsula: %s is %s\n", p.name, p.digest);

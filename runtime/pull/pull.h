@@ -12,6 +12,8 @@
 #include "common/error.h"
 #include "runtime/convert/build.h"
 
+#define PULL_VERIFY_KEYS_MAX 16
+
 struct pull_options {
 	struct build_options build;  /* compression, force, quiet; output: OUT.sqfs or NULL */
 	const char *ref;
@@ -22,6 +24,8 @@ struct pull_options {
 	unsigned parallel;           /* blobs fetched at once */
 	unsigned retries;
 	uint64_t max_rate;           /* bytes/s for the whole pull; 0: no limit */
+	const char *verify_keys[PULL_VERIFY_KEYS_MAX];  /* a signature by one of these */
+	size_t verify_key_count;
 };
 
 extern const char pull_usage[];

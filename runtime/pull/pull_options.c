@@ -32,6 +32,10 @@ const char pull_usage[] =
 	"  -c, --compression ALGO[:LEVEL]  zstd (default, level 9), gzip, xz or lz4\n"
 	"  -b, --block-size SIZE     4K to 1M, a power of two (default 128K)\n"
 	"  -j, --jobs N              compressing threads (default: one per processor)\n"
+	"  --verify-key FILE         refuse the image unless the registry keeps a\n"
+	"                            signature of it (cosign's) by this public key\n"
+	"                            (PEM, ECDSA P-256 or Ed25519); repeat for any of\n"
+	"                            several; the site's image policy applies as well\n"
 	"  -q, --quiet               no progress, only warnings and errors\n"
 	"  -h, --help                this text\n"
 	"\n"
@@ -45,7 +49,7 @@ const char pull_usage[] =
 
 enum {
 	OPT_PLATFORM = 256, OPT_TLS_CA, OPT_INSECURE, OPT_PARALLEL, OPT_RETRIES, OPT_IF_MISSING,
-	OPT_LIMIT_RATE,
+	OPT_LIMIT_RATE, OPT_VERIFY_KEY,
 };
 
 static const struct option long_options[] = {
@@ -56,6 +60,7 @@ static const struct option long_options[] = {
 	{"retries", required_argument, NULL, OPT_RETRIES},
 	{"if-missing", no_argument, NULL, OPT_IF_MISSING},
 	{"limit-rate", required_argument, NULL, OPT_LIMIT_RATE},
+	{"verify-key", required_argument, NULL, OPT_VERIFY_KEY},
 	{"force", no_argument, NULL, 'F'},
 	{"all-root", no_argument, NULL, 'R'},
 	{"compression", required_argument, NULL, 'c'},
@@ -139,6 +144,12 @@ int pull_options_parse(int argc, char **argv, struct pull_options *opts, capsula
 		case OPT_LIMIT_RATE:
 			if (parse_rate(optarg, &opts->max_rate, err) < 0)
 				return -1;
+			break;
+		case OPT_VERIFY_KEY:
+			if (opts->verify_key_count == PULL_VERIFY_KEYS_MAX)
+				return fail(err, 0, USAGE_HINT, "--verify-key: at most %d keys",
+				            PULL_VERIFY_KEYS_MAX);
+			opts->verify_keys[opts->verify_key_count++] = optarg;
 			break;
 		case OPT_IF_MISSING:
 			opts->if_missing = true;

@@ -748,9 +748,10 @@ static void digest_of(const void *data, size_t len, char digest[72])
 	snprintf(digest, 72, "sha256:%s", hex);
 }
 
-int registry_get_manifest(struct registry_connection *c, const char *reference, char **body,
-                          size_t *length, char *media_type, size_t type_size, char digest[72],
-                          capsula_error *err)
+/* A manifest; 1 when absent_ok and the registry has none by that name. */
+static int get_manifest(struct registry_connection *c, const char *reference, bool absent_ok,
+                        char **body, size_t *length, char *media_type, size_t type_size,
+                        char digest[72], capsula_error *err)
 {
 	struct registry *r = c->r;
 	struct exchange ex;
@@ -762,6 +763,10 @@ int registry_get_manifest(struct registry_connection *c, const char *reference, 
 	exchange_init(&ex, MANIFEST_MAX);
 	if (request(c, url, manifest_types, &ex, what, err) < 0)
 		goto failed;
+	if (absent_ok && ex.status == 404) {
+		exchange_free(&ex);
+		return 1;
+	}
 	if (ex.status != 200) {
 		status_failure(c, &ex, what, err);
 		goto failed;
@@ -778,6 +783,50 @@ int registry_get_manifest(struct registry_connection *c, const char *reference, 
 	}
 	snprintf(media_type, type_size, "%.*s", (int)strcspn(ex.content_type, "; "),
 	         ex.content_type);
+	*body = ex.body ? ex.body : strdup("");
+	*length = ex.length;
+	return *body ? 0 : fail(err, ENOMEM, NULL, "%s", what);
+failed:
+	exchange_free(&ex);
+	return -1;
+}
+
+int registry_get_manifest(struct registry_connection *c, const char *reference, char **body,
+                          size_t *length, char *media_type, size_t type_size, char digest[72],
+                          capsula_error *err)
+{
+	return get_manifest(c, reference, false, body, length, media_type, type_size, digest, err);
+}
+
+int registry_find_manifest(struct registry_connection *c, const char *reference, char **body,
+                           size_t *length, char *media_type, size_t type_size, char digest[72],
+                           capsula_error *err)
+{
+	return get_manifest(c, reference, true, body, length, media_type, type_size, digest, err);
+}
+
+int registry_get_small_blob(struct registry_connection *c, const char *digest, size_t max,
+                            char **body, size_t *length, capsula_error *err)
+{
+	struct exchange ex;
+	char url[1000], what[800], found[72];
+
+	snprintf(url, sizeof url, "%s/blobs/%s", c->r->base_url, digest);
+	snprintf(what, sizeof what, "blob %s of %s/%s", digest, c->r->ref.registry,
+	         c->r->ref.repository);
+	exchange_init(&ex, max);
+	if (request(c, url, NULL, &ex, what, err) < 0)
+		goto failed;
+	if (ex.status != 200) {
+		status_failure(c, &ex, what, err);
+		goto failed;
+	}
+	digest_of(ex.body ? ex.body : "", ex.length, found);
+	if (strcmp(found, digest) != 0) {
+		fail(err, 0, "the registry's copy is damaged or was tampered with; tell its operator",
+		     "%s: received bytes with digest %s", what, found);
+		goto failed;
+	}
 	*body = ex.body ? ex.body : strdup("");
 	*length = ex.length;
 	return *body ? 0 : fail(err, ENOMEM, NULL, "%s", what);

@@ -69,6 +69,15 @@ int registry_get_manifest(struct registry_connection *c, const char *reference, 
                           size_t *length, char *media_type, size_t type_size,
                           char digest[72], capsula_error *err);
 
+/* The same; 1 when the registry has no manifest by that name. */
+int registry_find_manifest(struct registry_connection *c, const char *reference, char **body,
+                           size_t *length, char *media_type, size_t type_size,
+                           char digest[72], capsula_error *err);
+/* A blob of at most max bytes into memory (NUL-terminated), checked
+ * against its digest. */
+int registry_get_small_blob(struct registry_connection *c, const char *digest, size_t max,
+                            char **body, size_t *length, capsula_error *err);
+
 /* A blob into partial below dir_fd (resumed where an earlier try stopped),
  * checked against digest and size, then renamed to final. *done counts its
  * bytes. */

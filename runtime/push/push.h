@@ -17,6 +17,7 @@ struct push_options {
 	bool insecure;
 	bool quiet;
 	bool help;
+	bool no_upload;             /* only the digest the push would give */
 	unsigned retries;
 	uint64_t chunk_size;        /* 0: each blob in one request */
 	struct layer_tar_options layer;
