@@ -33,6 +33,8 @@ const char build_usage[] =
 	"  -b, --block-size SIZE     4K to 1M, a power of two (default 128K)\n"
 	"  -j, --jobs N              compressing threads (default: one per processor)\n"
 	"      --all-root            every file root's, whatever its layer says\n"
+	"      --reproducible        the same input, the same bytes: no time after\n"
+	"                            $SOURCE_DATE_EPOCH (0 unless set) in the image\n"
 	"      --overlay DIR         SOURCE, an image, with the changes a run with\n"
 	"                            --overlay DIR made (--fakeroot ones too) applied\n"
 	"  -q, --quiet               no progress, only warnings and errors\n"
@@ -49,7 +51,10 @@ const char build_usage[] =
 #define USAGE_HINT "see 'capsula build --help'"
 #define DEFAULT_BLOCK_SIZE (128u << 10)
 
-enum { OPT_BUILD_ARG = 256, OPT_NO_CACHE, OPT_TARGET, OPT_PLATFORM, OPT_NOTEST, OPT_OVERLAY };
+enum {
+	OPT_BUILD_ARG = 256, OPT_NO_CACHE, OPT_TARGET, OPT_PLATFORM, OPT_NOTEST, OPT_OVERLAY,
+	OPT_REPRODUCIBLE,
+};
 
 static const struct option long_options[] = {
 	{"force", no_argument, NULL, 'F'},
@@ -59,6 +64,7 @@ static const struct option long_options[] = {
 	{"target", required_argument, NULL, OPT_TARGET},
 	{"platform", required_argument, NULL, OPT_PLATFORM},
 	{"notest", no_argument, NULL, OPT_NOTEST},
+	{"reproducible", no_argument, NULL, OPT_REPRODUCIBLE},
 	{"overlay", required_argument, NULL, OPT_OVERLAY},
 	{"tag", required_argument, NULL, 't'},
 	{"jobs", required_argument, NULL, 'j'},
@@ -194,6 +200,11 @@ int build_options_parse(int argc, char **argv, struct build_options *opts,
 			break;
 		case OPT_PLATFORM:
 			opts->platform = optarg;
+			break;
+		case OPT_REPRODUCIBLE:
+			/* The writer, and every step's, reads it from the environment. */
+			if (setenv("SOURCE_DATE_EPOCH", "0", 0) < 0)
+				return fail(err, errno, NULL, "--reproducible");
 			break;
 		case OPT_NOTEST:
 			opts->notest = true;

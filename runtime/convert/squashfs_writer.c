@@ -25,6 +25,7 @@
 #include <sqfs/super.h>
 #include <sqfs/xattr_writer.h>
 
+#include "common/timing.h"
 #include "runtime/convert/squashfs_writer.h"
 
 #define DEVICE_BLOCK_SIZE 4096
@@ -52,6 +53,8 @@ struct squashfs_writer {
 	sqfs_meta_writer_t *inode_table, *dir_table;
 	sqfs_dir_writer_t *dirs;
 	uint32_t inode_count;
+	bool clamp_times;         /* SOURCE_DATE_EPOCH is set: no time after it */
+	uint32_t source_date;
 	unsigned block_size;
 	bool reuse_blocks;
 	bool file_open;
@@ -170,19 +173,11 @@ static int compressor_id(const char *name, SQFS_COMPRESSOR *id)
 	return -1;
 }
 
-/* Reproducible when asked: SOURCE_DATE_EPOCH stamps the image. */
-static sqfs_u32 image_time(void)
+/* Reproducible when asked: SOURCE_DATE_EPOCH stamps the image, and no
+ * file is newer than it (what a build's steps wrote has the time they ran). */
+static sqfs_u32 image_time(const struct squashfs_writer *w)
 {
-	const char *epoch = getenv("SOURCE_DATE_EPOCH");
-	char *end;
-	unsigned long long t;
-
-	if (epoch != NULL && epoch[0] != '\0') {
-		t = strtoull(epoch, &end, 10);
-		if (*end == '\0' && t <= UINT32_MAX)
-			return (sqfs_u32)t;
-	}
-	return (sqfs_u32)time(NULL);
+	return w->clamp_times ? w->source_date : (sqfs_u32)time(NULL);
 }
 
 #define ZSTD_DEFAULT_LEVEL 9
@@ -211,7 +206,7 @@ static int make_compressor(struct squashfs_writer *w, const struct squashfs_writ
 static int write_header(struct squashfs_writer *w, SQFS_COMPRESSOR id, unsigned block_size,
                         capsula_error *err)
 {
-	int ret = sqfs_super_init(&w->super, block_size, image_time(), id);
+	int ret = sqfs_super_init(&w->super, block_size, image_time(w), id);
 
 	if (ret == 0)
 		ret = sqfs_super_write(&w->super, &w->file.base);
@@ -263,6 +258,7 @@ int squashfs_writer_open(struct squashfs_writer **out, int fd,
 	w->name = opts->name;
 	w->block_size = opts->block_size;
 	w->reuse_blocks = opts->reuse_blocks;
+	w->clamp_times = timing_source_date(&w->source_date);
 	w->file.fd = fd;
 	w->file.base.base.destroy = fd_destroy;
 	w->file.base.read_at = fd_read_at;
@@ -628,7 +624,7 @@ static int write_inode(struct squashfs_writer *w, struct tree_inode *i, sqfs_ino
 		ret = sqfs_id_table_id_to_index(w->ids, i->gid, &n->base.gid_idx);
 	if (ret != 0)
 		return writer_fail(w, ret, "id table", err);
-	n->base.mod_time = i->mtime;
+	n->base.mod_time = w->clamp_times && i->mtime > w->source_date ? w->source_date : i->mtime;
 	n->base.inode_number = i->number;
 	sqfs_meta_writer_get_position(w->inode_table, &block, &offset);
 	i->ref = (block << 16) | offset;

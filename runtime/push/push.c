@@ -176,16 +176,9 @@ static void format_time(uint32_t seconds, char *out, size_t size)
  * never the moment of the push (the same image, the same config). */
 static uint32_t image_time(const struct push *p)
 {
-	const char *epoch = getenv("SOURCE_DATE_EPOCH");
-	char *end;
-	unsigned long long t;
+	uint32_t t;
 
-	if (epoch != NULL && epoch[0] != '\0') {
-		t = strtoull(epoch, &end, 10);
-		if (*end == '\0' && t <= UINT32_MAX)
-			return (uint32_t)t;
-	}
-	return p->tree.root->inode->mtime;
+	return timing_source_date(&t) ? t : p->tree.root->inode->mtime;
 }
 
 static int make_config(struct push *p, capsula_error *err)
@@ -299,11 +292,12 @@ int push_image(const struct push_options *opts, char digest[72], capsula_error *
 	    config_load(CAPSULA_CONFIG_FILE, &p.config, err) < 0 ||
 	    cache_locate(&p.config, &p.cache, 1, err) < 0 ||
 	    open_image(&p, err) < 0 || read_run_config(&p, err) < 0 || make_layer(&p, err) < 0 ||
-	    make_config(&p, err) < 0 || make_manifest(&p, err) < 0 ||
-	    open_registry(&p, err) < 0 || upload(&p, err) < 0)
+	    make_config(&p, err) < 0 || make_manifest(&p, err) < 0)
+		goto out;
+	if (!opts->no_upload && (open_registry(&p, err) < 0 || upload(&p, err) < 0))
 		goto out;
 	digest_text(p.manifest_text, strlen(p.manifest_text), digest);
-	if (!opts->quiet)
+	if (!opts->quiet && !opts->no_upload)
 		fprintf(stderr, "capsula: pushed %s (%s)\n", p.name, digest);
 	ret = 0;
 out:
