@@ -203,9 +203,10 @@ int pull_trust_verify(struct pull_trust *t, struct registry_connection *c, const
 			     name, count, MAX_SIGNATURES);
 			goto out;
 		}
-		json_array_foreach(layers, i, layer)
+		json_array_foreach(layers, i, layer) {
 			if (check_layer(t, c, layer, digest, why, sizeof why, err) < 0)
 				goto out;
+		}
 	}
 	if (!set_met(&t->user, t->signers))
 		unmet(&t->user, name, count, why, err);

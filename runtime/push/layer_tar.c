@@ -204,8 +204,8 @@ static int write_below(struct layer_writer *w, const struct tree_node *dir, cons
 	struct tree_node **children = tree_sorted_children(dir, &count);
 	int ret = 0;
 
-	if (children == NULL && dir->children != NULL)
-		return fail(err, ENOMEM, NULL, "layer: %s", prefix);
+	if (children == NULL)
+		return dir->children != NULL ? fail(err, ENOMEM, NULL, "layer: %s", prefix) : 0;
 	for (size_t i = 0; i < count && ret == 0; i++) {
 		const struct tree_node *child = children[i];
 		char *path;

@@ -220,8 +220,9 @@ static int make_documents(struct sign *s, char config_digest[72], capsula_error 
 	const json_t *layer;
 	size_t i;
 
-	json_array_foreach(s->layers, i, layer)
+	json_array_foreach(s->layers, i, layer) {
 		json_array_append(diff_ids, json_object_get(layer, "digest"));
+	}
 	config = json_pack("{s:s, s:{}, s:s, s:[{s:s}], s:s, s:{s:s, s:o}}", "architecture", "",
 	                   "config", "created", "0001-01-01T00:00:00Z", "history", "created",
 	                   "0001-01-01T00:00:00Z", "os", "", "rootfs", "type", "layers",
