@@ -77,3 +77,19 @@ bool sha256_digest_valid(const char *text)
 	return text != NULL && strncmp(text, "sha256:", 7) == 0 && strlen(text) == 7 + 64 &&
 	       strspn(text + 7, "0123456789abcdef") == 64;
 }
+
+void sha256_digest_of(const void *data, size_t len, char digest[72])
+{
+	struct sha256 h;
+	unsigned char raw[SHA256_BYTES];
+	char hex[SHA256_HEX_BYTES];
+
+	digest[0] = '\0';
+	if (sha256_begin(&h) < 0)
+		return;
+	sha256_update(&h, data, len);
+	if (sha256_end(&h, raw) < 0)
+		return;
+	sha256_hex(raw, hex);
+	snprintf(digest, 72, "sha256:%s", hex);
+}

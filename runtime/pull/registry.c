@@ -731,23 +731,6 @@ out:
 	return ret;
 }
 
-static void digest_of(const void *data, size_t len, char digest[72])
-{
-	struct sha256 h;
-	unsigned char raw[SHA256_BYTES];
-	char hex[SHA256_HEX_BYTES];
-
-	if (sha256_begin(&h) < 0)
-		h.failed = 1;
-	sha256_update(&h, data, len);
-	if (sha256_end(&h, raw) < 0) {
-		digest[0] = '\0';
-		return;
-	}
-	sha256_hex(raw, hex);
-	snprintf(digest, 72, "sha256:%s", hex);
-}
-
 /* A manifest; 1 when absent_ok and the registry has none by that name. */
 static int get_manifest(struct registry_connection *c, const char *reference, bool absent_ok,
                         char **body, size_t *length, char *media_type, size_t type_size,
@@ -771,7 +754,7 @@ static int get_manifest(struct registry_connection *c, const char *reference, bo
 		status_failure(c, &ex, what, err);
 		goto failed;
 	}
-	digest_of(ex.body ? ex.body : "", ex.length, digest);
+	sha256_digest_of(ex.body ? ex.body : "", ex.length, digest);
 	if (digest[0] == '\0') {
 		fail(err, ELIBACC, "install libssl3", "%s: hash", what);
 		goto failed;
@@ -821,7 +804,7 @@ int registry_get_small_blob(struct registry_connection *c, const char *digest, s
 		status_failure(c, &ex, what, err);
 		goto failed;
 	}
-	digest_of(ex.body ? ex.body : "", ex.length, found);
+	sha256_digest_of(ex.body ? ex.body : "", ex.length, found);
 	if (strcmp(found, digest) != 0) {
 		fail(err, 0, "the registry's copy is damaged or was tampered with; tell its operator",
 		     "%s: received bytes with digest %s", what, found);

@@ -47,22 +47,6 @@ struct push {
 	struct registry_connection connection;
 };
 
-static void digest_text(const char *text, size_t length, char digest[72])
-{
-	struct sha256 h;
-	unsigned char raw[SHA256_BYTES];
-	char hex[SHA256_HEX_BYTES];
-
-	digest[0] = '\0';
-	if (sha256_begin(&h) < 0)
-		return;
-	sha256_update(&h, text, length);
-	if (sha256_end(&h, raw) < 0)
-		return;
-	sha256_hex(raw, hex);
-	snprintf(digest, 72, "sha256:%s", hex);
-}
-
 static int parse_reference(struct push *p, capsula_error *err)
 {
 	if (image_ref_parse(p->opts->ref, &p->ref, err) < 0)
@@ -201,7 +185,7 @@ static int make_config(struct push *p, capsula_error *err)
 	json_decref(doc);
 	if (p->config_text == NULL)
 		return fail(err, ENOMEM, NULL, "image config");
-	digest_text(p->config_text, strlen(p->config_text), p->config_digest);
+	sha256_digest_of(p->config_text, strlen(p->config_text), p->config_digest);
 	return p->config_digest[0] ? 0 : fail(err, ELIBACC, "install libssl3", "hash");
 }
 
@@ -296,7 +280,7 @@ int push_image(const struct push_options *opts, char digest[72], capsula_error *
 		goto out;
 	if (!opts->no_upload && (open_registry(&p, err) < 0 || upload(&p, err) < 0))
 		goto out;
-	digest_text(p.manifest_text, strlen(p.manifest_text), digest);
+	sha256_digest_of(p.manifest_text, strlen(p.manifest_text), digest);
 	if (!opts->quiet && !opts->no_upload)
 		fprintf(stderr, "capsula: pushed %s (%s)\n", p.name, digest);
 	ret = 0;

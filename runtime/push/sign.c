@@ -109,22 +109,6 @@ static int parse_options(struct sign *s, int argc, char **argv, capsula_error *e
 	return 0;
 }
 
-static void digest_text(const char *text, size_t length, char digest[72])
-{
-	struct sha256 h;
-	unsigned char raw[SHA256_BYTES];
-	char hex[SHA256_HEX_BYTES];
-
-	digest[0] = '\0';
-	if (sha256_begin(&h) < 0)
-		return;
-	sha256_update(&h, text, length);
-	if (sha256_end(&h, raw) < 0)
-		return;
-	sha256_hex(raw, hex);
-	snprintf(digest, 72, "sha256:%s", hex);
-}
-
 static int open_registry(struct sign *s, capsula_error *err)
 {
 	struct registry_settings settings = {
@@ -182,7 +166,7 @@ static int make_signature(struct sign *s, capsula_error *err)
 	s->payload = signature_payload(repository, s->digest);
 	if (s->payload == NULL)
 		return fail(err, ENOMEM, NULL, "signature payload");
-	digest_text(s->payload, strlen(s->payload), s->payload_digest);
+	sha256_digest_of(s->payload, strlen(s->payload), s->payload_digest);
 	return signature_sign(&s->key, s->payload, strlen(s->payload), &s->signature, err);
 }
 
@@ -231,7 +215,7 @@ static int make_documents(struct sign *s, char config_digest[72], capsula_error 
 	json_decref(config);
 	if (s->config_text == NULL)
 		return fail(err, ENOMEM, NULL, "signature config");
-	digest_text(s->config_text, strlen(s->config_text), config_digest);
+	sha256_digest_of(s->config_text, strlen(s->config_text), config_digest);
 	manifest = json_pack("{s:i, s:s, s:{s:s, s:I, s:s}, s:O}", "schemaVersion", 2, "mediaType",
 	                     OCI_MANIFEST, "config", "mediaType", OCI_CONFIG, "size",
 	                     (json_int_t)strlen(s->config_text), "digest", config_digest, "layers",
