@@ -21,7 +21,7 @@
 #define RECORD_MAX 128
 
 static const char *const subdirectories[] = {"blobs", "blobs/sha256", "images", "refs",
-                                             "partial", "locks"};
+                                             "partial", "locks", "pushed"};
 
 int make_directories(const char *path, int mode, capsula_error *err)
 {

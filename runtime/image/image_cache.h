@@ -9,6 +9,7 @@
  *   refs/REGISTRY/REPO/TAG,OS-ARCH   the manifest digest a tag resolved to
  *   partial/              blobs being fetched, resumed by the next pull
  *   locks/                one process fetches or converts; others wait
+ *   pushed/HEX            the repositories a layer capsula pushed went to
  *
  * The directory is opened once, after every directory above it was checked
  * (root's or the user's, closed to everyone else's writes unless sticky),

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/sha256.h"
+#include "common/small_file.h"
 #include "common/timing.h"
 #include "runtime/config/site_config.h"
 #include "runtime/convert/budget.h"
@@ -22,6 +23,7 @@
 #include "runtime/push/push.h"
 
 #define RUN_CONFIG_MAX (1u << 20)
+#define PUSH_RECORD_MAX 16384
 #define OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define OCI_CONFIG "application/vnd.oci.image.config.v1+json"
 
@@ -221,25 +223,110 @@ static int open_registry(struct push *p, capsula_error *err)
 	return registry_connect(&p->connection, &p->registry, err);
 }
 
+static void pushed_name(const char *digest, char *out, size_t size)
+{
+	snprintf(out, size, "pushed/%.64s", digest + strlen("sha256:"));
+}
+
+/* The repositories this user pushed a layer to before, one a line. */
+static char *earlier_pushes(const struct push *p, const char *digest)
+{
+	char name[CACHE_NAME_MAX], *text = NULL;
+	size_t length;
+	capsula_error ignored;
+	int fd;
+
+	pushed_name(digest, name, sizeof name);
+	fd = openat(p->cache.fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || read_small_fd(fd, name, PUSH_RECORD_MAX, &text, &length, &ignored) < 0)
+		return NULL;
+	return text;
+}
+
+/* A repository of the same registry that got the layer before lends it:
+ * the registry links it in, and nothing is sent. */
+static int mount_earlier(struct push *p, const char *digest, char *from, size_t from_size,
+                         capsula_error *err)
+{
+	char *text = earlier_pushes(p, digest), *line, *save = NULL;
+	size_t length = strlen(p->ref.registry);
+	bool mounted = false;
+
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line != NULL && !mounted;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, p->ref.registry, length) != 0 || line[length] != '/' ||
+		    strcmp(line + length + 1, p->ref.repository) == 0)
+			continue;
+		if (registry_mount_blob(&p->connection, digest, line + length + 1, &mounted, err) < 0) {
+			free(text);
+			return -1;
+		}
+		if (mounted)
+			snprintf(from, from_size, "%s", line + length + 1);
+	}
+	free(text);
+	return mounted ? 1 : 0;
+}
+
+static bool has_line(const char *text, const char *line)
+{
+	size_t length = strlen(line);
+
+	for (const char *at = text; at != NULL && *at != '\0'; at = strchr(at, '\n')) {
+		at += *at == '\n';
+		if (strncmp(at, line, length) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int remember_push(const struct push *p, const char *digest, capsula_error *err)
+{
+	char name[CACHE_NAME_MAX], entry[600], *text = earlier_pushes(p, digest), *joined = NULL;
+	int ret = 0;
+
+	snprintf(entry, sizeof entry, "%s/%s\n", p->ref.registry, p->ref.repository);
+	if (text == NULL || !has_line(text, entry)) {
+		/* Only a help for the next push: a full record starts again. */
+		if (text != NULL && strlen(text) + strlen(entry) > PUSH_RECORD_MAX)
+			text[0] = '\0';
+		if (asprintf(&joined, "%s%s", text ? text : "", entry) < 0)
+			ret = fail(err, ENOMEM, NULL, "push record");
+		pushed_name(digest, name, sizeof name);
+		if (ret == 0)
+			ret = cache_write_at(p->cache.fd, name, joined, strlen(joined), 0600, err);
+		free(joined);
+	}
+	free(text);
+	return ret;
+}
+
 /* A blob the repository already holds is not sent again. */
 static int send_blob(struct push *p, int fd, const char *data, uint64_t size, const char *digest,
                      const char *label, capsula_error *err)
 {
 	uint64_t done = 0;
 	bool has = false;
+	char from[300] = "";
+	int mounted = 0;
 
 	if (registry_has_blob(&p->connection, digest, &has, err) < 0)
 		return -1;
-	if (!has && registry_push_blob(&p->connection, fd, data, size, digest, &done, err) < 0)
+	if (!has && (mounted = mount_earlier(p, digest, from, sizeof from, err)) < 0)
+		return -1;
+	if (!has && !mounted &&
+	    registry_push_blob(&p->connection, fd, data, size, digest, &done, err) < 0)
 		return -1;
 	if (!p->opts->quiet)
-		fprintf(stderr, "capsula: %s %s: %s\n", label, digest, has ? "already there" : "sent");
+		fprintf(stderr, "capsula: %s %s: %s%s\n", label, digest, has ? "already there" :
+		        mounted ? "mounted from " : "sent", from);
 	return 0;
 }
 
 static int upload(struct push *p, capsula_error *err)
 {
 	return send_blob(p, p->layer_fd, NULL, p->layer.size, p->layer.digest, "layer", err) < 0 ||
+	       remember_push(p, p->layer.digest, err) < 0 ||
 	       send_blob(p, -1, p->config_text, strlen(p->config_text), p->config_digest, "config",
 	                 err) < 0 ||
 	       registry_put_manifest(&p->connection, p->ref.tag, p->manifest_text,

@@ -98,6 +98,16 @@ out=$(capsula_as_user push "$original" "docker://$REG/pushed:again" 2>"$WORK/aga
 is "$out" "$pushed_digest" "pushing the same image again gives the same digest"
 like "$(cat "$WORK/again.err")" "layer sha256:[0-9a-f]{64}: already there" "and sends no layer the repository has"
 
+# Another repository of the same registry: the layer is lent, not sent.
+out=$(capsula_as_user push "$original" "docker://$REG/elsewhere/app:v1" 2>"$WORK/mount.err")
+is "$out" "$pushed_digest" "the image pushed to another repository is the same"
+like "$(cat "$WORK/mount.err")" "layer sha256:[0-9a-f]{64}: mounted from pushed" \
+	"its layer mounted from the repository that has it, not sent"
+ok "the registry linked it (a mount answered 201)" \
+	grep -Eq '"POST /v2/elsewhere/app/blobs/uploads/\?mount=sha256:[0-9a-f]{64}&from=pushed HTTP/[0-9.]+" 201 ' "$WORK/r1/log"
+is "$(as_user CAPSULA_CACHEDIR="$CACHE" "$CAPSULA" exec "$(capsula_as_user pull -q "$REG/elsewhere/app:v1")" cat /data/linked)" \
+	linked "and it pulls and runs"
+
 # ---------------------------------------------------------------- chunks and zstd
 
 patches_before=$(grep -c '"PATCH /v2/chunked/blobs/uploads/' "$WORK/r1/log")
