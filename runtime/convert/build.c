@@ -450,14 +450,32 @@ static int convert_source(struct build *b, capsula_error *err)
 	}
 }
 
-/* The image's run settings, where capsula's launcher reads them. */
-static int add_run_config(struct build *b, capsula_error *err)
+static int add_metadata_file(struct build *b, const char *path, const char *text,
+                             capsula_error *err)
 {
 	struct tree_inode *inode;
+	int ret = tree_add_file(&b->tree, path, 0644, strlen(text), &inode, err);
+
+	if (ret == 0)
+		ret = squashfs_writer_begin_file(b->writer, inode, err);
+	if (ret == 0)
+		ret = squashfs_writer_append(b->writer, text, strlen(text), err);
+	if (ret == 0)
+		ret = squashfs_writer_end_file(b->writer, err);
+	return ret;
+}
+
+/* The image's run settings, where capsula's launcher reads them, and the
+ * recipe it was built from, for capsula inspect. */
+static int add_run_config(struct build *b, capsula_error *err)
+{
 	json_t *document;
 	char *text;
 	int ret;
 
+	if (b->opts->recipe_text != NULL &&
+	    add_metadata_file(b, IMAGE_RECIPE_PATH, b->opts->recipe_text, err) < 0)
+		return -1;
 	if (!b->image.has_config && b->opts->config == NULL)
 		return 0;
 	document = image_config_to_json(b->opts->config ? b->opts->config : &b->image.config);
@@ -465,13 +483,7 @@ static int add_run_config(struct build *b, capsula_error *err)
 	json_decref(document);
 	if (text == NULL)
 		return fail(err, ENOMEM, NULL, "image config");
-	ret = tree_add_file(&b->tree, IMAGE_CONFIG_PATH, 0644, strlen(text), &inode, err);
-	if (ret == 0)
-		ret = squashfs_writer_begin_file(b->writer, inode, err);
-	if (ret == 0)
-		ret = squashfs_writer_append(b->writer, text, strlen(text), err);
-	if (ret == 0)
-		ret = squashfs_writer_end_file(b->writer, err);
+	ret = add_metadata_file(b, IMAGE_CONFIG_PATH, text, err);
 	free(text);
 	return ret;
 }

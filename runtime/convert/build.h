@@ -27,6 +27,7 @@ struct build_options {
 	const struct squashfs_layer *layers;
 	size_t layer_count;
 	const struct image_config *config;
+	const char *recipe_text;   /* the recipe built, kept in the image; or NULL */
 	const char *compression;   /* zstd (default), gzip, xz, lz4 */
 	int level;                 /* its level; 0: the default (zstd 9) */
 	unsigned block_size;       /* bytes, a power of two from 4 KiB to 1 MiB */

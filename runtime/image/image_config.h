@@ -13,6 +13,8 @@
 
 #define IMAGE_METADATA_DIR "/.capsula"
 #define IMAGE_CONFIG_PATH IMAGE_METADATA_DIR "/config.json"
+/* The Dockerfile or definition file a recipe build made the image from. */
+#define IMAGE_RECIPE_PATH IMAGE_METADATA_DIR "/recipe"
 
 struct image_config {
 	struct strvec env;          /* K=V */

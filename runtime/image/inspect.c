@@ -43,6 +43,7 @@ struct inspection {
 	char *runscript;              /* Apptainer's, or NULL */
 	char *startscript;            /* what Apptainer's instance start runs, or NULL */
 	char *help;                   /* a definition file's %help, or NULL */
+	char *recipe;                 /* what a recipe build kept, or NULL */
 	struct mpi_stack stack;
 	char digest[72];              /* docker://REF: the manifest it came from */
 	char signed_by[1200];         /* and who signed it, if a pull checked */
@@ -124,6 +125,9 @@ static int gather(const char *path, const struct pull_access *pull, struct inspe
 	if (image_files_read(&in->files, APPTAINER_DIR "/runscript.help", MAX_RUNSCRIPT_SIZE,
 	                     &in->help, &length) < 0)
 		in->help = NULL;
+	if (image_files_read(&in->files, IMAGE_RECIPE_PATH, MAX_RUNSCRIPT_SIZE, &in->recipe,
+	                     &length) < 0)
+		in->recipe = NULL;
 	add_apptainer_labels(in);
 	access = image_files_access(&in->files);
 	mpi_stack_detect(&access, &in->stack);
@@ -136,6 +140,7 @@ static void release(struct inspection *in)
 	free(in->runscript);
 	free(in->startscript);
 	free(in->help);
+	free(in->recipe);
 	image_run_free(&in->run);
 	image_files_close(&in->files);
 	if (in->image.fd >= 0)
@@ -156,12 +161,12 @@ static const char *or_dash(const char *s)
 	return s != NULL && s[0] != '\0' ? s : "-";
 }
 
-/* The help text, each of its lines under the first indented as the rest. */
-static void print_help(const char *help)
+/* A text, each of its lines under the first indented as the rest. */
+static void print_text_block(const char *label, const char *help)
 {
 	const char *line = help;
 
-	printf("%-18s", "Help:");
+	printf("%-18s", label);
 	if (help == NULL || help[0] == '\0') {
 		printf("-\n");
 		return;
@@ -201,7 +206,8 @@ static void print_text(const struct inspection *in)
 	printf("%-18s%s\n", "User:", or_dash(c->user));
 	printf("%-18s%s\n", "Runscript:", in->runscript ? APPTAINER_DIR "/runscript" : "-");
 	printf("%-18s%s\n", "Startscript:", in->startscript ? APPTAINER_DIR "/startscript" : "-");
-	print_help(in->help);
+	print_text_block("Help:", in->help);
+	print_text_block("Recipe:", in->recipe);
 	printf("%-18s%s\n", "Open MPI:", or_dash(in->stack.openmpi));
 	printf("%-18s%s\n", "PMIx:", or_dash(in->stack.pmix));
 	printf("%-18s%s\n", "libfabric:", or_dash(in->stack.libfabric));
@@ -213,7 +219,7 @@ static int print_json(const struct inspection *in)
 {
 	const struct image_config *c = &in->run.config;
 
-	return json_print(json_pack("{s:o,s:s,s:I,s:I,s:o,s:o,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:o}",
+	return json_print(json_pack("{s:o,s:s,s:I,s:I,s:o,s:o,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:o,s:o}",
 	        "image", json_text(in->image.path),
 	        "format", in->image.offset ? "sif" : "squashfs",
 	        "offset", (json_int_t)in->image.offset,
@@ -233,6 +239,7 @@ static int print_json(const struct inspection *in)
 	        "runscript", in->runscript ? json_text(in->runscript) : json_null(),
 	        "startscript", in->startscript ? json_text(in->startscript) : json_null(),
 	        "help", in->help ? json_text(in->help) : json_null(),
+	        "recipe", in->recipe ? json_text(in->recipe) : json_null(),
 	        "mpi", mpi_stack_json(&in->stack)), stdout);
 }
 

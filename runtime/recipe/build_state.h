@@ -36,6 +36,7 @@ struct builder {
 	const struct build_options *opts;
 	struct recipe recipe;
 	char file[PATH_MAX];         /* the recipe, as messages name it */
+	char *text;                  /* and as it reads, kept in the image */
 	int context_fd;
 	struct ignore_rules ignore;
 	struct capsula_config site;

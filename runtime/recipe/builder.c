@@ -672,7 +672,7 @@ static int read_recipe(struct builder *b, capsula_error *err)
 	ret = is_deffile_name(base_name(path)) ?
 	      deffile_parse(text, length, b->file, &o->build_args, &b->recipe, err) :
 	      dockerfile_parse(text, length, b->file, &b->recipe, err);
-	free(text);
+	b->text = text;
 	if (ret < 0)
 		return -1;
 	snprintf(context, sizeof context, "%s", o->recipe_file ? o->source : path);
@@ -769,6 +769,7 @@ static int write_image(struct builder *b, struct stage_state *st, capsula_error 
 	o.layers = layers;
 	o.layer_count = st->layers.count + 1;
 	o.config = &st->config;
+	o.recipe_text = b->text;
 	o.source = NULL;
 	ret = build_image(&o, err);
 	free(layers);
@@ -784,6 +785,7 @@ static void release(struct builder *b)
 {
 	capsula_error ignored;
 
+	free(b->text);
 	for (size_t i = 0; b->stages != NULL && i < b->recipe.count; i++) {
 		strvec_free(&b->stages[i].layers);
 		strvec_free(&b->stages[i].shell);

@@ -469,5 +469,10 @@ ok "which differ from the --reproducible ones (their time is another)" differ_no
 ok "two builds without differ (the control)" differ_nonempty "$(sum "$WORK/plain1.sqfs")" "$(sum "$WORK/plain2.sqfs")"
 like "$(TZ=UTC unsquashfs -lls "$WORK/epoch1.sqfs" /opt/app/version 2>/dev/null)" '2023-11-14 22:13 squashfs-root/opt/app/version' \
 	"a file a step wrote has the time SOURCE_DATE_EPOCH says"
+out=$(as_user "$CAPSULA" inspect "$WORK/epoch1.sqfs")
+like "$out" "Recipe: +FROM $BASE" "capsula inspect shows the recipe the image was built from"
+like "$out" "^ +COPY file /opt/app/$" "all of it"
+is "$(as_user "$CAPSULA" inspect --json "$WORK/epoch1.sqfs" | jq -r .recipe | tail -n 1)" "COPY file /opt/app/" \
+	"and so does its JSON"
 
 done_testing
