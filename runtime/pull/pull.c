@@ -306,9 +306,9 @@ static int lock_reference(struct pull *p, capsula_error *err)
 static int open_registry(struct pull *p, capsula_error *err)
 {
 	struct registry_settings settings = {
-		.ca_file = p->opts->tls_ca,
-		.insecure = p->opts->insecure,
-		.retries = p->opts->retries,
+		.ca_file = p->opts->access.tls_ca,
+		.insecure = p->opts->access.insecure,
+		.retries = p->opts->access.retries,
 		.quiet = p->opts->build.quiet,
 		.max_rate = p->opts->max_rate / p->opts->parallel,
 	};

@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "runtime/convert/build.h"
+#include "runtime/pull/registry_options.h"
 
 #define PULL_VERIFY_KEYS_MAX 16
 
@@ -18,11 +19,9 @@ struct pull_options {
 	struct build_options build;  /* compression, force, quiet; output: OUT.sqfs or NULL */
 	const char *ref;
 	const char *platform;        /* NULL: this machine's */
-	const char *tls_ca;
-	bool insecure;
+	struct registry_access access;
 	bool if_missing;             /* a tag already pulled is used as it is (exec docker://) */
 	unsigned parallel;           /* blobs fetched at once */
-	unsigned retries;
 	uint64_t max_rate;           /* bytes/s for the whole pull; 0: no limit */
 	const char *verify_keys[PULL_VERIFY_KEYS_MAX];  /* a signature by one of these */
 	size_t verify_key_count;

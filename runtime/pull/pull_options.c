@@ -45,19 +45,13 @@ const char pull_usage[] =
 
 #define USAGE_HINT "see 'capsula pull --help'"
 #define DEFAULT_PARALLEL 4
-#define DEFAULT_RETRIES 5
 
-enum {
-	OPT_PLATFORM = 256, OPT_TLS_CA, OPT_INSECURE, OPT_PARALLEL, OPT_RETRIES, OPT_IF_MISSING,
-	OPT_LIMIT_RATE, OPT_VERIFY_KEY,
-};
+enum { OPT_PLATFORM = 256, OPT_PARALLEL, OPT_IF_MISSING, OPT_LIMIT_RATE, OPT_VERIFY_KEY };
 
 static const struct option long_options[] = {
 	{"platform", required_argument, NULL, OPT_PLATFORM},
-	{"tls-ca", required_argument, NULL, OPT_TLS_CA},
-	{"insecure", no_argument, NULL, OPT_INSECURE},
+	REGISTRY_LONG_OPTIONS,
 	{"parallel", required_argument, NULL, OPT_PARALLEL},
-	{"retries", required_argument, NULL, OPT_RETRIES},
 	{"if-missing", no_argument, NULL, OPT_IF_MISSING},
 	{"limit-rate", required_argument, NULL, OPT_LIMIT_RATE},
 	{"verify-key", required_argument, NULL, OPT_VERIFY_KEY},
@@ -92,11 +86,7 @@ void pull_options_default(struct pull_options *opts)
 	memset(opts, 0, sizeof *opts);
 	build_options_default(&opts->build);
 	opts->parallel = DEFAULT_PARALLEL;
-	opts->retries = DEFAULT_RETRIES;
-	/* exec docker://REF takes no pull options: its CA comes from here. */
-	opts->tls_ca = getenv("CAPSULA_TLS_CA");
-	if (opts->tls_ca != NULL && opts->tls_ca[0] == '\0')
-		opts->tls_ca = NULL;
+	registry_access_default(&opts->access);
 }
 
 static int parse_rate(const char *text, uint64_t *out, capsula_error *err)
@@ -121,24 +111,18 @@ int pull_options_parse(int argc, char **argv, struct pull_options *opts, capsula
 		applied = build_option_apply(c == 'f' ? 'F' : c, optarg, &opts->build, err);
 		if (applied < 0)
 			return -1;
+		if (applied == 0)
+			applied = registry_access_option(c, optarg, &opts->access, USAGE_HINT, err);
+		if (applied < 0)
+			return -1;
 		if (applied > 0)
 			continue;
 		switch (c) {
 		case OPT_PLATFORM:
 			opts->platform = optarg;
 			break;
-		case OPT_TLS_CA:
-			opts->tls_ca = optarg;
-			break;
-		case OPT_INSECURE:
-			opts->insecure = true;
-			break;
 		case OPT_PARALLEL:
 			if (parse_count(optarg, 1, 64, "--parallel", &opts->parallel, err) < 0)
-				return -1;
-			break;
-		case OPT_RETRIES:
-			if (parse_count(optarg, 0, 100, "--retries", &opts->retries, err) < 0)
 				return -1;
 			break;
 		case OPT_LIMIT_RATE:

@@ -208,9 +208,9 @@ static int make_manifest(struct push *p, capsula_error *err)
 static int open_registry(struct push *p, capsula_error *err)
 {
 	struct registry_settings settings = {
-		.ca_file = p->opts->tls_ca,
-		.insecure = p->opts->insecure,
-		.retries = p->opts->retries,
+		.ca_file = p->opts->access.tls_ca,
+		.insecure = p->opts->access.insecure,
+		.retries = p->opts->access.retries,
 		.quiet = p->opts->quiet,
 		.push = true,
 		.chunk_size = p->opts->chunk_size,

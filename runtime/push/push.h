@@ -8,17 +8,16 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "runtime/pull/registry_options.h"
 #include "runtime/push/layer_tar.h"
 
 struct push_options {
 	const char *image;
 	const char *ref;
-	const char *tls_ca;
-	bool insecure;
+	struct registry_access access;
 	bool quiet;
 	bool help;
 	bool no_upload;             /* only the digest the push would give */
-	unsigned retries;
 	uint64_t chunk_size;        /* 0: each blob in one request */
 	struct layer_tar_options layer;
 };

@@ -33,15 +33,13 @@ const char push_usage[] =
 
 #define USAGE_HINT "see 'capsula push --help'"
 
-enum { OPT_TLS_CA = 256, OPT_INSECURE, OPT_RETRIES, OPT_CHUNK_SIZE };
+enum { OPT_CHUNK_SIZE = 256 };
 
 static const struct option long_options[] = {
 	{"compression", required_argument, NULL, 'c'},
 	{"jobs", required_argument, NULL, 'j'},
 	{"chunk-size", required_argument, NULL, OPT_CHUNK_SIZE},
-	{"tls-ca", required_argument, NULL, OPT_TLS_CA},
-	{"insecure", no_argument, NULL, OPT_INSECURE},
-	{"retries", required_argument, NULL, OPT_RETRIES},
+	REGISTRY_LONG_OPTIONS,
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -90,13 +88,18 @@ int push_options_parse(int argc, char **argv, struct push_options *opts, capsula
 	int c;
 
 	memset(opts, 0, sizeof *opts);
-	opts->retries = 5;
+	registry_access_default(&opts->access);
 	opts->layer.compression = "gzip";
 	opts->layer.threads = processors > 0 ? (unsigned)processors : 1;
-	opts->tls_ca = getenv("CAPSULA_TLS_CA");
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:c:j:qh", long_options, NULL)) != -1) {
+		int applied = registry_access_option(c, optarg, &opts->access, USAGE_HINT, err);
+
+		if (applied < 0)
+			return -1;
+		if (applied > 0)
+			continue;
 		switch (c) {
 		case 'c':
 			if (parse_compression(optarg, &opts->layer, err) < 0)
@@ -112,17 +115,6 @@ int push_options_parse(int argc, char **argv, struct push_options *opts, capsula
 				return fail(err, 0, "give at least 4K, such as 64M", "--chunk-size %s",
 				            optarg);
 			opts->chunk_size = size;
-			break;
-		case OPT_TLS_CA:
-			opts->tls_ca = optarg;
-			break;
-		case OPT_INSECURE:
-			opts->insecure = true;
-			break;
-		case OPT_RETRIES:
-			if (parse_number(optarg, 0, 100, "--retries", &value, err) < 0)
-				return -1;
-			opts->retries = (unsigned)value;
 			break;
 		case 'q':
 			opts->quiet = true;

@@ -33,9 +33,9 @@ static const char sign_usage[] =
 #define OCI_CONFIG "application/vnd.oci.image.config.v1+json"
 
 struct sign {
-	const char *key_path, *image, *ref_text, *tls_ca;
-	bool insecure, quiet;
-	unsigned retries;
+	const char *key_path, *image, *ref_text;
+	struct registry_access access;
+	bool quiet;
 	struct image_ref ref;
 	char name[700];
 	char digest[72];             /* what is signed */
@@ -50,13 +50,11 @@ struct sign {
 	struct registry_connection connection;
 };
 
-enum { OPT_KEY = 256, OPT_TLS_CA, OPT_INSECURE, OPT_RETRIES };
+enum { OPT_KEY = 256 };
 
 static const struct option long_options[] = {
 	{"key", required_argument, NULL, OPT_KEY},
-	{"tls-ca", required_argument, NULL, OPT_TLS_CA},
-	{"insecure", no_argument, NULL, OPT_INSECURE},
-	{"retries", required_argument, NULL, OPT_RETRIES},
+	REGISTRY_LONG_OPTIONS,
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -66,28 +64,20 @@ static const struct option long_options[] = {
 static int parse_options(struct sign *s, int argc, char **argv, capsula_error *err)
 {
 	int c;
-	char *end;
 
-	s->retries = 5;
-	s->tls_ca = getenv("CAPSULA_TLS_CA");
+	registry_access_default(&s->access);
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:qh", long_options, NULL)) != -1) {
+		int applied = registry_access_option(c, optarg, &s->access, USAGE_HINT, err);
+
+		if (applied < 0)
+			return -1;
+		if (applied > 0)
+			continue;
 		switch (c) {
 		case OPT_KEY:
 			s->key_path = optarg;
-			break;
-		case OPT_TLS_CA:
-			s->tls_ca = optarg;
-			break;
-		case OPT_INSECURE:
-			s->insecure = true;
-			break;
-		case OPT_RETRIES:
-			s->retries = (unsigned)strtoul(optarg, &end, 10);
-			if (*end != '\0' || optarg[0] == '\0' || optarg[0] == '-' || s->retries > 100)
-				return fail(err, 0, USAGE_HINT, "--retries %s: give a number from 0 to 100",
-				            optarg);
 			break;
 		case 'q':
 			s->quiet = true;
@@ -112,7 +102,8 @@ static int parse_options(struct sign *s, int argc, char **argv, capsula_error *e
 static int open_registry(struct sign *s, capsula_error *err)
 {
 	struct registry_settings settings = {
-		.ca_file = s->tls_ca, .insecure = s->insecure, .retries = s->retries,
+		.ca_file = s->access.tls_ca, .insecure = s->access.insecure,
+		.retries = s->access.retries,
 		.quiet = s->quiet, .push = true,
 	};
 
