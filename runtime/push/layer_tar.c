@@ -11,6 +11,7 @@
 
 #include "common/sha256.h"
 #include "runtime/image/image_config.h"
+#include "runtime/push/parallel_gzip.h"
 #include "runtime/push/layer_tar.h"
 
 #define HINT_SPACE "free space there, or push with CAPSULA_CACHEDIR on another file system"
@@ -18,7 +19,8 @@
 struct layer_writer {
 	struct squashfs_layer_set *set;
 	struct archive *tar;          /* the tar stream, written into packed */
-	struct archive *packed;       /* only compresses: raw format */
+	struct archive *packed;       /* zstd: only compresses (raw format) */
+	struct parallel_gzip *gzip;   /* gzip: on every thread */
 	int fd;
 	struct sha256 tar_hash, packed_hash;
 	uint64_t size, entries;
@@ -36,11 +38,10 @@ static int archive_failure(struct archive *a, const char *what, capsula_error *e
 	            why ? why : "libarchive failed");
 }
 
-static la_ssize_t to_file(struct archive *a, void *data, const void *buffer, size_t length)
+static int write_out(void *data, const void *buffer, size_t length)
 {
 	struct layer_writer *w = data;
 
-	(void)a;
 	for (size_t done = 0; done < length;) {
 		ssize_t n = write(w->fd, (const char *)buffer + done, length - done);
 
@@ -54,7 +55,13 @@ static la_ssize_t to_file(struct archive *a, void *data, const void *buffer, siz
 	}
 	sha256_update(&w->packed_hash, buffer, length);
 	w->size += length;
-	return (la_ssize_t)length;
+	return 0;
+}
+
+static la_ssize_t to_file(struct archive *a, void *data, const void *buffer, size_t length)
+{
+	(void)a;
+	return write_out(data, buffer, length) < 0 ? -1 : (la_ssize_t)length;
 }
 
 static la_ssize_t to_compressor(struct archive *a, void *data, const void *buffer, size_t length)
@@ -63,6 +70,9 @@ static la_ssize_t to_compressor(struct archive *a, void *data, const void *buffe
 
 	(void)a;
 	sha256_update(&w->tar_hash, buffer, length);
+	if (w->gzip != NULL)
+		return parallel_gzip_write(w->gzip, buffer, length, w->err) < 0 ? -1 :
+		       (la_ssize_t)length;
 	return archive_write_data(w->packed, buffer, length) < 0 ? -1 : (la_ssize_t)length;
 }
 
@@ -73,6 +83,10 @@ static int open_compressor(struct layer_writer *w, const struct layer_tar_option
 	char value[32];
 	int ret;
 
+	if (strcmp(opts->compression, "gzip") == 0) {
+		archive_entry_free(stream);
+		return parallel_gzip_open(&w->gzip, opts->level, opts->threads, write_out, w, err);
+	}
 	w->packed = archive_write_new();
 	if (w->packed == NULL || stream == NULL) {
 		archive_entry_free(stream);
@@ -80,16 +94,12 @@ static int open_compressor(struct layer_writer *w, const struct layer_tar_option
 	}
 	ret = archive_write_set_format_raw(w->packed);
 	if (ret == ARCHIVE_OK)
-		ret = strcmp(opts->compression, "zstd") == 0 ? archive_write_add_filter_zstd(w->packed) :
-		      archive_write_add_filter_gzip(w->packed);
-	/* Nothing of the moment in the stream: the same files, the same bytes. */
-	if (ret == ARCHIVE_OK && strcmp(opts->compression, "gzip") == 0)
-		ret = archive_write_set_filter_option(w->packed, "gzip", "timestamp", NULL);
+		ret = archive_write_add_filter_zstd(w->packed);
 	if (ret == ARCHIVE_OK && opts->level > 0) {
 		snprintf(value, sizeof value, "%d", opts->level);
 		ret = archive_write_set_filter_option(w->packed, NULL, "compression-level", value);
 	}
-	if (ret == ARCHIVE_OK && opts->threads > 1 && strcmp(opts->compression, "zstd") == 0) {
+	if (ret == ARCHIVE_OK && opts->threads > 1) {
 		snprintf(value, sizeof value, "%u", opts->threads);
 		ret = archive_write_set_filter_option(w->packed, "zstd", "threads", value);
 	}
@@ -233,7 +243,9 @@ static int finish(struct layer_writer *w, struct layer_blob *blob, capsula_error
 	if (archive_write_close(w->tar) != ARCHIVE_OK)
 		return w->write_errno ? fail(err, w->write_errno, w->write_errno == ENOSPC ? HINT_SPACE :
 		                             NULL, "layer: write") : archive_failure(w->tar, "tar", err);
-	if (archive_write_close(w->packed) != ARCHIVE_OK)
+	if (w->gzip != NULL && parallel_gzip_finish(w->gzip, err) < 0)
+		return -1;
+	if (w->packed != NULL && archive_write_close(w->packed) != ARCHIVE_OK)
 		return w->write_errno ? fail(err, w->write_errno, w->write_errno == ENOSPC ? HINT_SPACE :
 		                             NULL, "layer: write") :
 		       archive_failure(w->packed, "compress", err);
@@ -266,6 +278,7 @@ int layer_tar_write(struct squashfs_layer_set *set, struct tree *t, int fd,
 		archive_write_free(w.tar);
 	if (w.packed != NULL)
 		archive_write_free(w.packed);
+	parallel_gzip_free(w.gzip);
 	for (uint32_t i = 0; i < w.linked; i++)
 		free(w.first_names[i]);
 	free(w.first_names);

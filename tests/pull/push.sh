@@ -97,6 +97,8 @@ is "$(as_user CAPSULA_CACHEDIR="$CACHE" "$CAPSULA" run "$pulled")" \
 out=$(capsula_as_user push "$original" "docker://$REG/pushed:again" 2>"$WORK/again.err")
 is "$out" "$pushed_digest" "pushing the same image again gives the same digest"
 like "$(cat "$WORK/again.err")" "layer sha256:[0-9a-f]{64}: already there" "and sends no layer the repository has"
+out=$(capsula_as_user push -q -j 1 "$original" "docker://$REG/pushed:one-thread" 2>&1)
+is "$out" "$pushed_digest" "gzip on one thread gives the same bytes as on every processor"
 
 # Another repository of the same registry: the layer is lent, not sent.
 out=$(capsula_as_user push "$original" "docker://$REG/elsewhere/app:v1" 2>"$WORK/mount.err")
