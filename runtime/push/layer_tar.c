@@ -235,20 +235,27 @@ static int write_below(struct layer_writer *w, const struct tree_node *dir, cons
 	return ret;
 }
 
+/* A close fails for the file's write (said as it is) or for libarchive's reason. */
+static int close_failure(const struct layer_writer *w, struct archive *a, const char *what,
+                         capsula_error *err)
+{
+	if (w->write_errno != 0)
+		return fail(err, w->write_errno, w->write_errno == ENOSPC ? HINT_SPACE : NULL,
+		            "layer: write");
+	return archive_failure(a, what, err);
+}
+
 static int finish(struct layer_writer *w, struct layer_blob *blob, capsula_error *err)
 {
 	unsigned char raw[SHA256_BYTES];
 	char hex[SHA256_HEX_BYTES];
 
 	if (archive_write_close(w->tar) != ARCHIVE_OK)
-		return w->write_errno ? fail(err, w->write_errno, w->write_errno == ENOSPC ? HINT_SPACE :
-		                             NULL, "layer: write") : archive_failure(w->tar, "tar", err);
+		return close_failure(w, w->tar, "tar", err);
 	if (w->gzip != NULL && parallel_gzip_finish(w->gzip, err) < 0)
 		return -1;
 	if (w->packed != NULL && archive_write_close(w->packed) != ARCHIVE_OK)
-		return w->write_errno ? fail(err, w->write_errno, w->write_errno == ENOSPC ? HINT_SPACE :
-		                             NULL, "layer: write") :
-		       archive_failure(w->packed, "compress", err);
+		return close_failure(w, w->packed, "compress", err);
 	if (sha256_end(&w->tar_hash, raw) < 0)
 		return fail(err, 0, "install libssl3", "layer: hash");
 	sha256_hex(raw, hex);
