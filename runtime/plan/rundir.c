@@ -23,6 +23,25 @@ static bool owned_directory(const char *path, bool private_only)
 	       st.st_uid == getuid() && (!private_only || (st.st_mode & 0077) == 0);
 }
 
+/* A directory of the user's that was opened to others (by hand, or by a
+ * program stopped half-way) is closed again rather than given up: giving
+ * it up would move the runtime directory, and ranks that still found the
+ * old one would start containers of their own. Only the owner could have
+ * opened it, and each level below is checked on its own. */
+static void close_opened_directory(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && st.st_uid == getuid() && (st.st_mode & 0077) != 0 &&
+	    fchmod(fd, 0700) == 0)
+		fprintf(stderr, "capsula: warning: %s was open to other users (mode %04o); it is "
+		        "private again (0700)\n", path, (unsigned)(st.st_mode & 07777));
+	close(fd);
+}
+
 /* mkdir path 0700 unless it is there; it must then be ours, no symlink, and
  * (private) closed to others. */
 static int make_own_directory(const char *path, bool private, capsula_error *err)
@@ -30,6 +49,8 @@ static int make_own_directory(const char *path, bool private, capsula_error *err
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return fail(err, errno, "set XDG_RUNTIME_DIR to a private directory of yours",
 		            "runtime directory %s", path);
+	if (private && owned_directory(path, false) && !owned_directory(path, true))
+		close_opened_directory(path);
 	if (!owned_directory(path, private))
 		return fail(err, 0, "remove it, or set XDG_RUNTIME_DIR to a private directory of yours",
 		            "runtime directory %s is not a%s directory of yours", path,

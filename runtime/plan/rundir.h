@@ -6,7 +6,8 @@
  *      user's, else the home of the passwd entry),
  *   3. else /tmp/capsula-UID (refused when someone else made it).
  * Each directory is made 0700 and checked: the user's own, not a symlink,
- * closed to everyone else. */
+ * closed to everyone else (one of the user's own that was opened to others
+ * is made private again, with a warning, rather than given up). */
 #ifndef CAPSULA_RUNDIR_H
 #define CAPSULA_RUNDIR_H
 

@@ -94,7 +94,11 @@ if is_root && command -v socat >/dev/null 2>&1; then
 	like "$got" "Permission denied" "another user cannot even connect to it"
 	# As if the directories had been opened up: the holder itself refuses.
 	opened="$TEST_HOME/.capsula $TEST_HOME/.capsula/run $(dirname "$sockets") $sockets"
+	# Closed again however the test ends (a bail-out included): later runs
+	# would find the user's directories open.
 	# shellcheck disable=SC2086 # a list of directories
+	trap 'chmod 0700 $opened; rm -rf "$WORK"' EXIT
+	# shellcheck disable=SC2086
 	chmod 0711 $opened && chmod 0777 "$sockets/$key"
 	ok "with them opened up, another user can connect to the holder's socket" \
 		setpriv --reuid "$other" --regid "$other" --init-groups \
@@ -106,6 +110,7 @@ if is_root && command -v socat >/dev/null 2>&1; then
 	ok "while the user's own connection is answered ($got bytes), so the check above can fail" [ "$got" -gt 0 ]
 	# shellcheck disable=SC2086
 	chmod 0700 $opened
+	trap 'rm -rf "$WORK"' EXIT
 	wait
 	is "$(holders_after_exit)" 0 "nothing left"
 else

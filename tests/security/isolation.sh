@@ -250,6 +250,17 @@ like "$(as_user "$CAPSULA" instance list)" "^$inst " "and list shows it"
 ok "its record lives in the user's home" [ -f "$TEST_HOME/.capsula/run/$(hostname)/instances/$inst.json" ]
 is "$(stat -c %a "$TEST_HOME/.capsula/run/$(hostname)")" 700 "in a directory only the user can open"
 is "$(as_user "$CAPSULA" instance stop "$inst"; echo $?)" 0 "and stop works"
+# Opened up by the user (or a program stopped half-way): closed again, not
+# given up for /tmp, where ranks that still found the home would miss it.
+chmod 0711 "$TEST_HOME/.capsula" "$TEST_HOME/.capsula/run"
+err=$(as_user "$CAPSULA" instance start "$IMAGE" "$inst" 2>&1); rc=$?
+is "$rc" 0 "instance start works with the user's ~/.capsula opened to others"
+like "$err" "warning: .*/\.capsula was open to other users \(mode 0711\); it is private again" \
+	"it says the directory was open"
+is "$(stat -c %a "$TEST_HOME/.capsula") $(stat -c %a "$TEST_HOME/.capsula/run")" "700 700" \
+	"both directories are private again"
+ok "the record still lives in the user's home" [ -f "$TEST_HOME/.capsula/run/$(hostname)/instances/$inst.json" ]
+as_user "$CAPSULA" instance stop "$inst"
 xdg=$WORK/xdg; mkdir -m 700 "$xdg"; chown "$TEST_UID:$TEST_GID" "$xdg"
 as_user XDG_RUNTIME_DIR="$xdg" "$CAPSULA" instance start "$IMAGE" "$inst" 2>/dev/null
 ok "with XDG_RUNTIME_DIR set, records live there" [ -f "$xdg/capsula/instances/$inst.json" ]
