@@ -56,6 +56,8 @@ struct exchange {
 	const char *send_data;
 	int send_fd;
 	uint64_t send_from, send_length, sent;
+	const struct registry_body_source *source;   /* a body of a length not known yet */
+	bool once;                 /* never sent again: what it sent may be stored */
 	char location[2048];       /* where an upload goes on */
 	char range[64];            /* what an upload holds so far */
 };
@@ -192,12 +194,36 @@ static size_t on_body(char *data, size_t size, size_t count, void *userdata)
 	return to_memory(ex, data, len);
 }
 
+/* What the source holds past what was sent; it waits for more. */
+static size_t send_from_source(struct exchange *ex, char *out, size_t want)
+{
+	ssize_t ready = ex->source->available(ex->source->arg, ex->sent), n;
+
+	if (ready < 0) {
+		ex->write_errno = ECANCELED;
+		return CURL_READFUNC_ABORT;
+	}
+	if ((size_t)ready < want)
+		want = (size_t)ready;
+	if (want == 0)
+		return 0;
+	n = pread(ex->source->fd, out, want, (off_t)ex->sent);
+	if (n <= 0) {
+		ex->write_errno = n < 0 ? errno : EIO;
+		return CURL_READFUNC_ABORT;
+	}
+	ex->sent += (uint64_t)n;
+	return (size_t)n;
+}
+
 static size_t on_send(char *out, size_t size, size_t count, void *data)
 {
 	struct exchange *ex = data;
 	size_t want = size * count;
 	uint64_t left = ex->send_length - ex->sent;
 
+	if (ex->source != NULL)
+		return send_from_source(ex, out, want);
 	if (want > left)
 		want = (size_t)left;
 	if (want == 0)
@@ -372,7 +398,9 @@ static void set_transfer_options(struct registry_connection *c, const char *url,
 	else if (ex->method != NULL) {
 		/* Every push request carries a body, empty or not, of a known length. */
 		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)ex->send_length);
+		/* A length not known yet: sent in chunks as it comes. */
+		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
+		                 ex->source ? (curl_off_t)-1 : (curl_off_t)ex->send_length);
 		curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_send);
 		curl_easy_setopt(curl, CURLOPT_READDATA, ex);
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, ex->method);
@@ -402,7 +430,7 @@ static CURLcode perform(struct registry_connection *c, const char *url, const ch
 		failed |= (grown = curl_slist_append(headers, "Expect:")) == NULL;
 		headers = grown ? grown : headers;
 	}
-	if (ex->method != NULL && strcmp(ex->method, "PATCH") == 0) {
+	if (ex->method != NULL && strcmp(ex->method, "PATCH") == 0 && ex->source == NULL) {
 		snprintf(line, sizeof line, "Content-Range: %llu-%llu",
 		         (unsigned long long)ex->send_from,
 		         (unsigned long long)(ex->send_from + ex->send_length - 1));
@@ -623,7 +651,7 @@ static int request(struct registry_connection *c, const char *url, const char *a
 		exchange_reset(ex);
 		rc = perform(c, url, accept, ex, errors);
 		/* Retries are bounded by their count and, waits included, by time. */
-		may_retry = attempt < r->settings.retries && timing_now_us() < retry_until;
+		may_retry = !ex->once && attempt < r->settings.retries && timing_now_us() < retry_until;
 		if (ex->write_errno != 0)
 			return fail(err, ex->write_errno, ex->write_errno == ENOSPC ? HINT_SPACE : NULL,
 			            "%s: write", what);
@@ -1085,6 +1113,84 @@ static int push_chunks(struct registry_connection *c, int fd, const char *data, 
 	return 0;
 }
 
+/* A new upload session: url becomes where its data goes. */
+static int start_upload(struct registry_connection *c, char *url, size_t url_size,
+                        const char *what, capsula_error *err)
+{
+	struct exchange ex;
+	int ret = -1;
+
+	snprintf(url, url_size, "%s/blobs/uploads/", c->r->base_url);
+	exchange_init(&ex, ERROR_BODY_MAX);
+	if (send_request(c, "POST", url, &ex, 202, what, err) < 0)
+		goto out;
+	if (ex.location[0] == '\0') {
+		fail(err, 0, "tell the registry's operator", "%s: no Location to upload to", what);
+		goto out;
+	}
+	location_url(c->r, ex.location, url, url_size);
+	ret = 0;
+out:
+	exchange_free(&ex);
+	return ret;
+}
+
+int registry_stream_blob(struct registry_connection *c, const struct registry_body_source *source,
+                         char *url, size_t url_size, uint64_t *sent, capsula_error *err)
+{
+	struct exchange ex;
+	char what[800];
+	int ret = -1;
+
+	snprintf(what, sizeof what, "streamed upload to %s/%s", c->r->ref.registry,
+	         c->r->ref.repository);
+	if (url_size <= 100 || start_upload(c, url, url_size - 100, what, err) < 0)
+		return -1;
+	exchange_init(&ex, ERROR_BODY_MAX);
+	ex.method = "PATCH";
+	ex.source = source;
+	ex.once = true;
+	if (request(c, url, NULL, &ex, what, err) < 0)
+		goto out;
+	if (ex.status != 202) {
+		status_failure(c, &ex, what, err);
+		goto out;
+	}
+	if (ex.location[0] != '\0')
+		location_url(c->r, ex.location, url, url_size - 100);
+	*sent = ex.sent;
+	ret = 0;
+out:
+	exchange_free(&ex);
+	return ret;
+}
+
+static void add_digest(char *url, size_t room, const char *digest)
+{
+	size_t length = strlen(url);
+
+	snprintf(url + length, room, "%cdigest=%s", strchr(url, '?') ? '&' : '?', digest);
+}
+
+int registry_commit_blob(struct registry_connection *c, char *url, size_t url_size,
+                         const char *digest, capsula_error *err)
+{
+	struct exchange ex;
+	char what[800];
+	int ret;
+
+	snprintf(what, sizeof what, "upload blob %s to %s/%s", digest, c->r->ref.registry,
+	         c->r->ref.repository);
+	if (strlen(url) + 100 > url_size)
+		return fail(err, ENAMETOOLONG, "tell the registry's operator", "%s: its upload URL",
+		            what);
+	add_digest(url, 100, digest);
+	exchange_init(&ex, ERROR_BODY_MAX);
+	ret = send_request(c, "PUT", url, &ex, 201, what, err);
+	exchange_free(&ex);
+	return ret;
+}
+
 int registry_push_blob(struct registry_connection *c, int fd, const char *data, uint64_t size,
                        const char *digest, uint64_t *done, capsula_error *err)
 {
@@ -1096,19 +1202,11 @@ int registry_push_blob(struct registry_connection *c, int fd, const char *data, 
 
 	snprintf(what, sizeof what, "upload blob %s to %s/%s", digest, r->ref.registry,
 	         r->ref.repository);
-	snprintf(url, sizeof url, "%s/blobs/uploads/", r->base_url);
-	exchange_init(&ex, ERROR_BODY_MAX);
-	if (send_request(c, "POST", url, &ex, 202, what, err) < 0)
-		goto out;
-	if (ex.location[0] == '\0') {
-		fail(err, 0, "tell the registry's operator", "%s: no Location to upload to", what);
-		goto out;
-	}
-	location_url(r, ex.location, url, sizeof url - 100);
+	if (start_upload(c, url, sizeof url - 100, what, err) < 0)
+		return -1;
 	if (!whole && push_chunks(c, fd, data, size, url, sizeof url - 100, done, what, err) < 0)
-		goto out;
-	snprintf(url + strlen(url), 100, "%cdigest=%s", strchr(url, '?') ? '&' : '?', digest);
-	exchange_free(&ex);
+		return -1;
+	add_digest(url, 100, digest);
 	exchange_init(&ex, ERROR_BODY_MAX);
 	if (whole) {
 		ex.send_fd = fd;

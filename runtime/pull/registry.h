@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 #include "runtime/config/site_config.h"
@@ -98,6 +99,26 @@ int registry_mount_blob(struct registry_connection *c, const char *digest,
  * the registry says it stands when a try fails. *done counts bytes. */
 int registry_push_blob(struct registry_connection *c, int fd, const char *data, uint64_t size,
                        const char *digest, uint64_t *done, capsula_error *err);
+
+/* A blob whose bytes are still being made: they are read from fd as
+ * available says they are there. available(arg, offset) waits until the
+ * source holds more than offset bytes and says how many more (0: the
+ * source is whole, -1: it was given up). */
+struct registry_body_source {
+	int fd;
+	ssize_t (*available)(void *arg, uint64_t offset);
+	void *arg;
+};
+
+/* Start an upload and send the source in one streamed request while it is
+ * made (never resent: a failed stream is abandoned, and the caller uploads
+ * the blob again once it is whole). url (url_size > 100) gets where the
+ * upload goes on; *sent counts its bytes. */
+int registry_stream_blob(struct registry_connection *c, const struct registry_body_source *source,
+                         char *url, size_t url_size, uint64_t *sent, capsula_error *err);
+/* End the upload at url as the blob digest, which the registry checks. */
+int registry_commit_blob(struct registry_connection *c, char *url, size_t url_size,
+                         const char *digest, capsula_error *err);
 /* Put a manifest (or any document) under a tag or its digest. */
 int registry_put_manifest(struct registry_connection *c, const char *reference,
                           const char *body, size_t length, const char *media_type,

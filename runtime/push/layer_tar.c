@@ -22,6 +22,7 @@ struct layer_writer {
 	struct archive *packed;       /* zstd: only compresses (raw format) */
 	struct parallel_gzip *gzip;   /* gzip: on every thread */
 	int fd;
+	const struct layer_watcher *watcher;
 	struct sha256 tar_hash, packed_hash;
 	uint64_t size, entries;
 	int write_errno;
@@ -55,6 +56,8 @@ static int write_out(void *data, const void *buffer, size_t length)
 	}
 	sha256_update(&w->packed_hash, buffer, length);
 	w->size += length;
+	if (w->watcher != NULL)
+		w->watcher->grew(w->watcher->arg, w->size);
 	return 0;
 }
 
@@ -270,10 +273,10 @@ static int finish(struct layer_writer *w, struct layer_blob *blob, capsula_error
 }
 
 int layer_tar_write(struct squashfs_layer_set *set, struct tree *t, int fd,
-                    const struct layer_tar_options *opts, struct layer_blob *blob,
-                    capsula_error *err)
+                    const struct layer_tar_options *opts, const struct layer_watcher *watcher,
+                    struct layer_blob *blob, capsula_error *err)
 {
-	struct layer_writer w = {.set = set, .fd = fd, .err = err};
+	struct layer_writer w = {.set = set, .fd = fd, .watcher = watcher, .err = err};
 	int ret = -1;
 
 	if (sha256_begin(&w.tar_hash) < 0 || sha256_begin(&w.packed_hash) < 0)

@@ -25,10 +25,16 @@ struct layer_blob {
 	uint64_t entries;
 };
 
-/* Write t (merged from set) into fd, a new empty file. */
+/* Who is told, after each write, how many bytes the file holds. */
+struct layer_watcher {
+	void (*grew)(void *arg, uint64_t written);
+	void *arg;
+};
+
+/* Write t (merged from set) into fd, a new empty file; watcher may be NULL. */
 int layer_tar_write(struct squashfs_layer_set *set, struct tree *t, int fd,
-                    const struct layer_tar_options *opts, struct layer_blob *blob,
-                    capsula_error *err);
+                    const struct layer_tar_options *opts, const struct layer_watcher *watcher,
+                    struct layer_blob *blob, capsula_error *err);
 
 /* The layer's media type for a compression. */
 const char *layer_media_type(const char *compression);

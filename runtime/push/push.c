@@ -20,33 +20,42 @@
 #include "runtime/image/image_config.h"
 #include "runtime/image/image_ref.h"
 #include "runtime/pull/registry.h"
+#include "runtime/push/layer_stream.h"
 #include "runtime/push/push.h"
 
 #define RUN_CONFIG_MAX (1u << 20)
 #define PUSH_RECORD_MAX 16384
 #define OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+/* Changes when the same image and options would give another layer. */
+#define LAYER_RECORD_KIND "capsula layer 2"
+#define READ_CHUNK (1u << 20)
 
 struct push {
 	const struct push_options *opts;
-	struct image_ref ref;
-	char name[700];
-	struct capsula_config config;
-	struct image_cache cache;
-	struct capsula_image image;
 	struct squashfs_layer_set *layers;
-	struct tree tree;
-	bool tree_made;
-	struct build_budget budget;
 	json_t *run_config;           /* the image's {"config": {...}}, or NULL */
-	int layer_fd;
-	struct layer_blob layer;
 	char *config_text;
-	char config_digest[72];
 	char *manifest_text;
-	struct registry registry;
-	bool registry_open;
 	struct registry_connection connection;
+	struct tree tree;
+	struct build_budget budget;
+	struct capsula_image image;
+	struct layer_blob layer;
+	struct capsula_config config;
+	struct layer_stream stream;
+	struct registry registry;
+	int layer_fd;
+	struct image_cache cache;
+	bool tree_made;
+	bool layer_settled;           /* the registry holds it: nothing to make or send */
+	bool streamed;                /* the registry holds the layer, but for the digest */
+	bool registry_open;
+	char image_key[SHA256_HEX_BYTES]; /* the image's bytes and the layer options */
+	char config_digest[72];
+	char layer_note[400];         /* how the registry came to hold the layer */
+	char name[700];
+	struct image_ref ref;
 };
 
 static int parse_reference(struct push *p, capsula_error *err)
@@ -131,22 +140,128 @@ static int read_run_config(struct push *p, capsula_error *err)
 	return 0;
 }
 
+/* The same image and options always give the same layer: the key of
+ * what an earlier push made of them. */
+static int hash_image(struct push *p, capsula_error *err)
+{
+	unsigned char *buffer = malloc(READ_CHUNK), raw[SHA256_BYTES];
+	struct sha256 hash;
+	char options[64];
+	off_t at = 0;
+	ssize_t n;
+
+	if (buffer == NULL)
+		return fail(err, ENOMEM, NULL, "%s", p->opts->image);
+	if (sha256_begin(&hash) < 0) {
+		free(buffer);
+		return fail(err, 0, "install libssl3", "%s: hash", p->opts->image);
+	}
+	while ((n = pread(p->image.fd, buffer, READ_CHUNK, at)) > 0) {
+		sha256_update(&hash, buffer, (size_t)n);
+		at += n;
+	}
+	free(buffer);
+	if (n < 0)
+		return fail(err, errno, NULL, "%s: read", p->opts->image);
+	snprintf(options, sizeof options, "\n%s %s %d", LAYER_RECORD_KIND,
+	         p->opts->layer.compression, p->opts->layer.level);
+	sha256_update(&hash, options, strlen(options));
+	if (sha256_end(&hash, raw) < 0)
+		return fail(err, 0, "install libssl3", "%s: hash", p->opts->image);
+	sha256_hex(raw, p->image_key);
+	return 0;
+}
+
+static void layer_record_name(const struct push *p, char *out, size_t size)
+{
+	snprintf(out, size, "pushed/from-%s", p->image_key);
+}
+
+/* The layer this image gave before: 1 when recalled into p->layer. A
+ * record that does not read is only a missed help. */
+static int recall_layer(struct push *p)
+{
+	char name[CACHE_NAME_MAX], *text = NULL;
+	size_t length;
+	capsula_error ignored;
+	json_t *doc;
+	const char *digest, *diff_id;
+	int fd, found = 0;
+
+	layer_record_name(p, name, sizeof name);
+	fd = openat(p->cache.fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || read_small_fd(fd, name, PUSH_RECORD_MAX, &text, &length, &ignored) < 0)
+		return 0;
+	doc = json_loadb(text, length, 0, NULL);
+	digest = json_string_value(json_object_get(doc, "digest"));
+	diff_id = json_string_value(json_object_get(doc, "diff_id"));
+	if (digest != NULL && diff_id != NULL && strlen(digest) == 71 && strlen(diff_id) == 71 &&
+	    json_integer_value(json_object_get(doc, "size")) > 0) {
+		snprintf(p->layer.digest, sizeof p->layer.digest, "%s", digest);
+		snprintf(p->layer.diff_id, sizeof p->layer.diff_id, "%s", diff_id);
+		p->layer.size = (uint64_t)json_integer_value(json_object_get(doc, "size"));
+		p->layer.entries = (uint64_t)json_integer_value(json_object_get(doc, "entries"));
+		found = 1;
+	}
+	json_decref(doc);
+	free(text);
+	return found;
+}
+
+static int remember_layer(const struct push *p, capsula_error *err)
+{
+	char name[CACHE_NAME_MAX], *text;
+	json_t *doc = json_pack("{s:s, s:s, s:I, s:I}", "digest", p->layer.digest, "diff_id",
+	                        p->layer.diff_id, "size", (json_int_t)p->layer.size, "entries",
+	                        (json_int_t)p->layer.entries);
+	int ret;
+
+	text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(doc);
+	if (text == NULL)
+		return fail(err, ENOMEM, NULL, "push record");
+	layer_record_name(p, name, sizeof name);
+	ret = cache_write_at(p->cache.fd, name, text, strlen(text), 0600, err);
+	free(text);
+	return ret;
+}
+
+/* Streamed while it is written, unless chunks were asked for (they are
+ * sent once the layer is whole) or nothing is uploaded. */
+static bool stream_wanted(const struct push *p)
+{
+	return !p->opts->no_upload && p->opts->chunk_size == 0;
+}
+
 /* The layer goes to a file that has no name: nothing is left behind. */
 static int make_layer(struct push *p, capsula_error *err)
 {
 	uint64_t start = timing_now_us();
+	struct layer_watcher watcher = {.grew = layer_stream_grew, .arg = &p->stream};
+	bool streaming = false;
+	int ret;
 
 	p->layer_fd = openat(p->cache.fd, "partial", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (p->layer_fd < 0)
 		return fail(err, errno, "set CAPSULA_CACHEDIR to a directory on a local file system",
 		            "layer file in %s/partial", p->cache.dir);
-	if (layer_tar_write(p->layers, &p->tree, p->layer_fd, &p->opts->layer, &p->layer, err) < 0)
+	if (stream_wanted(p))
+		streaming = layer_stream_start(&p->stream, &p->connection, p->layer_fd, err) == 0;
+	ret = layer_tar_write(p->layers, &p->tree, p->layer_fd, &p->opts->layer,
+	                      streaming ? &watcher : NULL, &p->layer, err);
+	if (streaming) {
+		p->streamed = layer_stream_end(&p->stream, ret == 0) == 0;
+		if (ret == 0 && !p->streamed && !p->opts->quiet)
+			fprintf(stderr, "capsula: warning: the layer could not be sent as it was made "
+			        "(%s); it is sent whole\n", p->stream.err.message);
+	}
+	if (ret < 0)
 		return -1;
 	if (!p->opts->quiet)
 		fprintf(stderr, "capsula: layer: %llu entries, %.1f MB (%s) in %.1f s\n",
 		        (unsigned long long)p->layer.entries, (double)p->layer.size / 1e6,
 		        p->opts->layer.compression, (double)(timing_now_us() - start) / 1e6);
-	return 0;
+	return remember_layer(p, err);
 }
 
 static void format_time(uint32_t seconds, char *out, size_t size)
@@ -301,11 +416,11 @@ static int remember_push(const struct push *p, const char *digest, capsula_error
 	return ret;
 }
 
-/* A blob the repository already holds is not sent again. */
-static int send_blob(struct push *p, int fd, const char *data, uint64_t size, const char *digest,
-                     const char *label, capsula_error *err)
+/* 1 when the repository holds the blob, or another one of the registry
+ * lent it; note says which. */
+static int blob_there(struct push *p, const char *digest, char *note, size_t note_size,
+                      capsula_error *err)
 {
-	uint64_t done = 0;
 	bool has = false;
 	char from[300] = "";
 	int mounted = 0;
@@ -314,19 +429,71 @@ static int send_blob(struct push *p, int fd, const char *data, uint64_t size, co
 		return -1;
 	if (!has && (mounted = mount_earlier(p, digest, from, sizeof from, err)) < 0)
 		return -1;
-	if (!has && !mounted &&
-	    registry_push_blob(&p->connection, fd, data, size, digest, &done, err) < 0)
+	snprintf(note, note_size, "%s%s", has ? "already there" : "mounted from ", from);
+	return has || mounted;
+}
+
+/* A blob the repository already holds is not sent again. */
+static int send_blob(struct push *p, int fd, const char *data, uint64_t size, const char *digest,
+                     const char *label, capsula_error *err)
+{
+	uint64_t done = 0;
+	char note[400];
+	int there = blob_there(p, digest, note, sizeof note, err);
+
+	if (there < 0 || (!there &&
+	                  registry_push_blob(&p->connection, fd, data, size, digest, &done, err) < 0))
 		return -1;
 	if (!p->opts->quiet)
-		fprintf(stderr, "capsula: %s %s: %s%s\n", label, digest, has ? "already there" :
-		        mounted ? "mounted from " : "sent", from);
+		fprintf(stderr, "capsula: %s %s: %s\n", label, digest, there ? note : "sent");
 	return 0;
+}
+
+/* The layer of an image pushed before, when the registry holds it still
+ * (or can lend it): neither made nor sent again. */
+static int settle_layer(struct push *p, capsula_error *err)
+{
+	int there;
+
+	if (hash_image(p, err) < 0)
+		return -1;
+	if (recall_layer(p) == 1) {
+		if (p->opts->no_upload)
+			return 0;
+		there = blob_there(p, p->layer.digest, p->layer_note, sizeof p->layer_note, err);
+		if (there != 0) {
+			p->layer_settled = there == 1;
+			return there < 0 ? -1 : 0;
+		}
+	}
+	return make_layer(p, err);
+}
+
+/* The streamed layer is committed under its digest; a registry that
+ * refuses gets it whole. */
+static int send_layer(struct push *p, capsula_error *err)
+{
+	capsula_error refused = {0};
+
+	if (p->layer_settled) {
+		if (!p->opts->quiet)
+			fprintf(stderr, "capsula: layer %s: %s\n", p->layer.digest, p->layer_note);
+		return 0;
+	}
+	if (p->streamed && registry_commit_blob(&p->connection, p->stream.url, sizeof p->stream.url,
+	                                        p->layer.digest, &refused) == 0) {
+		if (!p->opts->quiet)
+			fprintf(stderr, "capsula: layer %s: sent\n", p->layer.digest);
+		return 0;
+	}
+	if (p->streamed && !p->opts->quiet)
+		fprintf(stderr, "capsula: warning: %s; the layer is sent whole\n", refused.message);
+	return send_blob(p, p->layer_fd, NULL, p->layer.size, p->layer.digest, "layer", err);
 }
 
 static int upload(struct push *p, capsula_error *err)
 {
-	return send_blob(p, p->layer_fd, NULL, p->layer.size, p->layer.digest, "layer", err) < 0 ||
-	       remember_push(p, p->layer.digest, err) < 0 ||
+	return send_layer(p, err) < 0 || remember_push(p, p->layer.digest, err) < 0 ||
 	       send_blob(p, -1, p->config_text, strlen(p->config_text), p->config_digest, "config",
 	                 err) < 0 ||
 	       registry_put_manifest(&p->connection, p->ref.tag, p->manifest_text,
@@ -362,10 +529,11 @@ int push_image(const struct push_options *opts, char digest[72], capsula_error *
 	if (parse_reference(&p, err) < 0 ||
 	    config_load(CAPSULA_CONFIG_FILE, &p.config, err) < 0 ||
 	    cache_locate(&p.config, &p.cache, 1, err) < 0 ||
-	    open_image(&p, err) < 0 || read_run_config(&p, err) < 0 || make_layer(&p, err) < 0 ||
+	    open_image(&p, err) < 0 || read_run_config(&p, err) < 0 ||
+	    (!opts->no_upload && open_registry(&p, err) < 0) || settle_layer(&p, err) < 0 ||
 	    make_config(&p, err) < 0 || make_manifest(&p, err) < 0)
 		goto out;
-	if (!opts->no_upload && (open_registry(&p, err) < 0 || upload(&p, err) < 0))
+	if (!opts->no_upload && upload(&p, err) < 0)
 		goto out;
 	sha256_digest_of(p.manifest_text, strlen(p.manifest_text), digest);
 	if (!opts->quiet && !opts->no_upload)

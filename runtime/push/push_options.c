@@ -8,6 +8,7 @@
 
 #include "common/option_hint.h"
 #include "common/text.h"
+#include "runtime/push/parallel_gzip.h"
 #include "runtime/push/push.h"
 
 const char push_usage[] =
@@ -17,8 +18,9 @@ const char push_usage[] =
 	"image config made from the image's run settings (Env, Entrypoint, Cmd,\n"
 	"WorkingDir, User, Labels). Print the manifest's digest.\n"
 	"\n"
-	"  -c, --compression ALGO[:LEVEL]  gzip (default, level 2: every tool pulls it)\n"
-	"                            or zstd; the same image gives the same layer\n"
+	"  -c, --compression ALGO[:LEVEL]  gzip (default, level 4 of 1-12: every tool\n"
+	"                            pulls it) or zstd; the same image gives the same\n"
+	"                            layer\n"
 	"  -j, --jobs N              compressing threads (default: one per processor)\n"
 	"      --chunk-size SIZE     upload in chunks of SIZE (K, M, G suffixes), each\n"
 	"                            sent again alone if it fails (default: whole)\n"
@@ -74,7 +76,7 @@ static int parse_compression(const char *text, struct layer_tar_options *layer,
 	else
 		return fail(err, 0, "a layer is gzip or zstd", "--compression %s: unknown", text);
 	if (colon != NULL &&
-	    parse_number(colon + 1, 1, layer->compression[0] == 'g' ? 9 : 19, "--compression level",
+	    parse_number(colon + 1, 1, layer->compression[0] == 'g' ? GZIP_MAX_LEVEL : 19, "--compression level",
 	                 &level, err) < 0)
 		return -1;
 	layer->level = (int)level;

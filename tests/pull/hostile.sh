@@ -2,7 +2,8 @@
 # capsula pull against a registry that lies: a bearer token that would
 # smuggle headers into every request, one too long to carry, error messages
 # and platform names full of terminal escapes and newlines. Nothing the
-# registry sends reaches a request or the terminal as it is.
+# registry sends reaches a request or the terminal as it is. And a push to
+# one that refuses streamed uploads.
 . "$abs_top_srcdir/tests/lib/common.sh"
 . "$abs_top_srcdir/tests/lib/registry.sh"
 registry_test_start
@@ -58,5 +59,22 @@ is "$rc" 125 "an index with no image for this machine fails the pull"
 unlike "$err" "$ESC" "its hostile platform names print without an escape byte"
 like "$err" 'it has: linux\\x1b\[31m/evil\\xc2\\x9b1m\)' "but escaped, C1 controls too"
 rm -f "$H/manifest"
+
+# ---------------------------------------------------------------- pushes
+# A registry that takes uploads, but not streamed ones: the layer, sent as
+# it was made, is sent again whole once it is.
+rm -f "$H/token"
+touch "$H/uploads"
+: > "$H/requests.log"
+out=$(as_user CAPSULA_CACHEDIR="$WORK/cache" "$CAPSULA" push --insecure "$IMAGE" \
+	"docker://$HOSTILE/team/app:v1" 2>"$WORK/push.err"); rc=$?
+is "$rc" 0 "a push to a registry that refuses streamed uploads succeeds"
+like "$(cat "$WORK/push.err")" "warning: the layer could not be sent as it was made \(.*\); it is sent whole" \
+	"saying the layer is sent whole"
+is "$(grep -c '^PATCH /v2/team/app/blobs/uploads/u1$' "$H/requests.log")" 1 "after one streamed try"
+like "$(requests)" "PUT /v2/team/app/blobs/uploads/u1\?digest=sha256:[0-9a-f]{64}" \
+	"the layer went whole under its digest"
+like "$out" '^sha256:[0-9a-f]{64}$' "and the manifest's digest is printed"
+rm -f "$H/uploads"
 
 done_testing

@@ -55,12 +55,15 @@ like "$(listing "$original")" 'data/owned regular file 1234:5678 640 1 6' "whose
 
 # ---------------------------------------------------------------- push
 
+patches_before=$(grep -c '"PATCH /v2/pushed/blobs/uploads/' "$WORK/r1/log")
 out=$(capsula_as_user push "$original" "docker://$REG/pushed:v1" 2>"$WORK/push.err"); rc=$?
 is "$rc" 0 "capsula push publishes the image"
 [ "$rc" = 0 ] || diag "$(cat "$WORK/push.err")"
 like "$out" '^sha256:[0-9a-f]{64}$' "and prints its manifest's digest"
 pushed_digest=$out
 like "$(cat "$WORK/push.err")" "layer sha256:[0-9a-f]{64}: sent" "saying the layer was sent"
+is "$(($(grep -c '"PATCH /v2/pushed/blobs/uploads/' "$WORK/r1/log") - patches_before))" 1 \
+	"in one streamed request, while it was made"
 
 skopeo inspect --cert-dir "$WORK/certs" --creds "$REG_USER:$REG_PASSWORD" --config \
 	"docker://$REG/pushed:v1" > "$WORK/pushed-config.json" 2>&1
@@ -84,6 +87,8 @@ like "$(cat "$WORK/layer.list")" 'data/sub/pointer -> \.\./owned' "a symbolic li
 like "$(cat "$WORK/layer.list")" 'data/empty/?$' "an empty directory"
 unlike "$(cat "$WORK/layer.list")" '\.capsula' "and not capsula's own /.capsula"
 ok "the extended attribute is in the layer" sh -c "gzip -dc '$layer' | grep -aq 'SCHILY.xattr.user.note=kept'"
+is "sha256:$(gzip -dc "$layer" | sha256sum | cut -c1-64)" "$(jq -r '.rootfs.diff_ids[0]' "$WORK/pushed-config.json")" \
+	"gzip reads the layer's members as the tar its config names"
 
 pulled=$(capsula_as_user pull -q "$REG/pushed:v1")
 ok "capsula pulls the pushed image back" test -f "$pulled"
@@ -97,6 +102,7 @@ is "$(as_user CAPSULA_CACHEDIR="$CACHE" "$CAPSULA" run "$pulled")" \
 out=$(capsula_as_user push "$original" "docker://$REG/pushed:again" 2>"$WORK/again.err")
 is "$out" "$pushed_digest" "pushing the same image again gives the same digest"
 like "$(cat "$WORK/again.err")" "layer sha256:[0-9a-f]{64}: already there" "and sends no layer the repository has"
+unlike "$(cat "$WORK/again.err")" "layer: [0-9]+ entries" "nor makes it again: the cache remembers what this image gave"
 out=$(capsula_as_user push -q -j 1 "$original" "docker://$REG/pushed:one-thread" 2>&1)
 is "$out" "$pushed_digest" "gzip on one thread gives the same bytes as on every processor"
 
@@ -105,6 +111,10 @@ out=$(capsula_as_user push "$original" "docker://$REG/elsewhere/app:v1" 2>"$WORK
 is "$out" "$pushed_digest" "the image pushed to another repository is the same"
 like "$(cat "$WORK/mount.err")" "layer sha256:[0-9a-f]{64}: mounted from pushed" \
 	"its layer mounted from the repository that has it, not sent"
+unlike "$(cat "$WORK/mount.err")" "layer: [0-9]+ entries" "and not made"
+out=$(capsula_as_user push -c gzip:1 "$original" "docker://$REG/pushed:fast" 2>"$WORK/fast.err")
+unlike "$out" "^$pushed_digest\$" "another gzip level gives another image"
+like "$(cat "$WORK/fast.err")" "layer: [0-9]+ entries" "made anew: a record holds for one image and level"
 ok "the registry linked it (a mount answered 201)" \
 	grep -Eq '"POST /v2/elsewhere/app/blobs/uploads/\?mount=sha256:[0-9a-f]{64}&from=pushed HTTP/[0-9.]+" 201 ' "$WORK/r1/log"
 is "$(as_user CAPSULA_CACHEDIR="$CACHE" "$CAPSULA" exec "$(capsula_as_user pull -q "$REG/elsewhere/app:v1")" cat /data/linked)" \
