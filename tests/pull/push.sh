@@ -106,6 +106,30 @@ unlike "$(cat "$WORK/again.err")" "layer: [0-9]+ entries" "nor makes it again: t
 out=$(capsula_as_user push -q -j 1 "$original" "docker://$REG/pushed:one-thread" 2>&1)
 is "$out" "$pushed_digest" "gzip on one thread gives the same bytes as on every processor"
 
+# Another OCI tool runs it too: podman, rootless as the user, in a storage
+# of its own. It maps the user's subordinate ids, which other tests take away
+# for a while under this lock.
+if command -v podman >/dev/null 2>&1; then
+	exec 7>/tmp/capsula-check-subuid.lock
+	flock -x 7
+	pm=$WORK/podman
+	mkdir -p "$pm" && chown "$TEST_UID:$TEST_GID" "$pm"
+	podman_as_user() {
+		as_user XDG_RUNTIME_DIR="$pm" podman --root "$pm/root" --runroot "$pm/run" --storage-driver vfs \
+			--cgroup-manager cgroupfs --events-backend none "$@"
+	}
+	ok "podman pulls the pushed image" podman_as_user pull -q --cert-dir "$WORK/certs" \
+		--creds "$REG_USER:$REG_PASSWORD" "docker://$REG/pushed:v1"
+	is "$(podman_as_user run --rm --network none "$REG/pushed:v1" \
+		sh -c 'echo "$GREETING in $(pwd)"; stat -c "%u:%g %a" owned; cat linked' 2>&1)" \
+		"hello in /data
+1234:5678 640
+linked" "and runs it with its Env and WorkingDir, the files' owners and modes, and the hard link"
+	flock -u 7
+else
+	skip "no podman (apt-get install podman)"
+fi
+
 # Another repository of the same registry: the layer is lent, not sent.
 out=$(capsula_as_user push "$original" "docker://$REG/elsewhere/app:v1" 2>"$WORK/mount.err")
 is "$out" "$pushed_digest" "the image pushed to another repository is the same"
