@@ -78,18 +78,35 @@ bool sha256_digest_valid(const char *text)
 	       strspn(text + 7, "0123456789abcdef") == 64;
 }
 
+int sha256_end_hex(struct sha256 *h, char hex[SHA256_HEX_BYTES])
+{
+	unsigned char raw[SHA256_BYTES];
+
+	hex[0] = '\0';
+	if (sha256_end(h, raw) < 0)
+		return -1;
+	sha256_hex(raw, hex);
+	return 0;
+}
+
+int sha256_end_digest(struct sha256 *h, char digest[72])
+{
+	char hex[SHA256_HEX_BYTES];
+
+	digest[0] = '\0';
+	if (sha256_end_hex(h, hex) < 0)
+		return -1;
+	snprintf(digest, 72, "sha256:%s", hex);
+	return 0;
+}
+
 void sha256_digest_of(const void *data, size_t len, char digest[72])
 {
 	struct sha256 h;
-	unsigned char raw[SHA256_BYTES];
-	char hex[SHA256_HEX_BYTES];
 
 	digest[0] = '\0';
 	if (sha256_begin(&h) < 0)
 		return;
 	sha256_update(&h, data, len);
-	if (sha256_end(&h, raw) < 0)
-		return;
-	sha256_hex(raw, hex);
-	snprintf(digest, 72, "sha256:%s", hex);
+	sha256_end_digest(&h, digest);
 }

@@ -21,6 +21,10 @@ void sha256_update(struct sha256 *h, const void *data, size_t len);
 /* 0, or -1 if libcrypto failed at any step of this digest. */
 int sha256_end(struct sha256 *h, unsigned char digest[SHA256_BYTES]);
 void sha256_hex(const unsigned char digest[SHA256_BYTES], char hex[SHA256_HEX_BYTES]);
+/* sha256_end written as hexadecimal digits, or (digest) as "sha256:HEX";
+ * "" and -1 if libcrypto failed. */
+int sha256_end_hex(struct sha256 *h, char hex[SHA256_HEX_BYTES]);
+int sha256_end_digest(struct sha256 *h, char digest[72]);
 /* "sha256:HEX" of data, or "" if libcrypto failed. */
 void sha256_digest_of(const void *data, size_t len, char digest[72]);
 /* Is text "sha256:" and 64 lower-case hexadecimal digits, as OCI writes it? */

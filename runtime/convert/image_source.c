@@ -314,17 +314,15 @@ void blob_close(struct blob *b)
 int digest_check(struct sha256 *h, const char *expected, int64_t expected_size, uint64_t size,
                  const char *what, capsula_error *err)
 {
-	unsigned char digest[SHA256_BYTES];
 	char hex[SHA256_HEX_BYTES];
 
-	if (sha256_end(h, digest) < 0)
+	if (sha256_end_hex(h, hex) < 0)
 		return fail(err, 0, NULL, "libcrypto failed to hash %s", what);
 	if (expected_size >= 0 && (uint64_t)expected_size != size)
 		return fail(err, 0, HINT_TAMPERED, "%s is %llu bytes, its descriptor says %lld", what,
 		            (unsigned long long)size, (long long)expected_size);
 	if (expected == NULL)
 		return 0;
-	sha256_hex(digest, hex);
 	if (strncmp(expected, "sha256:", 7) != 0 || strcmp(expected + 7, hex) != 0)
 		return fail(err, 0, HINT_TAMPERED, "%s has digest sha256:%s, expected %s", what, hex,
 		            expected);

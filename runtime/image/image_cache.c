@@ -19,6 +19,7 @@
 
 #define HINT_CACHE "set CAPSULA_CACHEDIR to a directory of yours"
 #define RECORD_MAX 128
+#define SIGNERS_RECORD_MAX 8192
 
 static const char *const subdirectories[] = {"blobs", "blobs/sha256", "images", "refs",
                                              "partial", "locks", "pushed"};
@@ -242,6 +243,38 @@ static int read_small_at(int dir_fd, const char *name, size_t max, char **text, 
 	if (fd < 0)
 		return fail(err, errno, NULL, "cannot open %s", name);
 	return read_small_fd(fd, name, max, text, length, err);
+}
+
+int cache_signers_write(int cache_fd, const char *image_digest, const struct signers_record *r,
+                        capsula_error *err)
+{
+	char name[CACHE_NAME_MAX], text[sizeof r->signed_digest + sizeof r->signers + 32];
+
+	cache_signers_name(image_digest, name, sizeof name);
+	snprintf(text, sizeof text, "signed %s\nsigners %s\n", r->signed_digest, r->signers);
+	return cache_write_at(cache_fd, name, text, strlen(text), 0644, err);
+}
+
+bool cache_signers_read(int cache_fd, const char *image_digest, struct signers_record *r)
+{
+	char name[CACHE_NAME_MAX], *text = NULL, *signers;
+	size_t length;
+	capsula_error ignored;
+	bool found;
+
+	cache_signers_name(image_digest, name, sizeof name);
+	if (read_small_at(cache_fd, name, SIGNERS_RECORD_MAX, &text, &length, &ignored) < 0)
+		return false;
+	signers = strstr(text, "\nsigners ");
+	found = strncmp(text, "signed ", 7) == 0 && signers != NULL;
+	if (found) {
+		snprintf(r->signed_digest, sizeof r->signed_digest, "%.*s",
+		         (int)strcspn(text + 7, "\n"), text + 7);
+		snprintf(r->signers, sizeof r->signers, "%.*s", (int)strcspn(signers + 9, "\n"),
+		         signers + 9);
+	}
+	free(text);
+	return found;
 }
 
 int cache_read_record(int dir_fd, const char *name, char digest[72], capsula_error *err)

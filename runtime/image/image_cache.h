@@ -22,6 +22,7 @@
 #ifndef CAPSULA_IMAGE_CACHE_H
 #define CAPSULA_IMAGE_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/error.h"
@@ -51,6 +52,15 @@ void cache_image_name(const char *digest, char *out, size_t size);
 /* Beside an image: who signed it, as the pull that checked recorded
  * ("signed DIGEST\nsigners FINGERPRINT...\n"). */
 void cache_signers_name(const char *digest, char *out, size_t size);
+struct signers_record {
+	char signed_digest[72];   /* what the signatures name */
+	char signers[1024];       /* the keys' fingerprints, space-separated */
+};
+int cache_signers_write(int cache_fd, const char *image_digest, const struct signers_record *r,
+                        capsula_error *err);
+/* The record beside the image of image_digest; false when there is none
+ * (or it does not read as one). */
+bool cache_signers_read(int cache_fd, const char *image_digest, struct signers_record *r);
 
 /* 1 with the manifest digest when REF was pulled for platform and its image
  * is there, 0 when not, -1 on error. */

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,25 +71,24 @@ static void add_apptainer_labels(struct inspection *in)
  * signatures left their record beside it. */
 static void describe_origin(const char *cached, struct inspection *in)
 {
-	const char *base = strrchr(cached, '/'), *signers;
-	char path[4200], name[CACHE_NAME_MAX], *record = NULL;
-	size_t length, images = strlen("/images");
-	capsula_error ignored;
+	const char *base = strrchr(cached, '/');
+	char cache_dir[4200];
+	size_t images = strlen("/images");
+	struct signers_record r;
+	int cache_fd;
 
 	if (base == NULL || strlen(base + 1) != 64 + strlen(".sqfs") ||
 	    (size_t)(base - cached) < images || strncmp(base - images, "/images", images) != 0)
 		return;
 	snprintf(in->digest, sizeof in->digest, "sha256:%.64s", base + 1);
-	cache_signers_name(in->digest, name, sizeof name);
-	snprintf(path, sizeof path, "%.*s/%s", (int)(base - images - cached), cached, name);
-	if (read_small_file(path, 8192, &record, &length, &ignored) < 0)
+	snprintf(cache_dir, sizeof cache_dir, "%.*s", (int)(base - images - cached), cached);
+	cache_fd = open(cache_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cache_fd < 0)
 		return;
-	signers = strstr(record, "\nsigners ");
-	if (strncmp(record, "signed ", 7) == 0 && signers != NULL)
-		snprintf(in->signed_by, sizeof in->signed_by, "%.*s (signature of %.*s)",
-		         (int)strcspn(signers + 9, "\n"), signers + 9,
-		         (int)strcspn(record + 7, "\n"), record + 7);
-	free(record);
+	if (cache_signers_read(cache_fd, in->digest, &r))
+		snprintf(in->signed_by, sizeof in->signed_by, "%s (signature of %s)", r.signers,
+		         r.signed_digest);
+	close(cache_fd);
 }
 
 static int open_image(const char *path, const struct pull_access *pull, struct inspection *in,

@@ -288,7 +288,6 @@ static int copy_image(struct pull *p, const char *output, capsula_error *err)
 static int lock_reference(struct pull *p, capsula_error *err)
 {
 	char key[900], platform[100], hex[SHA256_HEX_BYTES], name[48];
-	unsigned char digest[SHA256_BYTES];
 	struct sha256 h;
 
 	platform_format(&p->platform, platform, sizeof platform);
@@ -296,9 +295,8 @@ static int lock_reference(struct pull *p, capsula_error *err)
 	if (sha256_begin(&h) < 0)
 		return fail(err, errno, "install libssl3", "hash %s", key);
 	sha256_update(&h, key, strlen(key));
-	if (sha256_end(&h, digest) < 0)
+	if (sha256_end_hex(&h, hex) < 0)
 		return fail(err, 0, NULL, "libcrypto failed to hash %s", key);
-	sha256_hex(digest, hex);
 	snprintf(name, sizeof name, "ref-%.32s", hex);
 	return cache_lock(&p->cache, name, err);
 }

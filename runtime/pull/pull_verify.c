@@ -223,36 +223,20 @@ out:
 int pull_trust_record(const struct pull_trust *t, const struct image_cache *cache,
                       const char *image_digest, capsula_error *err)
 {
-	char name[CACHE_NAME_MAX], text[1200];
+	struct signers_record r;
 
 	if (t->signers[0] == '\0')
 		return 0;
-	cache_signers_name(image_digest, name, sizeof name);
-	snprintf(text, sizeof text, "signed %s\nsigners %s\n", t->signed_digest, t->signers);
-	return cache_write_at(cache->fd, name, text, strlen(text), 0644, err);
-}
-
-char *pull_trust_read_record(int cache_fd, const char *image_digest)
-{
-	char name[CACHE_NAME_MAX], *text = NULL;
-	size_t length;
-	capsula_error ignored;
-	int fd;
-
-	cache_signers_name(image_digest, name, sizeof name);
-	fd = openat(cache_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || read_small_fd(fd, name, RECORD_MAX, &text, &length, &ignored) < 0)
-		return NULL;
-	return text;
+	snprintf(r.signed_digest, sizeof r.signed_digest, "%s", t->signed_digest);
+	snprintf(r.signers, sizeof r.signers, "%s", t->signers);
+	return cache_signers_write(cache->fd, image_digest, &r, err);
 }
 
 bool pull_trust_recorded(const struct pull_trust *t, const struct image_cache *cache,
                          const char *image_digest)
 {
-	char *text = pull_trust_read_record(cache->fd, image_digest);
-	const char *signers = text ? strstr(text, "\nsigners ") : NULL;
-	bool met = signers != NULL && set_met(&t->user, signers + 9) && set_met(&t->site, signers + 9);
+	struct signers_record r;
 
-	free(text);
-	return met;
+	return cache_signers_read(cache->fd, image_digest, &r) && set_met(&t->user, r.signers) &&
+	       set_met(&t->site, r.signers);
 }

@@ -48,7 +48,5 @@ int pull_trust_record(const struct pull_trust *t, const struct image_cache *cach
 /* Does the cached image's record meet every requirement? */
 bool pull_trust_recorded(const struct pull_trust *t, const struct image_cache *cache,
                          const char *image_digest);
-/* The record's text ("signed DIGEST\nsigner FINGERPRINT...\n"), or NULL. */
-char *pull_trust_read_record(int cache_fd, const char *image_digest);
 
 #endif

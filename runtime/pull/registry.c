@@ -871,13 +871,11 @@ static int hash_partial(int fd, struct sha256 *h, uint64_t *have, const char *pa
 static int check_blob(struct sha256 *h, const char *expected, uint64_t size, uint64_t have,
                       char *found, size_t found_size)
 {
-	unsigned char raw[SHA256_BYTES];
-	char hex[SHA256_HEX_BYTES];
+	char digest[72];
 
-	if (sha256_end(h, raw) < 0)
+	if (sha256_end_digest(h, digest) < 0)
 		return -1;
-	sha256_hex(raw, hex);
-	snprintf(found, found_size, "sha256:%s", hex);
+	snprintf(found, found_size, "%s", digest);
 	return have == size && strcmp(found, expected) == 0 ? 0 : -1;
 }
 

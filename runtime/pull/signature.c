@@ -17,7 +17,7 @@
 
 static void set_fingerprint(struct signature_key *key)
 {
-	unsigned char *der = NULL, raw[SHA256_BYTES];
+	unsigned char *der = NULL;
 	char hex[SHA256_HEX_BYTES];
 	int length = i2d_PUBKEY(key->pkey, &der);
 	struct sha256 h;
@@ -29,8 +29,7 @@ static void set_fingerprint(struct signature_key *key)
 	}
 	sha256_update(&h, der, (size_t)length);
 	OPENSSL_free(der);
-	if (sha256_end(&h, raw) == 0) {
-		sha256_hex(raw, hex);
+	if (sha256_end_hex(&h, hex) == 0) {
 		snprintf(key->fingerprint, sizeof key->fingerprint, "SHA256:%s", hex);
 	}
 }

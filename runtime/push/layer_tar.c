@@ -250,23 +250,15 @@ static int close_failure(const struct layer_writer *w, struct archive *a, const 
 
 static int finish(struct layer_writer *w, struct layer_blob *blob, capsula_error *err)
 {
-	unsigned char raw[SHA256_BYTES];
-	char hex[SHA256_HEX_BYTES];
-
 	if (archive_write_close(w->tar) != ARCHIVE_OK)
 		return close_failure(w, w->tar, "tar", err);
 	if (w->gzip != NULL && parallel_gzip_finish(w->gzip, err) < 0)
 		return -1;
 	if (w->packed != NULL && archive_write_close(w->packed) != ARCHIVE_OK)
 		return close_failure(w, w->packed, "compress", err);
-	if (sha256_end(&w->tar_hash, raw) < 0)
+	if (sha256_end_digest(&w->tar_hash, blob->diff_id) < 0 ||
+	    sha256_end_digest(&w->packed_hash, blob->digest) < 0)
 		return fail(err, 0, "install libssl3", "layer: hash");
-	sha256_hex(raw, hex);
-	snprintf(blob->diff_id, sizeof blob->diff_id, "sha256:%s", hex);
-	if (sha256_end(&w->packed_hash, raw) < 0)
-		return fail(err, 0, "install libssl3", "layer: hash");
-	sha256_hex(raw, hex);
-	snprintf(blob->digest, sizeof blob->digest, "sha256:%s", hex);
 	blob->size = w->size;
 	blob->entries = w->entries;
 	return 0;

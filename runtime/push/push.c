@@ -144,7 +144,7 @@ static int read_run_config(struct push *p, capsula_error *err)
  * what an earlier push made of them. */
 static int hash_image(struct push *p, capsula_error *err)
 {
-	unsigned char *buffer = malloc(READ_CHUNK), raw[SHA256_BYTES];
+	unsigned char *buffer = malloc(READ_CHUNK);
 	struct sha256 hash;
 	char options[64];
 	off_t at = 0;
@@ -166,9 +166,8 @@ static int hash_image(struct push *p, capsula_error *err)
 	snprintf(options, sizeof options, "\n%s %s %d", LAYER_RECORD_KIND,
 	         p->opts->layer.compression, p->opts->layer.level);
 	sha256_update(&hash, options, strlen(options));
-	if (sha256_end(&hash, raw) < 0)
+	if (sha256_end_hex(&hash, p->image_key) < 0)
 		return fail(err, 0, "install libssl3", "%s: hash", p->opts->image);
-	sha256_hex(raw, p->image_key);
 	return 0;
 }
 

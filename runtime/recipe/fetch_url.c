@@ -62,7 +62,6 @@ int fetch_url(const char *work_base, const char *url, const char *checksum, int 
 {
 	struct download d = {.fd = -1};
 	char dir[4096], errors[CURL_ERROR_SIZE] = "", shown[1024];
-	unsigned char digest[SHA256_BYTES];
 	CURL *curl;
 	CURLcode rc;
 	long status = 0;
@@ -111,11 +110,10 @@ int fetch_url(const char *work_base, const char *url, const char *checksum, int 
 		           status);
 		goto out;
 	}
-	if (sha256_end(&d.hash, digest) < 0) {
+	if (sha256_end_hex(&d.hash, hex) < 0) {
 		ret = fail(err, 0, NULL, "ADD %s: libcrypto failed to hash it", shown);
 		goto out;
 	}
-	sha256_hex(digest, hex);
 	if (checksum != NULL && strcmp(checksum + 7, hex) != 0) {
 		ret = fail(err, 0, "the file at the URL changed, or the checksum is wrong",
 		           "ADD %s: its sha256 is %s, not %s", shown, hex, checksum + 7);

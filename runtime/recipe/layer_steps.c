@@ -556,15 +556,13 @@ static int hash_source(int dir_fd, const char *path, const struct ignore_rules *
                        char hex[SHA256_HEX_BYTES], capsula_error *err)
 {
 	struct hashing x = {.err = err};
-	unsigned char digest[SHA256_BYTES];
 
 	if (sha256_begin(&x.h) < 0)
 		return fail(err, errno, "install libssl3", "hash the build context");
 	if (sources_walk(dir_fd, path, rules, hash_one, &x, err) < 0)
 		return -1;
-	if (sha256_end(&x.h, digest) < 0)
+	if (sha256_end_hex(&x.h, hex) < 0)
 		return fail(err, 0, NULL, "libcrypto failed to hash %s", path);
-	sha256_hex(digest, hex);
 	return 0;
 }
 
