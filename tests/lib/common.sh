@@ -196,6 +196,14 @@ if [ "${CAPSULA_TEST_EXCLUSIVE:-0}" = 1 ]; then
 else
 	flock -s 9
 fi
+# A test stopped half-way (sharing.sh opens the user's runtime directories
+# for one check) must not leave them open to the next: capsula would close
+# them with a warning on stderr, which checks of stderr would see. Under the
+# lock, no test that opened them is running.
+if is_root; then
+	chmod go-rwx "$TEST_HOME/.capsula" "$TEST_HOME/.capsula/run" "$TEST_HOME/.capsula/run/"* \
+		"$TEST_HOME/.capsula/run/"*/sockets 2>/dev/null
+fi
 
 WORK=$(mktemp -d /tmp/capsula-test.XXXXXX)
 chmod 0755 "$WORK"
