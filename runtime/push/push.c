@@ -285,15 +285,16 @@ static int make_config(struct push *p, capsula_error *err)
 {
 	struct platform host;
 	char created[32];
-	json_t *doc;
+	json_t *doc, *run;
 
 	if (platform_parse(NULL, &host, err) < 0)
 		return -1;
 	format_time(image_time(p), created, sizeof created);
-	doc = json_pack("{s:s, s:s, s:s, s:O, s:{s:s, s:[s]}, s:[{s:s, s:s}]}",
+	/* A reference of our own, which json_pack's "o" takes over. */
+	run = p->run_config ? json_incref(json_object_get(p->run_config, "config")) : json_object();
+	doc = json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:[s]}, s:[{s:s, s:s}]}",
 	                "created", created, "architecture", host.architecture, "os", "linux",
-	                "config", p->run_config ? json_object_get(p->run_config, "config") :
-	                json_object(), "rootfs", "type", "layers", "diff_ids", p->layer.diff_id,
+	                "config", run, "rootfs", "type", "layers", "diff_ids", p->layer.diff_id,
 	                "history", "created", created, "created_by", "capsula push");
 	if (doc != NULL && host.variant[0] != '\0')
 		json_object_set_new(doc, "variant", json_string(host.variant));
