@@ -18,6 +18,16 @@ int read_small_file(const char *path, size_t max, char **data, size_t *length,
 	return read_small_fd(fd, path, max, data, length, err);
 }
 
+int read_small_at(int dir_fd, const char *name, size_t max, char **data, size_t *length,
+                  capsula_error *err)
+{
+	int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0)
+		return fail(err, errno, NULL, "cannot open %s", name);
+	return read_small_fd(fd, name, max, data, length, err);
+}
+
 int read_small_fd(int fd, const char *path, size_t max, char **data, size_t *length,
                   capsula_error *err)
 {

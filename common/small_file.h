@@ -10,6 +10,10 @@
 int read_small_file(const char *path, size_t max, char **data, size_t *length,
                     capsula_error *err);
 
+/* The same below dir_fd, not through a symbolic link. */
+int read_small_at(int dir_fd, const char *name, size_t max, char **data, size_t *length,
+                  capsula_error *err);
+
 /* The same from fd, which it closes; path names it in messages. */
 int read_small_fd(int fd, const char *path, size_t max, char **data, size_t *length,
                   capsula_error *err);

@@ -234,17 +234,6 @@ static void ref_record_name(const struct image_ref *ref, const struct platform *
 	         p->variant);
 }
 
-/* A small regular file below dir_fd, not through a symbolic link. */
-static int read_small_at(int dir_fd, const char *name, size_t max, char **text, size_t *length,
-                         capsula_error *err)
-{
-	int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-
-	if (fd < 0)
-		return fail(err, errno, NULL, "cannot open %s", name);
-	return read_small_fd(fd, name, max, text, length, err);
-}
-
 int cache_signers_write(int cache_fd, const char *image_digest, const struct signers_record *r,
                         capsula_error *err)
 {

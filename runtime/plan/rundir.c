@@ -49,7 +49,9 @@ static int make_own_directory(const char *path, bool private, capsula_error *err
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return fail(err, errno, "set XDG_RUNTIME_DIR to a private directory of yours",
 		            "runtime directory %s", path);
-	if (private && owned_directory(path, false) && !owned_directory(path, true))
+	if (owned_directory(path, private))
+		return 0;
+	if (private && owned_directory(path, false))
 		close_opened_directory(path);
 	if (!owned_directory(path, private))
 		return fail(err, 0, "remove it, or set XDG_RUNTIME_DIR to a private directory of yours",

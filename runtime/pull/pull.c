@@ -371,7 +371,7 @@ static int check_signatures(struct pull *p, capsula_error *err)
 	if (pull_trust_verify(&p->trust, &p->connection, p->name, p->top_digest, err) < 0)
 		return -1;
 	if (!p->opts->build.quiet)
-		fprintf(stderr, "capsula: %s is signed by %s\n", p->name, p->trust.signers);
+		fprintf(stderr, "capsula: %s is signed by %s\n", p->name, p->trust.checked.signers);
 	return 0;
 }
 

@@ -1,20 +1,16 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include "common/small_file.h"
 #include "runtime/config/image_policy.h"
 #include "runtime/pull/pull_verify.h"
 
 #define MAX_SIGNATURES 100
-#define RECORD_MAX 8192
 #define HINT_SIGN "pull an image signed by such a key (capsula sign --key KEY docker://REF signs one)"
 
 static int load_keys(struct key_set *set, const char *const *paths, size_t count, bool site,
@@ -111,10 +107,10 @@ static bool set_met(const struct key_set *set, const char *signers)
 
 static void add_signer(struct pull_trust *t, const struct signature_key *key)
 {
-	size_t used = strlen(t->signers);
+	size_t used = strlen(t->checked.signers);
 
-	if (!has_signer(t->signers, key->fingerprint))
-		snprintf(t->signers + used, sizeof t->signers - used, "%s%s", used ? " " : "",
+	if (!has_signer(t->checked.signers, key->fingerprint))
+		snprintf(t->checked.signers + used, sizeof t->checked.signers - used, "%s%s", used ? " " : "",
 		         key->fingerprint);
 }
 
@@ -186,8 +182,8 @@ int pull_trust_verify(struct pull_trust *t, struct registry_connection *c, const
 	const json_t *layer, *layers;
 	int ret = -1, absent;
 
-	snprintf(t->signed_digest, sizeof t->signed_digest, "%s", digest);
-	t->signers[0] = '\0';
+	snprintf(t->checked.signed_digest, sizeof t->checked.signed_digest, "%s", digest);
+	t->checked.signers[0] = '\0';
 	signature_tag(digest, tag, sizeof tag);
 	absent = registry_find_manifest(c, tag, &body, &length, type, sizeof type, found, err);
 	if (absent < 0)
@@ -208,9 +204,9 @@ int pull_trust_verify(struct pull_trust *t, struct registry_connection *c, const
 				goto out;
 		}
 	}
-	if (!set_met(&t->user, t->signers))
+	if (!set_met(&t->user, t->checked.signers))
 		unmet(&t->user, name, count, why, err);
-	else if (!set_met(&t->site, t->signers))
+	else if (!set_met(&t->site, t->checked.signers))
 		unmet(&t->site, name, count, why, err);
 	else
 		ret = 0;
@@ -223,13 +219,9 @@ out:
 int pull_trust_record(const struct pull_trust *t, const struct image_cache *cache,
                       const char *image_digest, capsula_error *err)
 {
-	struct signers_record r;
-
-	if (t->signers[0] == '\0')
+	if (t->checked.signers[0] == '\0')
 		return 0;
-	snprintf(r.signed_digest, sizeof r.signed_digest, "%s", t->signed_digest);
-	snprintf(r.signers, sizeof r.signers, "%s", t->signers);
-	return cache_signers_write(cache->fd, image_digest, &r, err);
+	return cache_signers_write(cache->fd, image_digest, &t->checked, err);
 }
 
 bool pull_trust_recorded(const struct pull_trust *t, const struct image_cache *cache,

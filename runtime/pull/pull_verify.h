@@ -26,8 +26,7 @@ struct pull_trust {
 	struct key_set user, site;
 	char site_rule[600];
 	bool site_rejects;
-	char signed_digest[72];   /* after a check: what the signature names */
-	char signers[1024];       /* after a check: fingerprints that verified, space-separated */
+	struct signers_record checked;   /* after a check: its digest and the keys that verified */
 };
 
 /* The requirements for ref: the user's keys (paths) and the site's rule. */

@@ -1134,7 +1134,7 @@ out:
 }
 
 int registry_stream_blob(struct registry_connection *c, const struct registry_body_source *source,
-                         char *url, size_t url_size, uint64_t *sent, capsula_error *err)
+                         char *url, size_t url_size, capsula_error *err)
 {
 	struct exchange ex;
 	char what[800];
@@ -1156,7 +1156,6 @@ int registry_stream_blob(struct registry_connection *c, const struct registry_bo
 	}
 	if (ex.location[0] != '\0')
 		location_url(c->r, ex.location, url, url_size - 100);
-	*sent = ex.sent;
 	ret = 0;
 out:
 	exchange_free(&ex);

@@ -113,9 +113,9 @@ struct registry_body_source {
 /* Start an upload and send the source in one streamed request while it is
  * made (never resent: a failed stream is abandoned, and the caller uploads
  * the blob again once it is whole). url (url_size > 100) gets where the
- * upload goes on; *sent counts its bytes. */
+ * upload goes on. */
 int registry_stream_blob(struct registry_connection *c, const struct registry_body_source *source,
-                         char *url, size_t url_size, uint64_t *sent, capsula_error *err);
+                         char *url, size_t url_size, capsula_error *err);
 /* End the upload at url as the blob digest, which the registry checks. */
 int registry_commit_blob(struct registry_connection *c, char *url, size_t url_size,
                          const char *digest, capsula_error *err);

@@ -25,8 +25,7 @@ static void *send_stream(void *arg)
 {
 	struct layer_stream *s = arg;
 
-	s->result = registry_stream_blob(s->connection, &s->source, s->url, sizeof s->url, &s->sent,
-	                                 &s->err);
+	s->result = registry_stream_blob(s->connection, &s->source, s->url, sizeof s->url, &s->err);
 	return NULL;
 }
 

@@ -27,7 +27,6 @@ struct layer_stream {
 	int result;                    /* of the streamed request */
 	capsula_error err;
 	char url[2400];                /* where the upload goes on */
-	uint64_t sent;
 };
 
 /* Start streaming fd (empty yet) over connection, which is the thread's

@@ -20,7 +20,6 @@ struct slot {
 	unsigned char *in, *out;
 	size_t in_size, out_size, out_capacity;
 	bool failed;                  /* libdeflate could not compress it */
-	uint64_t sequence;
 };
 
 struct parallel_gzip {
@@ -134,7 +133,7 @@ static void queue_block(struct parallel_gzip *z)
 {
 	pthread_mutex_lock(&z->lock);
 	z->filling->state = SLOT_QUEUED;
-	z->filling->sequence = z->next_fill++;
+	z->next_fill++;
 	pthread_cond_broadcast(&z->changed);
 	pthread_mutex_unlock(&z->lock);
 }
@@ -159,7 +158,7 @@ int parallel_gzip_open(struct parallel_gzip **out, int level, unsigned threads, 
 		return fail(err, ENOMEM, NULL, "layer: gzip");
 	for (size_t i = 0; i < z->slot_count; i++) {
 		z->slots[i].in = malloc(BLOCK_SIZE);
-		z->slots[i].out_capacity = BLOCK_SIZE + BLOCK_SIZE / 8 + 4096;
+		z->slots[i].out_capacity = libdeflate_gzip_compress_bound(NULL, BLOCK_SIZE);
 		z->slots[i].out = malloc(z->slots[i].out_capacity);
 		if (z->slots[i].in == NULL || z->slots[i].out == NULL)
 			return fail(err, ENOMEM, NULL, "layer: gzip");

@@ -185,11 +185,10 @@ static int recall_layer(struct push *p)
 	capsula_error ignored;
 	json_t *doc;
 	const char *digest, *diff_id;
-	int fd, found = 0;
+	int found = 0;
 
 	layer_record_name(p, name, sizeof name);
-	fd = openat(p->cache.fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || read_small_fd(fd, name, PUSH_RECORD_MAX, &text, &length, &ignored) < 0)
+	if (read_small_at(p->cache.fd, name, PUSH_RECORD_MAX, &text, &length, &ignored) < 0)
 		return 0;
 	doc = json_loadb(text, length, 0, NULL);
 	digest = json_string_value(json_object_get(doc, "digest"));
@@ -349,11 +348,9 @@ static char *earlier_pushes(const struct push *p, const char *digest)
 	char name[CACHE_NAME_MAX], *text = NULL;
 	size_t length;
 	capsula_error ignored;
-	int fd;
 
 	pushed_name(digest, name, sizeof name);
-	fd = openat(p->cache.fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || read_small_fd(fd, name, PUSH_RECORD_MAX, &text, &length, &ignored) < 0)
+	if (read_small_at(p->cache.fd, name, PUSH_RECORD_MAX, &text, &length, &ignored) < 0)
 		return NULL;
 	return text;
 }
