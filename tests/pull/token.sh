@@ -74,6 +74,7 @@ push "$WORK/layout:slow" public/slow:v1 "$CREDS"
 before=$(tokens 'anonymous repository:public/slow:pull')
 path=$(pull -q --parallel 1 --limit-rate 3M "$REG/public/slow:v1" 2>&1); rc=$?
 is "$rc" 0 "a pull that outlives its token completes"
+[ "$rc" = 0 ] || diag "$path"
 ok "having asked for a new token" test "$(( $(tokens 'anonymous repository:public/slow:pull') - before ))" -ge 2
 is "$(in_image "$path" sha256sum /b | cut -d' ' -f1)" "$(sha256sum "$WORK/slow2/b" | cut -d' ' -f1)" \
 	"the layer fetched with the new token is whole"
