@@ -4,10 +4,11 @@
 
 #include "starter/imageserver/block_cache.h"
 
-int block_cache_init(struct block_cache *cache, size_t capacity, block_releaser release)
+int block_cache_init(struct block_cache *cache, size_t capacity, block_releaser release,
+                     void *release_context)
 {
 	*cache = (struct block_cache){.capacity = capacity, .release = release,
-	                              .bucket_count = 4096};
+	                              .release_context = release_context, .bucket_count = 4096};
 	/* An array of list heads: pointers are what it holds. */
 	/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 	cache->buckets = calloc(cache->bucket_count, sizeof *cache->buckets);
@@ -62,7 +63,7 @@ static void lru_push(struct block_cache *cache, struct cached_block *block)
 static void free_block(struct block_cache *cache, struct cached_block *block)
 {
 	if (block->owner)
-		cache->release(block->owner);
+		cache->release(cache->release_context, block->owner);
 	free(block);
 }
 

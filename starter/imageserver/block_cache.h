@@ -28,7 +28,7 @@ struct cached_block {
  * release frees. Returns 0 or -1. Called without the cache lock. */
 typedef int (*block_loader)(void *context, uint64_t key, uint32_t header,
                             void **data, size_t *size, void **owner);
-typedef void (*block_releaser)(void *owner);
+typedef void (*block_releaser)(void *context, void *owner);
 
 struct block_cache {
 	pthread_mutex_t lock;
@@ -38,9 +38,12 @@ struct block_cache {
 	struct cached_block *lru_head, *lru_tail;
 	size_t bytes, capacity;
 	block_releaser release;
+	void *release_context;
 };
 
-int block_cache_init(struct block_cache *cache, size_t capacity, block_releaser release);
+/* release(release_context, owner) frees a block's data. */
+int block_cache_init(struct block_cache *cache, size_t capacity, block_releaser release,
+                     void *release_context);
 void block_cache_destroy(struct block_cache *cache);
 
 /* A referenced block, loaded through load(context, ...) when absent, or NULL

@@ -13,11 +13,12 @@ struct block_decoder {
 	uint64_t offset;
 	size_t block_size;
 	sqfs_decompressor decompress;
+	struct block_memory *memory;
 	unsigned char *input;  /* block_size bytes: no block is stored larger */
 };
 
 struct block_decoder *block_decoder_new(int fd, uint64_t offset, size_t block_size,
-                                        int compression)
+                                        int compression, struct block_memory *memory)
 {
 	struct block_decoder *d = calloc(1, sizeof *d);
 
@@ -26,6 +27,7 @@ struct block_decoder *block_decoder_new(int fd, uint64_t offset, size_t block_si
 	d->fd = fd;
 	d->offset = offset;
 	d->block_size = block_size;
+	d->memory = memory;
 	d->decompress = decompressor_for(compression);
 	d->input = malloc(block_size);
 	if (d->input == NULL || d->decompress == NULL) {
@@ -78,12 +80,12 @@ int block_decoder_read(struct block_decoder *d, uint64_t position, uint32_t head
 	}
 	if (read_stored(d, position, stored) < 0)
 		return -1;
-	out = malloc(d->block_size);
+	out = block_memory_get(d->memory);
 	if (out == NULL)
 		return -1;
 	made = d->block_size;
 	if (d->decompress(d->input, stored, out, &made) != SQFS_OK || made == 0) {
-		free(out);
+		block_memory_put(d->memory, out);
 		errno = EIO;
 		return -1;
 	}

@@ -36,9 +36,9 @@ static void dispose_reader(void *arg)
 	free(reader);
 }
 
-static void release_block(void *owner)
+static void release_block(void *memory, void *owner)
 {
-	free(owner);
+	block_memory_put(memory, owner);
 }
 
 static int load_block(void *context, uint64_t key, uint32_t header,
@@ -73,7 +73,8 @@ int image_fs_open(struct image_fs *ifs, const struct capsula_image *image,
 	if (ifs->fragments == NULL)
 		return fail(err, errno, NULL, "image fragment table");
 	pthread_mutex_init(&ifs->fragments_lock, NULL);
-	if (block_cache_init(&ifs->cache, cache_bytes, release_block) < 0)
+	if (block_memory_init(&ifs->block_memory, ifs->block_size) < 0 ||
+	    block_cache_init(&ifs->cache, cache_bytes, release_block, &ifs->block_memory) < 0)
 		return fail(err, errno, NULL, "image block cache");
 	errno = pthread_key_create(&ifs->reader_key, dispose_reader);
 	if (errno != 0)
@@ -96,7 +97,7 @@ sqfs *image_fs_reader(struct image_fs *ifs)
 	}
 	decompressor_install(&reader->fs);
 	reader->decoder = block_decoder_new(ifs->fd, ifs->offset, ifs->block_size,
-	                                    ifs->compression);
+	                                    ifs->compression, &ifs->block_memory);
 	if (reader->decoder == NULL) {
 		sqfs_destroy(&reader->fs);
 		free(reader);

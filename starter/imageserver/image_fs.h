@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/plan.h"
 #include "starter/imageserver/block_cache.h"
+#include "starter/imageserver/block_memory.h"
 #include "starter/imageserver/damage_report.h"
 #include "starter/imageserver/mount_points.h"
 
@@ -26,6 +27,7 @@ struct image_fs {
 	size_t block_size;
 	int compression;  /* the superblock's id */
 	sqfs_inode_id root;
+	struct block_memory block_memory;  /* what the cache's blocks live in */
 	struct block_cache cache;
 	pthread_key_t reader_key;
 	/* Fragment table entries, read once each: every small file needs one. */

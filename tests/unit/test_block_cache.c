@@ -55,8 +55,9 @@ static int load(void *context, uint64_t key, uint32_t header, void **data, size_
 	return 0;
 }
 
-static void release(void *owner)
+static void release(void *context, void *owner)
 {
+	(void)context;
 	atomic_fetch_add(&releases, 1);
 	free(owner);
 }
@@ -149,7 +150,7 @@ int main(void)
 	bool same = true;
 
 	/* Hits and misses. */
-	ok(block_cache_init(&cache, 3 * BLOCK_SIZE, release) == 0, "a cache of three blocks");
+	ok(block_cache_init(&cache, 3 * BLOCK_SIZE, release, NULL) == 0, "a cache of three blocks");
 	a = block_cache_get(&cache, 4096, 0, load, NULL);
 	ok(a != NULL && holds(a, 4096) && loads == 1, "a miss loads the block");
 	b = block_cache_get(&cache, 4096, 0, load, NULL);
@@ -217,7 +218,7 @@ int main(void)
 
 	/* Many threads, few keys, a small cache: every block read is right. */
 	loads = releases = 0;
-	ok(block_cache_init(&cache, 16 * BLOCK_SIZE, release) == 0, "a cache of 16 blocks");
+	ok(block_cache_init(&cache, 16 * BLOCK_SIZE, release, NULL) == 0, "a cache of 16 blocks");
 	for (int i = 0; i < STRESS_THREADS; i++)
 		pthread_create(&threads[i], NULL, stress, &cache);
 	for (int i = 0; i < STRESS_THREADS; i++) {
