@@ -97,6 +97,7 @@ struct capsula_plan {
 	int socket_dir_fd;
 	bool join_shared;        /* the key came from a launcher */
 	bool join_existing;      /* an instance: join its holder, never start one */
+	bool hold;               /* keep the job's container ready, run nothing */
 	unsigned grace_ms;       /* how long an idle holder waits for late ranks */
 
 	unsigned fuse_threads;   /* FUSE worker threads of the holder */

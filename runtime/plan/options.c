@@ -36,6 +36,10 @@
 	"      --dev minimal|host    a minimal /dev (default) or the host's\n" \
 	"      --join auto|never     share one container per job and node (default\n" \
 	"                            auto: when started by mpirun or srun)\n" \
+	"      --job ID              the job whose launches share the container,\n" \
+	"                            instead of the launcher's variables\n" \
+	"      --hold                make the job's container ready and keep it\n" \
+	"                            until killed, without running COMMAND\n" \
 	"  -v, --verbose             say more (repeatable)\n" \
 	"  -q, --quiet               only errors\n" \
 	"      --dry-run             print the launch plan and do nothing\n" \
@@ -81,7 +85,7 @@ const char *exec_usage(enum run_mode mode)
 enum {
 	OPT_HOME = 256, OPT_NO_HOME, OPT_NO_MOUNT, OPT_PWD, OPT_ENV, OPT_ENV_FILE, OPT_DEV,
 	OPT_JOIN, OPT_DRY_RUN, OPT_TIMING, OPT_WRITABLE_TMPFS, OPT_TMPFS_SIZE, OPT_OVERLAY,
-	OPT_FAKEROOT, OPT_NV, OPT_ROCM, OPT_DEVICE, OPT_TLS_CA, OPT_INSECURE,
+	OPT_FAKEROOT, OPT_NV, OPT_ROCM, OPT_DEVICE, OPT_TLS_CA, OPT_INSECURE, OPT_JOB, OPT_HOLD,
 };
 
 static const struct option long_options[] = {
@@ -103,6 +107,8 @@ static const struct option long_options[] = {
 	{"cleanenv", no_argument, NULL, 'e'},
 	{"dev", required_argument, NULL, OPT_DEV},
 	{"join", required_argument, NULL, OPT_JOIN},
+	{"job", required_argument, NULL, OPT_JOB},
+	{"hold", no_argument, NULL, OPT_HOLD},
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
@@ -246,6 +252,14 @@ static int handle_option(int c, struct exec_options *opts, capsula_error *err)
 			return -1;
 		opts->join = choice == 0 ? JOIN_AUTO : JOIN_NEVER;
 		return 0;
+	case OPT_JOB:
+		if (optarg[0] == '\0' || strlen(optarg) > 200)
+			return fail(err, 0, USAGE_HINT, "--job needs a name of 1 to 200 characters");
+		opts->job = optarg;
+		return 0;
+	case OPT_HOLD:
+		opts->hold = true;
+		return 0;
 	case 'v':
 		opts->verbosity = opts->verbosity < 0 ? 1 : opts->verbosity + 1;
 		return 0;
@@ -316,6 +330,9 @@ int exec_options_parse(int argc, char **argv, struct exec_options *opts,
 		return fail(err, 0, USAGE_HINT, "--home and --no-home exclude each other");
 	if (opts->tmpfs_bytes != 0 && !opts->writable_tmpfs)
 		return fail(err, 0, USAGE_HINT, "--tmpfs-size needs --writable-tmpfs");
+	if (opts->hold && (opts->mode == RUN_INSTANCE || opts->join == JOIN_NEVER))
+		return fail(err, 0, USAGE_HINT, "--hold keeps a job's shared container: not with "
+		            "--join never or an instance");
 	if (optind >= argc)
 		return fail(err, 0, USAGE_HINT, "no image given");
 	opts->image = argv[optind++];

@@ -39,6 +39,8 @@ struct exec_options {
 	bool cleanenv;
 	enum capsula_dev_mode dev_mode;
 	enum join_mode join;
+	const char *job;           /* --job ID: the launches that share a container */
+	bool hold;                 /* --hold: make it ready and keep it, no command */
 	int verbosity;
 	bool dry_run;
 	bool timing;

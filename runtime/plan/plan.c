@@ -580,7 +580,11 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 	strvec_free(&device_env);
 
 	if (opts->join == JOIN_AUTO)
-		job_id = launcher_job_id(facts->environ, job_buf, sizeof job_buf);
+		job_id = opts->job ? opts->job : launcher_job_id(facts->environ, job_buf, sizeof job_buf);
+	if (opts->hold && job_id == NULL)
+		return fail(err, 0, "give --job ID, or start it from mpirun or srun",
+		            "--hold: no job to keep the container for");
+	plan->hold = opts->hold;
 	/* Without a launcher, the same launch again soon finds the container
 	 * warm: no namespaces, mounts or decompression to do twice. */
 	join_key_make(plan, job_id ? job_id : opts->join == JOIN_AUTO ? "reuse" : NULL,

@@ -48,6 +48,9 @@ void plan_print(const struct capsula_plan *plan, FILE *out)
 	        plan->join_shared ? "shared by the job's ranks on this node" :
 	        plan->grace_ms > 0 ? "reused by the same launch while warm" : "private",
 	        plan->grace_ms);
+	if (plan->hold)
+		fprintf(out, "hold       the container made ready and kept until killed; the command "
+		        "is only read ahead\n");
 	fprintf(out, "server     up to %u FUSE threads, %zu MiB block cache, prefetch %s\n",
 	        plan->fuse_threads, plan->fuse_cache_bytes >> 20, plan->prefetch ? "on" : "off");
 	for (char **a = plan->argv; *a != NULL; a++)

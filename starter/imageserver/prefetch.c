@@ -54,6 +54,7 @@ struct prefetch {
 	char *command;
 	char *search_path;
 	bool accounts;                    /* the holder will read passwd and group */
+	bool eager;                       /* --hold: nobody waits, the ranks come later */
 	pthread_t thread;
 	bool stopping;                    /* set by prefetch_stop */
 };
@@ -393,7 +394,10 @@ static void *prefetch_main(void *arg)
 	struct prefetch *p = arg;
 
 	prctl(PR_SET_NAME, "capsula-warmup", 0, 0, 0);
-	run_when_idle();
+	/* A held container's ranks come after it is ready: warming is then
+	 * the best use of the time, not something to keep out of the way. */
+	if (!p->eager)
+		run_when_idle();
 	p->fs = image_fs_reader(p->ifs);
 	if (p->fs != NULL) {
 		pthread_t helper;
@@ -443,6 +447,7 @@ struct prefetch *prefetch_start(struct image_fs *ifs, const struct capsula_plan 
 	p->budget = plan->fuse_cache_bytes / 2;
 	p->helper = plan->fuse_threads > 1;
 	p->accounts = !plan->fakeroot;
+	p->eager = plan->hold;
 	pthread_mutex_init(&p->lock, NULL);
 	p->command = strdup(plan->argv[0]);
 	p->search_path = strdup(search_path);

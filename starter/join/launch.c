@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,21 @@ int starter_unshare_ids(const struct capsula_plan *plan, capsula_error *err)
 	return userns_create_for(plan, err);
 }
 
+/* --hold: a member of the container that never enters it. The holder
+ * counts it among its ranks, so the container stays ready for the job's
+ * launches until this process is killed, and goes (after the grace time)
+ * once it and they are gone. */
+static __attribute__((noreturn)) void hold_container(struct joining *j)
+{
+	sigset_t none;
+
+	close(j->userns_fd);
+	close(j->mntns_fd);
+	sigemptyset(&none);
+	for (;;)
+		sigsuspend(&none);
+}
+
 int starter_run(const struct capsula_plan *plan, capsula_error *err)
 {
 	struct joining j = {.plan = plan, .userns_fd = -1, .mntns_fd = -1};
@@ -144,6 +160,8 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err)
 	if (join_container(&j, err) < 0)
 		return -1;
 	t = timing_report(plan->timing, "container ready", t);
+	if (plan->hold)
+		hold_container(&j);
 	/* The launcher's library is a host path: look before entering. */
 	check_mpi = j.started_holder && plan->join_shared && plan->verbosity >= 0;
 	if (check_mpi && mpi_version_of_launcher(getpid(), host_mpi, sizeof host_mpi) < 0)

@@ -117,4 +117,33 @@ else
 	for _ in 1 2 3 4 5 6 7 8 9; do skip "needs root and socat to act as a second user"; done
 fi
 
+# A container made ready ahead of its job's launches (the Slurm plugin's
+# way): --hold builds it and stays, running nothing; launches naming the job
+# with --job join it, whatever their launcher's variables say.
+held=$job-held
+as_user "$CAPSULA" exec --job "$held" --hold "$IMAGE" sh -c 'echo ran > "$0"' "$WORK/held-ran" &
+n=0
+until [ "$(live_holders)" = 1 ] || [ "$n" -ge 100 ]; do sleep 0.1; n=$((n + 1)); done
+# The held capsula itself; its holder is forked from it and shares its arguments.
+hold=$(ps -eo pid=,user:32=,comm=,args= |
+	awk -v u="$TEST_USER" -v j="--job $held --hold" '$2 == u && $3 == "capsula" && index($0, j) {print $1}')
+ok "--hold makes the job's container ready and stays" [ -n "$hold" ]
+is "$(live_holders)" 1 "one container"
+ns_one=$(as_user PMIX_NAMESPACE=another "$CAPSULA" exec --job "$held" "$IMAGE" readlink /proc/self/ns/mnt)
+ns_two=$(as_user "$CAPSULA" exec --job "$held" "$IMAGE" readlink /proc/self/ns/mnt)
+ok "launches naming the job share one container, whatever PMIX_NAMESPACE says" \
+	same_nonempty "$ns_one" "$ns_two"
+# A launch that made a container of its own would leave its holder for the
+# grace time.
+is "$(live_holders)" 1 "the held one: no other holder came"
+sleep 2
+is "$(live_holders)" 1 "the container outlives its launches' grace time while held"
+ok "the held command never ran" [ ! -e "$WORK/held-ran" ]
+[ -n "$hold" ] && kill "$hold"
+wait
+is "$(holders_after_exit)" 0 "killed, --hold takes the container with it"
+err=$(as_user "$CAPSULA" exec --hold "$IMAGE" true 2>&1); rc=$?
+is "$rc" 125 "--hold outside a job fails"
+like "$err" "--hold: no job to keep the container for; give --job ID" "saying what to give"
+
 done_testing

@@ -38,6 +38,21 @@ int main(void)
 	ok(strcmp(opts.command[1], "-l") == 0 && strcmp(opts.command[2], "--all") == 0,
 	   "the command's own options are left alone");
 
+	char *held[] = {"exec", "--job", "slurm:7.0", "--hold", "img", "true", NULL};
+	ok(parse(ARGC(held), held, &opts, &err) == 0 && opts.hold && strcmp(opts.job, "slurm:7.0") == 0,
+	   "--job ID --hold (%s)", err.message);
+	char *hold_never[] = {"exec", "--hold", "--join", "never", "img", "true", NULL};
+	ok(parse(ARGC(hold_never), hold_never, &opts, &err) < 0 &&
+	   strstr(err.message, "--hold keeps a job's shared container: not with --join never"),
+	   "--hold with --join never is refused (%s)", err.message);
+	char *hold_instance[] = {"start", "--hold", "img", "name", NULL};
+	ok(parse(ARGC(hold_instance), hold_instance, &opts, &err) < 0 &&
+	   strstr(err.message, "or an instance"), "so is --hold for an instance (%s)", err.message);
+	char *empty_job[] = {"exec", "--job", "", "img", "true", NULL};
+	ok(parse(ARGC(empty_job), empty_job, &opts, &err) < 0 &&
+	   strstr(err.message, "--job needs a name of 1 to 200 characters"),
+	   "an empty --job is refused (%s)", err.message);
+
 	char *unknown[] = {"exec", "--frobnicate", "img", "ls", NULL};
 	ok(parse(ARGC(unknown), unknown, &opts, &err) < 0 && strstr(err.message, "--frobnicate"),
 	   "an unknown long option is named (%s)", err.message);
