@@ -199,6 +199,12 @@ char **request_argv(const struct container_request *r, const char *capsula, cons
 		add(&a, "--nv");
 	if (r->env_names != NULL)
 		add_env(&a, r->env_names, env);
+	if (r->job != NULL) {
+		add(&a, "--job");
+		add(&a, r->job);
+	}
+	if (r->hold)
+		add(&a, "--hold");
 	/* Options end before the image; what follows it is the command's. */
 	add(&a, "--");
 	add(&a, image);

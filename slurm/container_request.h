@@ -22,6 +22,8 @@ struct container_request {
 	enum choice entrypoint;   /* --[no-]container-entrypoint (default no) */
 	enum choice nv;           /* --container-nv */
 	const char *script;   /* a batch step's script, to be bound where it is */
+	const char *job;      /* the name the step's tasks share a container by */
+	bool hold;            /* the command line that keeps it ready (--hold) */
 };
 
 /* Is anything asked for at all? A step without these options is left as

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/close_range.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -20,9 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -256,7 +261,7 @@ static void take_environment(spank_t sp)
 
 /* Make each missing directory of path (below the existing home) 0700, and
  * accept an existing one only if it is the user's real directory. */
-static int make_private_dirs(char *path, size_t from)
+static int make_private_dirs(char *path, size_t from, uid_t uid)
 {
 	for (char *end = path + from;; end++) {
 		struct stat st;
@@ -266,7 +271,7 @@ static int make_private_dirs(char *path, size_t from)
 			continue;
 		*end = '\0';
 		if ((mkdir(path, 0700) < 0 && errno != EEXIST) || lstat(path, &st) < 0 ||
-		    !S_ISDIR(st.st_mode) || st.st_uid != getuid()) {
+		    !S_ISDIR(st.st_mode) || st.st_uid != uid) {
 			if (errno == EEXIST || errno == 0)
 				errno = EPERM;
 			*end = saved;
@@ -305,7 +310,7 @@ static int use_name(spank_t sp, char *image, size_t image_size, char *overlay,
 	if (pw == NULL || spank_get_item(sp, S_JOB_ID, &job) != ESPANK_SUCCESS ||
 	    job_state_dir(pw->pw_dir, job, dir, sizeof dir) < 0 ||
 	    (size_t)snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/%s", request.name) >=
-	    sizeof dir - strlen(dir) || make_private_dirs(dir, strlen(pw->pw_dir) + 1) < 0) {
+	    sizeof dir - strlen(dir) || make_private_dirs(dir, strlen(pw->pw_dir) + 1, getuid()) < 0) {
 		fprintf(stderr, "capsula: --container-name %s: cannot make %s: %s; check your home "
 		        "directory\n", request.name, dir, strerror(errno));
 		return -1;
@@ -335,7 +340,7 @@ static int use_name(spank_t sp, char *image, size_t image_size, char *overlay,
 	if (request.writable != CHOICE_YES)
 		return 0;
 	if ((size_t)snprintf(overlay, overlay_size, "%s/overlay", dir) >= overlay_size ||
-	    make_private_dirs(overlay, strlen(dir) + 1) < 0) {
+	    make_private_dirs(overlay, strlen(dir) + 1, getuid()) < 0) {
 		fprintf(stderr, "capsula: --container-name %s: cannot make %s/overlay: %s; check your "
 		        "home directory\n", request.name, dir, strerror(errno));
 		return -1;
@@ -344,17 +349,18 @@ static int use_name(spank_t sp, char *image, size_t image_size, char *overlay,
 }
 
 /* cache=DIR: each user's pull cache is DIR/USER (DIR is the site's, sticky
- * and open to all, like /tmp). */
-static int use_cache(spank_t sp)
+ * and open to all, like /tmp). Called as the user, or (user_init) with the
+ * user's effective ids. */
+static int use_cache(spank_t sp, uid_t uid)
 {
 	char dir[PATH_MAX];
 	struct passwd *pw;
 
 	if (cache_base[0] == '\0')
 		return 0;
-	pw = getpwuid(getuid());
+	pw = getpwuid(uid);
 	if (pw == NULL || snprintf(dir, sizeof dir, "%s/%s", cache_base, pw->pw_name) >= (int)sizeof dir ||
-	    make_private_dirs(dir, strlen(cache_base) + 1) < 0) {
+	    make_private_dirs(dir, strlen(cache_base) + 1, uid) < 0) {
 		fprintf(stderr, "capsula: the site's cache %s: cannot use a directory of yours there: "
 		        "%s; ask the administrator\n", cache_base, strerror(errno));
 		return -1;
@@ -362,15 +368,168 @@ static int use_cache(spank_t sp)
 	return spank_setenv(sp, "CAPSULA_CACHEDIR", dir, 1) == ESPANK_SUCCESS ? 0 : -1;
 }
 
+/* The name the step's tasks share their container by, the same whatever
+ * the MPI plugin adds to each task's environment. */
+static int step_job_name(spank_t sp, char *out, size_t size)
+{
+	uint32_t job = 0, step = 0;
+
+	if (spank_get_item(sp, S_JOB_ID, &job) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_STEPID, &step) != ESPANK_SUCCESS)
+		return -1;
+	snprintf(out, size, "slurm:%u.%u", job, step);
+	return 0;
+}
+
+/* The step's and the task's command and environment, from Slurm. */
+static int step_command(spank_t sp, uint32_t step, char ***command, char ***env)
+{
+	int argc = 0;
+
+	if (spank_get_item(sp, S_JOB_ARGV, &argc, command) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_ENV, env) != ESPANK_SUCCESS)
+		return -1;
+	/* The batch script lies in slurmd's spool directory: bring it along. */
+	request.script = step == SLURM_BATCH_SCRIPT && argc > 0 ? (*command)[0] : NULL;
+	return 0;
+}
+
+/* The step's held container: the capsula --hold started at user_init,
+ * killed at the step's end (spank exit). A pidfd, never a pid that might
+ * be reused once Slurm has reaped it. */
+static int held_pidfd = -1;
+
+/* What the child that execs the held capsula needs. */
+struct held_start {
+	char **argv, **env;
+	int devnull;
+	sigset_t mask;  /* slurmstepd's, restored just before the exec */
+	uid_t uid;
+	gid_t gid;
+};
+
+/* The child of clone(CLONE_VM | CLONE_VFORK) below, on a stack of its own:
+ * it shares slurmstepd's memory until it execs, so it calls nothing that
+ * touches it (no locks, no allocation, no libc state), only system calls.
+ * Its ids become the job user's wholly (slurmstepd has dropped only its
+ * effective ones, which is what allows it). */
+static int exec_held(void *arg)
+{
+	const struct held_start *h = arg;
+	/* The kernel's sigaction, all zero: SIG_DFL, no flags, empty mask.
+	 * slurmstepd's handlers must not run here before the exec. */
+	static const unsigned long default_action[4];
+
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, default_action, NULL, NSIG / 8);
+	if (syscall(SYS_setresgid, h->gid, h->gid, h->gid) < 0 ||
+	    syscall(SYS_setresuid, h->uid, h->uid, h->uid) < 0 ||
+	    syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
+	    syscall(SYS_dup3, h->devnull, 0, 0) < 0 || syscall(SYS_dup3, h->devnull, 1, 0) < 0 ||
+	    syscall(SYS_dup3, h->devnull, 2, 0) < 0 ||
+	    syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0 ||
+	    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &h->mask, NULL, NSIG / 8) < 0)
+		syscall(SYS_exit, 127);
+	syscall(SYS_execve, h->argv[0], h->argv, h->env);
+	syscall(SYS_exit, 127);
+	return 127;
+}
+
+/* Start argv as the job's user, without copying slurmstepd's memory (it is
+ * threaded and large): the way posix_spawn does it, which cannot change
+ * the ids. The pid, or -1. */
+static pid_t spawn_held(char **argv, char **env, uid_t uid, gid_t gid)
+{
+	struct held_start h = {.argv = argv, .env = env, .uid = uid, .gid = gid};
+	size_t stack_size = 64 * 1024;
+	sigset_t all;
+	char *stack;
+	pid_t pid = -1;
+
+	h.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+	             MAP_STACK, -1, 0);
+	if (h.devnull >= 0 && stack != MAP_FAILED) {
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &h.mask);
+		/* Back only once the child has exec'd or exited. */
+		pid = clone(exec_held, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &h);
+		pthread_sigmask(SIG_SETMASK, &h.mask, NULL);
+	}
+	if (stack != MAP_FAILED)
+		munmap(stack, stack_size);
+	if (h.devnull >= 0)
+		close(h.devnull);
+	return pid;
+}
+
+/* After privileges are dropped, before the tasks are forked: start the
+ * capsula that makes the step's container ready (the image pulled, the
+ * namespaces, mounts and binds made, the command's files read ahead) while
+ * slurmstepd sets up the tasks, which then only join it. Best effort and
+ * silent: if it fails, each task's own capsula does the work and says
+ * what went wrong. Not for named containers (their records are written as
+ * the task). */
+int slurm_spank_user_init(spank_t sp, int ac, char **av)
+{
+	char image[PATH_MAX], ref[PATH_MAX], job_name[64], why[256];
+	char **command = NULL, **env = NULL, **argv;
+	uint32_t step = 0;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	pid_t pid;
+
+	(void)ac;
+	(void)av;
+	if (!spank_remote(sp))
+		return ESPANK_SUCCESS;
+	take_environment(sp);
+	if (!request_wanted(&request) || request.image == NULL || request.name != NULL ||
+	    spank_get_item(sp, S_JOB_STEPID, &step) != ESPANK_SUCCESS ||
+	    step == SLURM_EXTERN_CONT || spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS || uid == 0 ||
+	    step_job_name(sp, job_name, sizeof job_name) < 0 || use_cache(sp, uid) < 0 ||
+	    step_command(sp, step, &command, &env) < 0)
+		return ESPANK_SUCCESS;
+	snprintf(image, sizeof image, "%s", request.image);
+	if (request_image_ref(image, ref, sizeof ref, why, sizeof why) < 0)
+		return ESPANK_SUCCESS;
+	request.job = job_name;
+	request.hold = true;
+	argv = request_argv(&request, capsula_path, ref, NULL, env, command, why, sizeof why);
+	request.hold = false;
+	request.job = NULL;
+	if (argv == NULL)
+		return ESPANK_SUCCESS;
+	pid = spawn_held(argv, env, uid, gid);
+	if (pid > 0)
+		held_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	request_argv_free(argv);
+	return ESPANK_SUCCESS;
+}
+
+/* The step's end in slurmstepd: the held container's last member goes. */
+int slurm_spank_exit(spank_t sp, int ac, char **av)
+{
+	(void)ac;
+	(void)av;
+	if (!spank_remote(sp) || held_pidfd < 0)
+		return ESPANK_SUCCESS;
+	(void)syscall(SYS_pidfd_send_signal, held_pidfd, SIGKILL, NULL, 0);
+	close(held_pidfd);
+	held_pidfd = -1;
+	return ESPANK_SUCCESS;
+}
+
 /* Just before Slurm would exec the task's command, as the user: exec
  * capsula with it instead. Nothing returns to Slurm on success; a failure
  * is one line on the task's stderr and status 125, as capsula's own. */
 int slurm_spank_task_init(spank_t sp, int ac, char **av)
 {
-	char image[PATH_MAX] = "", ref[PATH_MAX], overlay[PATH_MAX + 16], why[256];
+	char image[PATH_MAX] = "", ref[PATH_MAX], overlay[PATH_MAX + 16], job_name[64], why[256];
 	char **command = NULL, **env = NULL, **argv;
 	uint32_t step = 0;
-	int argc = 0;
 
 	(void)ac;
 	(void)av;
@@ -385,20 +544,19 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
 	if (request.image != NULL)
 		snprintf(image, sizeof image, "%s", request.image);
 	if ((request.name != NULL && use_name(sp, image, sizeof image, overlay, sizeof overlay) < 0) ||
-	    use_cache(sp) < 0)
+	    use_cache(sp, getuid()) < 0)
 		_exit(125);
 	if (request_image_ref(image, ref, sizeof ref, why, sizeof why) < 0) {
 		fprintf(stderr, "capsula: --container-image %s: %s\n", image, why);
 		_exit(125);
 	}
-	if (spank_get_item(sp, S_JOB_ARGV, &argc, &command) != ESPANK_SUCCESS ||
-	    spank_get_item(sp, S_JOB_ENV, &env) != ESPANK_SUCCESS) {
+	if (step_job_name(sp, job_name, sizeof job_name) < 0 ||
+	    step_command(sp, step, &command, &env) < 0) {
 		fprintf(stderr, "capsula: cannot read the task's command and environment from "
 		        "Slurm\n");
 		_exit(125);
 	}
-	/* The batch script lies in slurmd's spool directory: bring it along. */
-	request.script = step == SLURM_BATCH_SCRIPT && argc > 0 ? command[0] : NULL;
+	request.job = job_name;
 	argv = request_argv(&request, capsula_path, ref, overlay[0] ? overlay : NULL, env, command,
 	                    why, sizeof why);
 	if (argv == NULL) {

@@ -159,6 +159,40 @@ done
 is "$(ls "$home/.capsula/slurm"/*/ 2>/dev/null)" "" \
 	"the job's end removes its named containers (also files a remapped root gave to other ids)"
 
+# ------------------------------------- the container made ahead of the tasks
+# At the step's start the plugin runs capsula --hold as the user, which
+# builds the container while slurmstepd sets up the tasks; they join it.
+# The steps before leave theirs for the grace time: counted from none.
+holders_after_exit >/dev/null
+user_job srun -n 2 --container-image="$IMAGE" sh -c 'readlink /proc/self/ns/mnt; sleep 4' \
+	> "$WORK/held.out" 2>&1 &
+step=$!
+n=0
+until [ "$(grep -c . "$WORK/held.out")" -ge 2 ] || [ "$n" -ge 100 ]; do sleep 0.1; n=$((n + 1)); done
+held=$(ps -eo pid=,ppid=,user:32=,comm=,args= | awk -v u="$TEST_USER" \
+	'$3 == u && $4 == "capsula" && index($0, "--hold") && index($0, "--job slurm:")')
+ok "the step's capsula --hold runs beside its tasks" [ -n "$held" ]
+is "$(ps -o comm= -p "$(printf '%s\n' "$held" | awk '{print $2; exit}')" 2>/dev/null)" slurmstepd \
+	"started by slurmstepd"
+is "$(live_holders)" 1 "one container for the step"
+holder_args=$(ps -eo user:32=,comm=,args= | awk -v u="$TEST_USER" '$1 == u && $2 == "capsula-holder"')
+like "$holder_args" "--hold" "the one --hold made"
+is "$(sort -u "$WORK/held.out" | wc -l)" 1 "both tasks run in it"
+wait "$step"
+n=0
+while ps -eo user:32=,comm=,args= | awk -v u="$TEST_USER" '$1 == u && $2 == "capsula" && index($0, "--hold")' |
+      grep -q . && [ "$n" -lt 50 ]; do
+	sleep 0.1
+	n=$((n + 1))
+done
+is "$(ps -eo user:32=,stat=,comm=,args= | awk -v u="$TEST_USER" \
+	'$1 == u && $2 !~ /^Z/ && $3 == "capsula" && index($0, "--hold")' | wc -l)" 0 \
+	"the step's end takes the held capsula away"
+is "$(holders_after_exit)" 0 "and its container"
+out=$(user_job srun -n 2 --container-image="$WORK/missing.sqfs" true 2>&1)
+is "$(printf '%s\n' "$out" | grep -c "missing.sqfs")" 2 \
+	"a held capsula that fails says nothing: each task says it once"
+
 # ------------------------------------------- another user's job, same image
 other=capsula-test2
 id "$other" >/dev/null 2>&1 ||

@@ -83,6 +83,14 @@ static void test_argv(void)
 	          "--overlay|/h/.capsula/slurm/n/1/app/overlay|--|/i.sqfs|python3|-c|pass") == 0,
 	   "the entrypoint, a batch script bound, a named container's layer: %s", joined);
 	request_argv_free(argv);
+	r = (struct container_request){.writable = CHOICE_UNSET, .entrypoint = CHOICE_UNSET,
+	                               .mount_home = CHOICE_UNSET, .remap_root = CHOICE_UNSET,
+	                               .nv = CHOICE_UNSET, .job = "slurm:7.0", .hold = true};
+	argv = request_argv(&r, "capsula", "/i.sqfs", NULL, env, command, why, sizeof why);
+	join(argv, joined, sizeof joined);
+	ok(strcmp(joined, "capsula|exec|--job|slurm:7.0|--hold|--|/i.sqfs|python3|-c|pass") == 0,
+	   "the step's name for its container, and the line that holds it ready: %s", joined);
+	request_argv_free(argv);
 }
 
 int main(void)
