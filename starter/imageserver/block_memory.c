@@ -34,13 +34,14 @@ static char *map_aligned_slab(void)
 {
 	char *raw = mmap(NULL, 2 * SLAB_SIZE, PROT_READ | PROT_WRITE,
 	                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t misaligned, head;
 	char *base;
-	size_t head;
 
 	if (raw == MAP_FAILED)
 		return NULL;
-	base = (char *)(((uintptr_t)raw + SLAB_SIZE - 1) & ~(uintptr_t)(SLAB_SIZE - 1));
-	head = (size_t)(base - raw);
+	misaligned = (size_t)((uintptr_t)raw & (SLAB_SIZE - 1));
+	head = misaligned == 0 ? 0 : SLAB_SIZE - misaligned;
+	base = raw + head;
 	if (head > 0)
 		munmap(raw, head);
 	munmap(base + SLAB_SIZE, SLAB_SIZE - head);
@@ -52,7 +53,7 @@ static char *map_aligned_slab(void)
 
 static struct block_slab *new_slab(struct block_memory *m)
 {
-	struct block_slab *slab = malloc(sizeof *slab + m->per_slab * sizeof slab->free_index[0]);
+	struct block_slab *slab = calloc(1, sizeof *slab + m->per_slab * sizeof slab->free_index[0]);
 
 	if (slab == NULL)
 		return NULL;
@@ -83,7 +84,7 @@ void *block_memory_get(struct block_memory *m)
 		;
 	if (slab == NULL)
 		slab = new_slab(m);
-	if (slab != NULL) {
+	if (slab != NULL && slab->free_count > 0) {
 		buffer = slab->base + (size_t)slab->free_index[--slab->free_count] * m->buffer_size;
 		slab->used++;
 	}

@@ -174,9 +174,9 @@ held=$(ps -eo pid=,ppid=,user:32=,comm=,args= | awk -v u="$TEST_USER" \
 ok "the step's capsula --hold runs beside its tasks" [ -n "$held" ]
 is "$(ps -o comm= -p "$(printf '%s\n' "$held" | awk '{print $2; exit}')" 2>/dev/null)" slurmstepd \
 	"started by slurmstepd"
-is "$(live_holders)" 1 "one container for the step"
-holder_args=$(ps -eo user:32=,comm=,args= | awk -v u="$TEST_USER" '$1 == u && $2 == "capsula-holder"')
-like "$holder_args" "--hold" "the one --hold made"
+# Usually --hold builds it; on a loaded node a task may get there first, and
+# then --hold joins the task's: either way, one container.
+is "$(live_holders)" 1 "one container for the step, the held capsula's and the tasks'"
 is "$(sort -u "$WORK/held.out" | wc -l)" 1 "both tasks run in it"
 wait "$step"
 n=0
