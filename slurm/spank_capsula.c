@@ -473,7 +473,7 @@ static pid_t spawn_held(char **argv, char **env, uid_t uid, gid_t gid)
  * the task). */
 int slurm_spank_user_init(spank_t sp, int ac, char **av)
 {
-	char image[PATH_MAX], ref[PATH_MAX], job_name[64], why[256];
+	char ref[PATH_MAX], job_name[64], why[256];
 	char **command = NULL, **env = NULL, **argv;
 	uint32_t step = 0;
 	uid_t uid = 0;
@@ -492,8 +492,7 @@ int slurm_spank_user_init(spank_t sp, int ac, char **av)
 	    step_job_name(sp, job_name, sizeof job_name) < 0 || use_cache(sp, uid) < 0 ||
 	    step_command(sp, step, &command, &env) < 0)
 		return ESPANK_SUCCESS;
-	snprintf(image, sizeof image, "%s", request.image);
-	if (request_image_ref(image, ref, sizeof ref, why, sizeof why) < 0)
+	if (request_image_ref(request.image, ref, sizeof ref, why, sizeof why) < 0)
 		return ESPANK_SUCCESS;
 	request.job = job_name;
 	request.hold = true;

@@ -22,8 +22,8 @@ void block_decoder_free(struct block_decoder *d);
 
 /* Read the block at position (in the squashfs) stored as header says, and
  * decompress it into a buffer of the decoder's memory (block_memory_put it
- * back). Returns
- * 0, or -1 when the image cannot be read or the block does not decode. */
+ * back). Returns 0, or -1 when the image cannot be read or the block does
+ * not decode. */
 int block_decoder_read(struct block_decoder *d, uint64_t position, uint32_t header,
                        void **data, size_t *size);
 

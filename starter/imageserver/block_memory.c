@@ -12,8 +12,7 @@
 struct block_slab {
 	struct block_slab *next;
 	char *base;
-	unsigned used;
-	unsigned free_count;
+	unsigned free_count;     /* all of them (per_slab): the slab is unused */
 	unsigned free_index[];   /* a stack of the free buffers' numbers */
 };
 
@@ -62,7 +61,6 @@ static struct block_slab *new_slab(struct block_memory *m)
 		free(slab);
 		return NULL;
 	}
-	slab->used = 0;
 	slab->free_count = m->per_slab;
 	/* Handed out from the start of the slab, so a partly used slab's pages
 	 * are the ones touched. */
@@ -86,7 +84,6 @@ void *block_memory_get(struct block_memory *m)
 		slab = new_slab(m);
 	if (slab != NULL && slab->free_count > 0) {
 		buffer = slab->base + (size_t)slab->free_index[--slab->free_count] * m->buffer_size;
-		slab->used++;
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (buffer == NULL)
@@ -108,7 +105,7 @@ void block_memory_put(struct block_memory *m, void *buffer)
 		slab->free_index[slab->free_count++] =
 			(unsigned)(((char *)buffer - slab->base) / m->buffer_size);
 		*link = slab->next;
-		if (--slab->used == 0 && m->slab_count > 1) {
+		if (slab->free_count == m->per_slab && m->slab_count > 1) {
 			m->slab_count--;
 			munmap(slab->base, SLAB_SIZE);
 			free(slab);
