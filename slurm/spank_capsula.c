@@ -475,7 +475,7 @@ int slurm_spank_user_init(spank_t sp, int ac, char **av)
 {
 	char ref[PATH_MAX], job_name[64], why[256];
 	char **command = NULL, **env = NULL, **argv;
-	uint32_t step = 0;
+	uint32_t step = 0, local_tasks = 0;
 	uid_t uid = 0;
 	gid_t gid = 0;
 	pid_t pid;
@@ -485,8 +485,11 @@ int slurm_spank_user_init(spank_t sp, int ac, char **av)
 	if (!spank_remote(sp))
 		return ESPANK_SUCCESS;
 	take_environment(sp);
+	/* A lone task on the node has nobody to share the work with: made
+	 * ahead, its container would cost a second capsula for nothing. */
 	if (!request_wanted(&request) || request.image == NULL || request.name != NULL ||
-	    spank_get_item(sp, S_JOB_STEPID, &step) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &local_tasks) != ESPANK_SUCCESS ||
+	    local_tasks < 2 || spank_get_item(sp, S_JOB_STEPID, &step) != ESPANK_SUCCESS ||
 	    step == SLURM_EXTERN_CONT || spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS ||
 	    spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS || uid == 0 ||
 	    step_job_name(sp, job_name, sizeof job_name) < 0 || use_cache(sp, uid) < 0 ||

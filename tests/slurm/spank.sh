@@ -189,6 +189,17 @@ is "$(ps -eo user:32=,stat=,comm=,args= | awk -v u="$TEST_USER" \
 	'$1 == u && $2 !~ /^Z/ && $3 == "capsula" && index($0, "--hold")' | wc -l)" 0 \
 	"the step's end takes the held capsula away"
 is "$(holders_after_exit)" 0 "and its container"
+# A lone task on the node makes its container itself: no second capsula.
+user_job srun -n 1 --container-image="$IMAGE" sh -c 'echo started; sleep 3' \
+	> "$WORK/lone.out" 2>&1 &
+step=$!
+n=0
+until grep -q started "$WORK/lone.out" || [ "$n" -ge 100 ]; do sleep 0.1; n=$((n + 1)); done
+is "$(ps -eo user:32=,stat=,comm=,args= | awk -v u="$TEST_USER" \
+	'$1 == u && $2 !~ /^Z/ && $3 == "capsula" && index($0, "--hold")' | wc -l)" 0 \
+	"a step's lone task on the node gets no held capsula"
+is "$(live_holders)" 1 "and runs in a container of its own making"
+wait "$step"
 out=$(user_job srun -n 2 --container-image="$WORK/missing.sqfs" true 2>&1)
 is "$(printf '%s\n' "$out" | grep -c "missing.sqfs")" 2 \
 	"a held capsula that fails says nothing: each task says it once"
