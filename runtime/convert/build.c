@@ -419,6 +419,8 @@ static int convert_squashfs_layers(struct build *b, capsula_error *err)
 		ret = squashfs_layers_merge(set, &b->tree, &b->budget, err);
 	copy.set = set;
 	if (ret == 0)
+		ret = squashfs_layers_take_fragments(set, &b->tree, b->writer, err);
+	if (ret == 0)
 		ret = tree_for_each_file(&b->tree, copy_layer_file, &copy);
 	squashfs_layers_close(set);
 	return ret;

@@ -14,6 +14,7 @@
 #include <sqfs/data_reader.h>
 #include <sqfs/dir_reader.h>
 #include <sqfs/error.h>
+#include <sqfs/frag_table.h>
 #include <sqfs/id_table.h>
 #include <sqfs/inode.h>
 #include <sqfs/io.h>
@@ -26,6 +27,7 @@
 #define HINT_LAYER "the layer is damaged; build again without the cache (--no-cache)"
 #define COPY_CHUNK (128u << 10)
 #define OVERLAY_OPAQUE "user.overlay.opaque"
+#define NOT_TAKEN UINT32_MAX
 
 /* A layer's image through its descriptor, from its offset on. */
 struct offset_file {
@@ -45,6 +47,9 @@ struct layer {
 	sqfs_data_reader_t *data;
 	sqfs_xattr_reader_t *xattrs;
 	sqfs_tree_node_t *root;
+	/* Per fragment block of the layer: its number in the image being
+	 * written when it went there whole, else NOT_TAKEN (NULL: none did). */
+	sqfs_u32 *fragments_taken;
 };
 
 struct squashfs_layer_set {
@@ -182,6 +187,7 @@ static void layer_close(struct layer *l)
 	sqfs_destroy(l->dirs);
 	sqfs_destroy(l->ids);
 	sqfs_destroy(l->cmp);
+	free(l->fragments_taken);
 	if (l->file.fd >= 0)
 		close(l->file.fd);
 }
@@ -515,6 +521,168 @@ int squashfs_layers_merge(struct squashfs_layer_set *set, struct tree *t,
 	return 0;
 }
 
+/* ---------------------------------------------------------------- fragments */
+
+/* Where the piece of a layer's file that lies in a fragment block is: its
+ * block, offset and length; false when it has none. */
+static bool fragment_piece(const struct layer *l, const sqfs_inode_generic_t *inode,
+                           sqfs_u32 *index, sqfs_u32 *offset, uint64_t *length)
+{
+	sqfs_u64 size = 0;
+
+	if ((inode->base.type != SQFS_INODE_FILE && inode->base.type != SQFS_INODE_EXT_FILE) ||
+	    sqfs_inode_get_frag_location(inode, index, offset) != 0 || *index == 0xFFFFFFFF ||
+	    *index >= l->super.fragment_entry_count || sqfs_inode_get_file_size(inode, &size) != 0)
+		return false;
+	*length = size % l->super.block_size;
+	return *length > 0;
+}
+
+/* Hard links are one file: each counted once, by its inode number. */
+static bool first_sight(unsigned char *seen, const struct layer *l, sqfs_u32 number)
+{
+	bool first;
+
+	if (number > l->super.inode_count)
+		return true;
+	first = !(seen[number / 8] & (1u << (number % 8)));
+	seen[number / 8] |= (unsigned char)(1u << (number % 8));
+	return first;
+}
+
+/* The bytes of each fragment block that the layer's files use. */
+static void count_pieces(const struct layer *l, const sqfs_tree_node_t *node, uint64_t *used,
+                         unsigned char *seen)
+{
+	for (; node != NULL; node = node->next) {
+		sqfs_u32 index, offset;
+		uint64_t length;
+
+		if (node->children != NULL)
+			count_pieces(l, node->children, used, seen);
+		if (fragment_piece(l, node->inode, &index, &offset, &length) &&
+		    first_sight(seen, l, node->inode->base.inode_number))
+			used[index] += length;
+	}
+}
+
+struct kept_pieces {
+	struct squashfs_layer_set *set;
+	uint64_t **kept;            /* per layer and fragment block: bytes the image keeps */
+	unsigned char **seen;
+};
+
+static int count_kept(struct tree_inode *inode, void *arg)
+{
+	struct kept_pieces *k = arg;
+	struct layer *l;
+	/* NOLINTNEXTLINE(performance-no-int-to-ptr) */
+	const sqfs_tree_node_t *node = (const sqfs_tree_node_t *)(uintptr_t)inode->entry;
+	sqfs_u32 index, offset;
+	uint64_t length;
+
+	if (inode->data_written || inode->layer >= k->set->count || k->kept[inode->layer] == NULL)
+		return 0;
+	l = &k->set->layers[inode->layer];
+	if (fragment_piece(l, node->inode, &index, &offset, &length) &&
+	    first_sight(k->seen[inode->layer], l, node->inode->base.inode_number))
+		k->kept[inode->layer][index] += length;
+	return 0;
+}
+
+/* Copy the layer's fragment blocks that the image keeps at least half of. */
+static int take_fragments(struct layer *l, const uint64_t *kept, struct squashfs_writer *w,
+                          capsula_error *err)
+{
+	size_t count = l->super.fragment_entry_count;
+	uint64_t *used = calloc(count, sizeof *used);
+	unsigned char *seen = calloc(l->super.inode_count / 8 + 1, 1);
+	unsigned char *block = malloc(l->super.block_size);
+	sqfs_frag_table_t *table = sqfs_frag_table_create(0);
+	int ret = -1;
+
+	l->fragments_taken = malloc(count * sizeof *l->fragments_taken);
+	if (used == NULL || seen == NULL || block == NULL || table == NULL ||
+	    l->fragments_taken == NULL) {
+		fail(err, ENOMEM, NULL, "layer %s", l->path);
+		goto out;
+	}
+	count_pieces(l, l->root, used, seen);
+	ret = sqfs_frag_table_read(table, &l->file.base, &l->super, l->cmp);
+	if (ret != 0) {
+		ret = layer_fail(l, ret, "fragment table", err);
+		goto out;
+	}
+	for (size_t i = 0; i < count; i++) {
+		sqfs_fragment_t where;
+		sqfs_u32 size;
+
+		l->fragments_taken[i] = NOT_TAKEN;
+		if (kept[i] == 0 || kept[i] * 2 < used[i])
+			continue;
+		ret = sqfs_frag_table_lookup(table, (sqfs_u32)i, &where);
+		if (ret == 0) {
+			size = SQFS_ON_DISK_BLOCK_SIZE(where.size);
+			ret = size == 0 || size > l->super.block_size ? SQFS_ERROR_CORRUPTED :
+			      l->file.base.read_at(&l->file.base, where.start_offset, block, size);
+		}
+		if (ret != 0) {
+			ret = layer_fail(l, ret, "fragment block", err);
+			goto out;
+		}
+		if (squashfs_writer_stored_fragment(w, where.size, block, &l->fragments_taken[i],
+		                                    err) < 0) {
+			ret = -1;
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	sqfs_destroy(table);
+	free(block);
+	free(seen);
+	free(used);
+	return ret;
+}
+
+int squashfs_layers_take_fragments(struct squashfs_layer_set *set, struct tree *t,
+                                   struct squashfs_writer *w, capsula_error *err)
+{
+	uint64_t **kept = calloc(set->count + 1, sizeof *kept);
+	unsigned char **seen = calloc(set->count + 1, sizeof *seen);
+	struct kept_pieces k = {.set = set, .kept = kept, .seen = seen};
+	int ret = 0;
+
+	if (kept == NULL || seen == NULL) {
+		free(kept);
+		free(seen);
+		return fail(err, ENOMEM, NULL, "layers");
+	}
+	for (size_t i = 0; i < set->count; i++) {
+		struct layer *l = &set->layers[i];
+
+		if (l->super.fragment_entry_count == 0 ||
+		    !squashfs_writer_takes_blocks(w, l->super.compression_id, l->super.block_size))
+			continue;
+		kept[i] = calloc(l->super.fragment_entry_count, sizeof *kept[i]);
+		seen[i] = calloc(l->super.inode_count / 8 + 1, 1);
+		if (kept[i] == NULL || seen[i] == NULL)
+			ret = fail(err, ENOMEM, NULL, "layer %s", l->path);
+	}
+	if (ret == 0)
+		ret = tree_for_each_file(t, count_kept, &k);
+	for (size_t i = 0; i < set->count && ret == 0; i++)
+		if (kept[i] != NULL)
+			ret = take_fragments(&set->layers[i], kept[i], w, err);
+	for (size_t i = 0; i < set->count; i++) {
+		free(kept[i]);
+		free(seen[i]);
+	}
+	free(kept);
+	free(seen);
+	return ret;
+}
+
 /* ---------------------------------------------------------------- data */
 
 static int copy_with_holes(struct layer *l, const sqfs_inode_generic_t *inode,
@@ -555,8 +723,8 @@ static int copy_with_holes(struct layer *l, const sqfs_inode_generic_t *inode,
  * as the layer stores them, without being uncompressed and compressed
  * again; only the tail (a fragment in the layer) is compressed anew. */
 static int copy_stored(struct layer *l, const sqfs_inode_generic_t *inode,
-                       struct tree_inode *target, struct squashfs_writer *w,
-                       capsula_error *err)
+                       struct tree_inode *target, sqfs_u32 tail_block, sqfs_u32 tail_offset,
+                       struct squashfs_writer *w, capsula_error *err)
 {
 	size_t blocks = sqfs_inode_get_file_block_count(inode);
 	uint64_t block_size = l->super.block_size, at, tail = (uint64_t)blocks * block_size;
@@ -587,7 +755,9 @@ static int copy_stored(struct layer *l, const sqfs_inode_generic_t *inode,
 			goto out;
 		at += size;
 	}
-	if (tail < target->size) {
+	if (tail < target->size && tail_block != NOT_TAKEN) {
+		squashfs_writer_sparse_fragment(w, tail_block, tail_offset);
+	} else if (tail < target->size) {
 		sqfs_u32 n = (sqfs_u32)(target->size - tail);
 		sqfs_s32 got = sqfs_data_reader_read(l->data, inode, tail, buf, n);
 
@@ -638,12 +808,18 @@ int squashfs_layers_copy(struct squashfs_layer_set *set, struct tree_inode *targ
 	/* A squashfs layer's entry number is its node's address. */
 	/* NOLINTNEXTLINE(performance-no-int-to-ptr) */
 	const sqfs_tree_node_t *node = (const sqfs_tree_node_t *)(uintptr_t)target->entry;
+	sqfs_u32 taken = NOT_TAKEN, index, offset = 0;
+	uint64_t length;
 
+	if (l->fragments_taken != NULL && fragment_piece(l, node->inode, &index, &offset, &length))
+		taken = l->fragments_taken[index];
 	if (target->size >= l->super.block_size &&
 	    squashfs_writer_takes_blocks(w, l->super.compression_id, l->super.block_size))
-		return copy_stored(l, node->inode, target, w, err);
+		return copy_stored(l, node->inode, target, taken, offset, w, err);
 	if (target->sparse)
 		return copy_with_holes(l, node->inode, target, w, err);
+	if (taken != NOT_TAKEN && target->size < l->super.block_size)
+		return squashfs_writer_fragment_file(w, target, taken, offset, err);
 	if (squashfs_writer_begin_file(w, target, err) < 0 ||
 	    squashfs_layers_read(set, target, append_to_writer, w, err) < 0)
 		return -1;

@@ -30,6 +30,13 @@ int squashfs_layers_open(struct squashfs_layer_set **out, const struct squashfs_
 /* Apply every layer's entries to t (layers numbered from 0, bottom first). */
 int squashfs_layers_merge(struct squashfs_layer_set *set, struct tree *t,
                           struct build_budget *budget, capsula_error *err);
+/* Before any file's data: the layers' fragment blocks (small files and
+ * the tails of larger ones, packed) that t keeps at least half of, copied
+ * into w as they are stored when w takes the layer's blocks; the files
+ * in them then point there instead of being packed and compressed again.
+ * Blocks of which less is kept are left, not to carry dead bytes. */
+int squashfs_layers_take_fragments(struct squashfs_layer_set *set, struct tree *t,
+                                   struct squashfs_writer *w, capsula_error *err);
 /* The data of a regular file the merge left in t, into w. */
 int squashfs_layers_copy(struct squashfs_layer_set *set, struct tree_inode *inode,
                          struct squashfs_writer *w, capsula_error *err);

@@ -65,6 +65,7 @@ struct squashfs_writer {
 		bool filled;              /* it holds data */
 		bool written;             /* a block of the file went to the block writer */
 		bool holes;               /* a block of it is a hole */
+		bool tail_in_fragment;    /* its tail is a stored fragment's piece */
 	} sparse;
 	unsigned skipped_xattrs;
 	char first_skipped_xattr[128];
@@ -516,10 +517,18 @@ int squashfs_writer_sparse_stored(struct squashfs_writer *w, uint64_t index, uin
 	return 0;
 }
 
+void squashfs_writer_sparse_fragment(struct squashfs_writer *w, uint32_t index,
+                                     uint32_t offset)
+{
+	sqfs_inode_set_frag_location(w->sparse.inode->sqfs, index, offset);
+	w->sparse.tail_in_fragment = true;
+}
+
 int squashfs_writer_end_sparse(struct squashfs_writer *w, capsula_error *err)
 {
 	struct sparse_file *s = &w->sparse;
-	uint64_t blocks = (s->inode->size + w->block_size - 1) / w->block_size;
+	uint64_t blocks = s->tail_in_fragment ? s->inode->size / w->block_size :
+	                  (s->inode->size + w->block_size - 1) / w->block_size;
 	sqfs_u32 flags = SQFS_BLK_LAST_BLOCK;
 	sqfs_u64 location;
 	int ret;
@@ -543,6 +552,53 @@ int squashfs_writer_end_sparse(struct squashfs_writer *w, capsula_error *err)
 	s->block = s->packed = NULL;
 	if (ret != 0)
 		return writer_fail(w, ret, "file data", err);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- fragments */
+
+/* A layer's fragment block goes in whole, as the layer stores it: the small
+ * files and tails in it are neither uncompressed nor packed and compressed
+ * again. The compressing threads are drained first, so that the block
+ * lands between files, never inside one's run of blocks. */
+int squashfs_writer_stored_fragment(struct squashfs_writer *w, uint32_t word, const void *data,
+                                    uint32_t *index, capsula_error *err)
+{
+	sqfs_u32 size = SQFS_ON_DISK_BLOCK_SIZE(word), flags = SQFS_BLK_FRAGMENT_BLOCK;
+	sqfs_u64 location;
+	int ret;
+
+	if (size == 0 || size > w->block_size)
+		return fail(err, 0, NULL, "write %s: a stored fragment block of %u bytes", w->name,
+		            (unsigned)size);
+	ret = sqfs_block_processor_sync(w->proc);
+	if (SQFS_IS_BLOCK_COMPRESSED(word))
+		flags |= SQFS_BLK_IS_COMPRESSED;
+	if (ret == 0)
+		ret = w->blocks->write_data_block(w->blocks, NULL, size, stored_block_sample(data, size),
+		                                  flags, data, &location);
+	if (ret == 0)
+		ret = sqfs_frag_table_append(w->fragments, location, word, index);
+	if (ret != 0)
+		return writer_fail(w, ret, "fragment block", err);
+	return 0;
+}
+
+int squashfs_writer_fragment_file(struct squashfs_writer *w, struct tree_inode *inode,
+                                  uint32_t index, uint32_t offset, capsula_error *err)
+{
+	int ret;
+
+	inode->sqfs = calloc(1, sizeof *inode->sqfs);
+	if (inode->sqfs == NULL)
+		return fail(err, ENOMEM, NULL, "file data");
+	inode->sqfs->base.type = SQFS_INODE_FILE;
+	ret = sqfs_inode_set_file_size(inode->sqfs, inode->size);
+	if (ret == 0)
+		ret = sqfs_inode_set_frag_location(inode->sqfs, index, offset);
+	if (ret != 0)
+		return writer_fail(w, ret, "file data", err);
+	inode->data_written = true;
 	return 0;
 }
 

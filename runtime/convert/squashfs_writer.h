@@ -53,6 +53,22 @@ bool squashfs_writer_takes_blocks(const struct squashfs_writer *w, unsigned comp
  * bit), data its bytes. */
 int squashfs_writer_sparse_stored(struct squashfs_writer *w, uint64_t index, uint32_t word,
                                   const void *data, capsula_error *err);
+/* Between begin_sparse and end_sparse: the file's tail lies in fragment
+ * block index of this image (from squashfs_writer_stored_fragment), at
+ * offset; the file has no block past its last whole one. */
+void squashfs_writer_sparse_fragment(struct squashfs_writer *w, uint32_t index,
+                                     uint32_t offset);
+/* A fragment block as another image stored it (word: its size and the
+ * uncompressed bit, as that image's fragment table has it), copied as it
+ * is, between files; *index is its number in this image's fragment table.
+ * Only for images whose blocks squashfs_writer_takes_blocks. */
+int squashfs_writer_stored_fragment(struct squashfs_writer *w, uint32_t word, const void *data,
+                                    uint32_t *index, capsula_error *err);
+/* A file smaller than a block whose data is the piece at offset of
+ * fragment block index (from squashfs_writer_stored_fragment): written
+ * with no data of its own. */
+int squashfs_writer_fragment_file(struct squashfs_writer *w, struct tree_inode *inode,
+                                  uint32_t index, uint32_t offset, capsula_error *err);
 
 /* All data is in: write the tables of tree and the superblock. */
 int squashfs_writer_finish(struct squashfs_writer *w, struct tree *tree, capsula_error *err);

@@ -159,6 +159,51 @@ for compression in default zstd:4; do
 		"and another reader reads what the step wrote ($compression compression)"
 done
 
+# Small files and the tails of larger ones lie packed in fragment blocks.
+# Those of a step's layer that the image keeps (at least half of each) go
+# into it as the layer stores them, neither uncompressed nor packed again;
+# a later step deleting most of a block's files has its survivors packed
+# anew. Another reader reads every file as the steps wrote it; an asked
+# level compresses all again.
+ctx=$(context fragments)
+as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
+FROM $BASE
+RUN mkdir /kept /thinned && for i in \$(seq 1 300); do seq \$i \$((i * 9)) > /kept/k\$i; \\
+        seq \$i \$((i * 8)) > /thinned/t\$i; done && head -c 300000 /dev/urandom > /kept/tail && \\
+    ln /kept/k1 /kept/k1-link
+RUN rm /thinned/t*[1-9]
+RUN cd / && find kept thinned -type f | sort | xargs sha256sum > /sums
+EOF
+fragments_of() {  # IMAGE OUTPUT: its fragment blocks as stored, sorted
+	"$abs_top_builddir/tests/build/fragment-blocks" "$1" | sort > "$2"
+}
+for compression in default zstd:4; do
+	if [ "$compression" = default ]; then
+		out=$(build "$WORK/fragments.sqfs" "$ctx/Dockerfile" -F); rc=$?
+	else
+		out=$(build "$WORK/fragments.sqfs" "$ctx/Dockerfile" -F -c "$compression"); rc=$?
+	fi
+	is "$rc" 0 "a step's small files build into an image ($compression compression)"
+	[ "$rc" = 0 ] || diag "$out"
+	read_back=$(cd "$WORK" && unsquashfs -cat fragments.sqfs sums | while read -r _ f; do
+		printf '%s  %s\n' "$(unsquashfs -cat fragments.sqfs "$f" | sha256sum | cut -d' ' -f1)" "$f"
+	done)
+	is "$read_back" "$(unsquashfs -cat "$WORK/fragments.sqfs" sums)" \
+		"and another reader reads them as the steps wrote them ($compression compression)"
+	# The first step's layer: the one that holds /kept/k300.
+	layer=$(for l in "$WORK"/cache/build/layers/*.sqfs; do
+		unsquashfs -l "$l" 2>/dev/null | grep -q 'kept/k300$' && printf '%s\n' "$l"; done)
+	fragments_of "$layer" "$WORK/layer.fragments"
+	fragments_of "$WORK/fragments.sqfs" "$WORK/image.fragments"
+	taken=$(comm -12 "$WORK/layer.fragments" "$WORK/image.fragments" | wc -l)
+	if [ "$compression" = default ]; then
+		ok "the image took fragment blocks of the step's layer as stored ($taken of $(wc -l < "$WORK/layer.fragments"))" \
+			[ "$taken" -gt 0 ]
+	else
+		is "$taken" 0 "none when a level is asked: all compressed again"
+	fi
+done
+
 # ---------------------------------------------------------------- failures
 
 ctx=$(context failing)
