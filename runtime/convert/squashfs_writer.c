@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,6 +38,8 @@ struct fd_file {
 	sqfs_file_t base;
 	int fd;
 	sqfs_u64 size;
+	sqfs_u64 written_back;    /* bytes up to which writeback was started */
+	bool no_writeback;        /* the file system cannot be asked to */
 	int error;
 };
 
@@ -91,6 +94,29 @@ static int fd_read_at(sqfs_file_t *base, sqfs_u64 offset, void *buffer, size_t s
 	return 0;
 }
 
+/* Ask the kernel to start writing what the image has so far, as it grows:
+ * the disk then works while the rest is compressed, and the fsync before
+ * the image gets its name waits for the last piece only, not for all of
+ * it. A write error it meets is the write's. */
+static int start_writeback(struct fd_file *f)
+{
+	const sqfs_u64 step = 8u << 20;
+
+	if (f->no_writeback || f->size < f->written_back + step)
+		return 0;
+	if (sync_file_range(f->fd, (off_t)f->written_back, (off_t)(f->size - f->written_back),
+	                    SYNC_FILE_RANGE_WRITE) < 0) {
+		if (errno == EIO || errno == ENOSPC) {
+			f->error = errno;
+			return SQFS_ERROR_IO;
+		}
+		f->no_writeback = true;
+		return 0;
+	}
+	f->written_back = f->size;
+	return 0;
+}
+
 static int fd_write_at(sqfs_file_t *base, sqfs_u64 offset, const void *buffer, size_t size)
 {
 	struct fd_file *f = (struct fd_file *)base;
@@ -110,7 +136,7 @@ static int fd_write_at(sqfs_file_t *base, sqfs_u64 offset, const void *buffer, s
 		if (offset > f->size)
 			f->size = offset;
 	}
-	return 0;
+	return start_writeback(f);
 }
 
 static sqfs_u64 fd_get_size(const sqfs_file_t *base)
