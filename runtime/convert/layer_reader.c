@@ -239,6 +239,63 @@ static int charge_entry(struct layer_reader *l, const struct tree_entry *e, caps
 
 static int next_entry(struct layer_reader *l, struct tree_entry *out, capsula_error *err);
 
+#define LINK_BUCKETS 1024
+struct disk_link {
+	dev_t dev;
+	ino_t ino;
+	char *path;
+	struct disk_link *next;
+};
+
+struct disk_links {
+	struct disk_link *bucket[LINK_BUCKETS];
+};
+
+/* A file of a directory source met under a second name becomes a hard
+ * link to the first, as tar and the kernel's overlayfs have it: one file
+ * in the image, not two. */
+static int disk_hardlink(struct layer_reader *l, struct archive_entry *e, struct tree_entry *out,
+                         capsula_error *err)
+{
+	dev_t dev = archive_entry_dev(e);
+	ino_t ino = (ino_t)archive_entry_ino64(e);
+	size_t bucket = (size_t)((ino ^ dev) % LINK_BUCKETS);
+	struct disk_link *link;
+
+	if (l->links == NULL && (l->links = calloc(1, sizeof *l->links)) == NULL)
+		return fail(err, ENOMEM, NULL, "%s", l->name);
+	for (link = l->links->bucket[bucket]; link != NULL; link = link->next)
+		if (link->dev == dev && link->ino == ino) {
+			out->hardlink = link->path;
+			out->size = 0;
+			return 0;
+		}
+	link = malloc(sizeof *link);
+	if (link == NULL || (link->path = strdup(out->path)) == NULL) {
+		free(link);
+		return fail(err, ENOMEM, NULL, "%s", l->name);
+	}
+	link->dev = dev;
+	link->ino = ino;
+	link->next = l->links->bucket[bucket];
+	l->links->bucket[bucket] = link;
+	return 0;
+}
+
+static void free_links(struct layer_reader *l)
+{
+	for (size_t i = 0; l->links != NULL && i < LINK_BUCKETS; i++)
+		while (l->links->bucket[i] != NULL) {
+			struct disk_link *next = l->links->bucket[i]->next;
+
+			free(l->links->bucket[i]->path);
+			free(l->links->bucket[i]);
+			l->links->bucket[i] = next;
+		}
+	free(l->links);
+	l->links = NULL;
+}
+
 /* 1 to leave the entry out, 0 to keep it as it is now. */
 static int capture_entry(struct layer_reader *l, struct tree_entry *out)
 {
@@ -311,6 +368,9 @@ static int next_entry(struct layer_reader *l, struct tree_entry *out, capsula_er
 		return fail(err, 0, "the archive is damaged", "%s: %s has no file type", l->name,
 		            out->path);
 	out->sparse = archive_entry_sparse_count(e) > 0;
+	if (l->directory != NULL && archive_entry_filetype(e) == AE_IFREG &&
+	    archive_entry_nlink(e) > 1 && disk_hardlink(l, e, out, err) < 0)
+		return -1;
 	if (entry_xattrs(l, e, out, err) < 0 || charge_entry(l, out, err) < 0)
 		return -1;
 	return 1;
@@ -380,6 +440,7 @@ void layer_close(struct layer_reader *l)
 	if (l->disk_entry != NULL)
 		archive_entry_free(l->disk_entry);
 	blob_close(&l->blob);
+	free_links(l);
 	l->tar = l->raw = NULL;
 	l->disk_entry = NULL;
 }

@@ -14,6 +14,7 @@
 #include "runtime/convert/image_tree.h"
 
 struct archive_entry;
+struct disk_links;
 
 #define LAYER_BUFFER (1u << 17)
 #define LAYER_MAX_XATTRS 64
@@ -41,6 +42,9 @@ struct layer_reader {
 	const struct strvec *capture_skip;
 	capsula_error *err;
 	bool failed;
+	/* A directory source's files of several names, by device and inode:
+	 * the first name each was read under (the others link to it). */
+	struct disk_links *links;
 	struct tree_xattr xattrs[LAYER_MAX_XATTRS];
 	unsigned char in[LAYER_BUFFER];     /* the blob as stored */
 	unsigned char out[LAYER_BUFFER];    /* decompressed */

@@ -305,18 +305,23 @@ is "$(in_image "$WORK/home.sqfs" cat /home-seen)" "unreachable" "a step does not
 
 # A file an earlier layer already has, written again by a later step, is
 # kept once in the image (the bytes compared, not guessed): here 1 MiB of
-# random bytes copied, beside 1 MiB of other random bytes.
+# random bytes copied, beside 1 MiB of other random bytes; a copy keeps
+# its own mode, owner and links, not those of the file it copies.
 ctx=$(context dedup)
 as_user sh -c "cat > '$ctx/Dockerfile'" <<EOF
 FROM $BASE
-RUN head -c 1048576 /dev/urandom > /one && head -c 1048576 /dev/urandom > /other
-RUN cp /one /two && cp /other /three && head -c 1048576 /dev/urandom > /four
+RUN head -c 1048576 /dev/urandom > /one && head -c 1048576 /dev/urandom > /other && ln /one /one-link
+RUN cp /one /two && cp /other /three && head -c 1048576 /dev/urandom > /four && \\
+    chmod 444 /two && chown 4321:4322 /three
 EOF
 out=$(build "$WORK/dedup.sqfs" "$ctx/Dockerfile"); rc=$?
 is "$rc" 0 "a recipe copying files of an earlier step builds"
 [ "$rc" = 0 ] || diag "$out"
 ok "the copies are the same bytes" in_image "$WORK/dedup.sqfs" sh -c 'cmp /one /two && cmp /other /three'
 ok "and different files stay different" in_image "$WORK/dedup.sqfs" sh -c '! cmp -s /one /other && ! cmp -s /two /four'
+is "$(in_image "$WORK/dedup.sqfs" stat -c '%a %h' /one /two)" "$(printf '644 2\n444 1')" \
+	"a step's hard link is kept; a copy has its own mode and links"
+is "$(owner_in "$WORK/dedup.sqfs" /three)" "4321/4322" "and its own owner"
 base_size=$(stat -c %s "$BASE")
 size=$(stat -c %s "$WORK/dedup.sqfs")
 ok "the image keeps the copied data once ($size bytes over a $base_size-byte base, 5 MiB of files)" \
