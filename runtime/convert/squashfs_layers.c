@@ -52,9 +52,18 @@ struct layer {
 	sqfs_u32 *fragments_taken;
 };
 
+/* A file written from its layer's blocks as stored, kept by size to find
+ * a later one holding the same bytes before it is written again. */
+#define STORED_BUCKETS 1024
+struct stored_file {
+	struct tree_inode *inode;
+	struct stored_file *next;
+};
+
 struct squashfs_layer_set {
 	struct layer *layers;
 	size_t count;
+	struct stored_file *stored[STORED_BUCKETS];
 };
 
 static int file_read_at(sqfs_file_t *base, sqfs_u64 offset, void *buffer, size_t size)
@@ -198,6 +207,13 @@ void squashfs_layers_close(struct squashfs_layer_set *set)
 		return;
 	for (size_t i = 0; i < set->count; i++)
 		layer_close(&set->layers[i]);
+	for (size_t i = 0; i < STORED_BUCKETS; i++)
+		while (set->stored[i] != NULL) {
+			struct stored_file *next = set->stored[i]->next;
+
+			free(set->stored[i]);
+			set->stored[i] = next;
+		}
 	free(set->layers);
 	free(set);
 }
@@ -774,6 +790,133 @@ out:
 	return ret;
 }
 
+/* ---------------------------------------------------------------- copies */
+
+/* A file a step copied from a lower layer (cp, or overlayfs copying it up
+ * to change its owner or mode) is stored again in the step's layer. The
+ * image keeps it once: found before it is written, by its size, its block
+ * list and then its bytes, rather than written whole and compared after. */
+
+static const sqfs_inode_generic_t *source_inode(const struct tree_inode *inode)
+{
+	/* NOLINTNEXTLINE(performance-no-int-to-ptr) */
+	return ((const sqfs_tree_node_t *)(uintptr_t)inode->entry)->inode;
+}
+
+static size_t stored_bucket(uint64_t size)
+{
+	return (size_t)((size ^ (size >> 17)) % STORED_BUCKETS);
+}
+
+static bool same_block_list(const sqfs_inode_generic_t *a, const sqfs_inode_generic_t *b)
+{
+	size_t blocks = sqfs_inode_get_file_block_count(a);
+	sqfs_u32 a_index, a_offset, b_index, b_offset;
+
+	sqfs_inode_get_frag_location(a, &a_index, &a_offset);
+	sqfs_inode_get_frag_location(b, &b_index, &b_offset);
+	return blocks == sqfs_inode_get_file_block_count(b) &&
+	       (a_index == 0xFFFFFFFF) == (b_index == 0xFFFFFFFF) &&
+	       memcmp(a->extra, b->extra, blocks * sizeof a->extra[0]) == 0;
+}
+
+/* Whether two files of the same size and block list hold the same bytes:
+ * their stored blocks compared as stored, their tails as data. */
+static int same_bytes(struct squashfs_layer_set *set, const struct tree_inode *a,
+                      const struct tree_inode *b, bool *same, capsula_error *err)
+{
+	struct layer *la = &set->layers[a->layer], *lb = &set->layers[b->layer];
+	const sqfs_inode_generic_t *ia = source_inode(a), *ib = source_inode(b);
+	size_t blocks = sqfs_inode_get_file_block_count(ia);
+	uint64_t block_size = la->super.block_size, tail = (uint64_t)blocks * block_size;
+	unsigned char *pa = malloc(block_size), *pb = malloc(block_size);
+	sqfs_u64 at_a, at_b;
+	int ret = 0;
+
+	*same = pa != NULL && pb != NULL;
+	if (!*same) {
+		free(pa);
+		free(pb);
+		return fail(err, ENOMEM, NULL, "layer %s", la->path);
+	}
+	sqfs_inode_get_file_block_start(ia, &at_a);
+	sqfs_inode_get_file_block_start(ib, &at_b);
+	for (size_t i = 0; i < blocks && *same && ret == 0; i++) {
+		sqfs_u32 size = SQFS_ON_DISK_BLOCK_SIZE(ia->extra[i]);
+
+		if (size > block_size)
+			ret = layer_fail(la, SQFS_ERROR_CORRUPTED, "file data", err);
+		else if (size > 0 && (la->file.base.read_at(&la->file.base, at_a, pa, size) != 0 ||
+		                      lb->file.base.read_at(&lb->file.base, at_b, pb, size) != 0))
+			ret = layer_fail(la, SQFS_ERROR_IO, "file data", err);
+		else
+			*same = memcmp(pa, pb, size) == 0;
+		at_a += size;
+		at_b += size;
+	}
+	if (ret == 0 && *same && tail < a->size) {
+		sqfs_u32 n = (sqfs_u32)(a->size - tail);
+
+		if (sqfs_data_reader_read(la->data, ia, tail, pa, n) != (sqfs_s32)n ||
+		    sqfs_data_reader_read(lb->data, ib, tail, pb, n) != (sqfs_s32)n)
+			ret = layer_fail(la, SQFS_ERROR_CORRUPTED, "file data", err);
+		else
+			*same = memcmp(pa, pb, n) == 0;
+	}
+	free(pa);
+	free(pb);
+	return ret;
+}
+
+/* An earlier file written as stored that holds the same bytes, or NULL. */
+static int find_stored_copy(struct squashfs_layer_set *set, const struct tree_inode *target,
+                            struct tree_inode **earlier, capsula_error *err)
+{
+	*earlier = NULL;
+	for (struct stored_file *f = set->stored[stored_bucket(target->size)]; f; f = f->next) {
+		bool same = false;
+
+		if (f->inode->size != target->size ||
+		    !same_block_list(source_inode(f->inode), source_inode(target)))
+			continue;
+		if (same_bytes(set, f->inode, target, &same, err) < 0)
+			return -1;
+		if (same) {
+			*earlier = f->inode;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int remember_stored(struct squashfs_layer_set *set, struct tree_inode *inode,
+                           capsula_error *err)
+{
+	struct stored_file *f = malloc(sizeof *f);
+	size_t bucket = stored_bucket(inode->size);
+
+	if (f == NULL)
+		return fail(err, ENOMEM, NULL, "file data");
+	*f = (struct stored_file){.inode = inode, .next = set->stored[bucket]};
+	set->stored[bucket] = f;
+	return 0;
+}
+
+static int copy_stored_once(struct squashfs_layer_set *set, struct layer *l,
+                            struct tree_inode *target, sqfs_u32 tail_block, sqfs_u32 tail_offset,
+                            struct squashfs_writer *w, capsula_error *err)
+{
+	struct tree_inode *earlier;
+
+	if (find_stored_copy(set, target, &earlier, err) < 0)
+		return -1;
+	if (earlier != NULL)
+		return squashfs_writer_same_data(w, target, earlier, err);
+	if (copy_stored(l, source_inode(target), target, tail_block, tail_offset, w, err) < 0)
+		return -1;
+	return remember_stored(set, target, err);
+}
+
 int squashfs_layers_read(struct squashfs_layer_set *set, const struct tree_inode *inode,
                          squashfs_data_sink sink, void *arg, capsula_error *err)
 {
@@ -815,7 +958,7 @@ int squashfs_layers_copy(struct squashfs_layer_set *set, struct tree_inode *targ
 		taken = l->fragments_taken[index];
 	if (target->size >= l->super.block_size &&
 	    squashfs_writer_takes_blocks(w, l->super.compression_id, l->super.block_size))
-		return copy_stored(l, node->inode, target, taken, offset, w, err);
+		return copy_stored_once(set, l, target, taken, offset, w, err);
 	if (target->sparse)
 		return copy_with_holes(l, node->inode, target, w, err);
 	if (taken != NOT_TAKEN && target->size < l->super.block_size)

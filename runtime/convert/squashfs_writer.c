@@ -610,6 +610,25 @@ int squashfs_writer_stored_fragment(struct squashfs_writer *w, uint32_t word, co
 	return 0;
 }
 
+int squashfs_writer_same_data(struct squashfs_writer *w, struct tree_inode *inode,
+                              const struct tree_inode *earlier, capsula_error *err)
+{
+	size_t bytes = sizeof *earlier->sqfs + earlier->sqfs->payload_bytes_available;
+
+	(void)w;
+	inode->sqfs = malloc(bytes);
+	if (inode->sqfs == NULL)
+		return fail(err, ENOMEM, NULL, "file data");
+	memcpy(inode->sqfs, earlier->sqfs, bytes);
+	/* The data's, not the earlier file's own: its links and attributes. */
+	if (inode->sqfs->base.type == SQFS_INODE_EXT_FILE) {
+		inode->sqfs->data.file_ext.nlink = 1;
+		inode->sqfs->data.file_ext.xattr_idx = 0xFFFFFFFF;
+	}
+	inode->data_written = true;
+	return 0;
+}
+
 int squashfs_writer_fragment_file(struct squashfs_writer *w, struct tree_inode *inode,
                                   uint32_t index, uint32_t offset, capsula_error *err)
 {

@@ -58,6 +58,10 @@ int squashfs_writer_sparse_stored(struct squashfs_writer *w, uint64_t index, uin
  * offset; the file has no block past its last whole one. */
 void squashfs_writer_sparse_fragment(struct squashfs_writer *w, uint32_t index,
                                      uint32_t offset);
+/* A file holding the same bytes as earlier, whose data this image has
+ * already (written as stored): its inode points there too. */
+int squashfs_writer_same_data(struct squashfs_writer *w, struct tree_inode *inode,
+                              const struct tree_inode *earlier, capsula_error *err);
 /* A fragment block as another image stored it (word: its size and the
  * uncompressed bit, as that image's fragment table has it), copied as it
  * is, between files; *index is its number in this image's fragment table.
