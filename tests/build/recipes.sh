@@ -30,6 +30,13 @@ context() {  # NAME: a fresh context directory of the user's
 	as_user mkdir -p "$WORK/$1"
 	printf '%s\n' "$WORK/$1"
 }
+build_compressed() {  # OUTPUT RECIPE COMPRESSION ("default": capsula's own), replacing OUTPUT
+	if [ "$3" = default ]; then
+		build "$1" "$2" -F
+	else
+		build "$1" "$2" -F -c "$3"
+	fi
+}
 owner_in() {  # IMAGE PATH: uid:gid as stored
 	unsquashfs -lln "$1" "$2" 2>/dev/null | awk -v p="squashfs-root$2" '$NF == p {print $2}'
 }
@@ -145,11 +152,7 @@ RUN mkdir /d && head -c 700000 /dev/urandom > /d/random && seq 1 90000 > /d/text
     cd /d && sha256sum random text holey > /sums
 EOF
 for compression in default zstd:4; do
-	if [ "$compression" = default ]; then
-		out=$(build "$WORK/blocks.sqfs" "$ctx/Dockerfile" -F); rc=$?
-	else
-		out=$(build "$WORK/blocks.sqfs" "$ctx/Dockerfile" -F -c "$compression"); rc=$?
-	fi
+	out=$(build_compressed "$WORK/blocks.sqfs" "$ctx/Dockerfile" "$compression"); rc=$?
 	is "$rc" 0 "a step's multi-block files build into an image ($compression compression)"
 	[ "$rc" = 0 ] || diag "$out"
 	read_back=$(cd "$WORK" && for f in random text holey; do
@@ -178,11 +181,7 @@ fragments_of() {  # IMAGE OUTPUT: its fragment blocks as stored, sorted
 	"$abs_top_builddir/tests/build/fragment-blocks" "$1" | sort > "$2"
 }
 for compression in default zstd:4; do
-	if [ "$compression" = default ]; then
-		out=$(build "$WORK/fragments.sqfs" "$ctx/Dockerfile" -F); rc=$?
-	else
-		out=$(build "$WORK/fragments.sqfs" "$ctx/Dockerfile" -F -c "$compression"); rc=$?
-	fi
+	out=$(build_compressed "$WORK/fragments.sqfs" "$ctx/Dockerfile" "$compression"); rc=$?
 	is "$rc" 0 "a step's small files build into an image ($compression compression)"
 	[ "$rc" = 0 ] || diag "$out"
 	read_back=$(cd "$WORK" && unsquashfs -cat fragments.sqfs sums | while read -r _ f; do
