@@ -751,6 +751,7 @@ static int copy_stored(struct layer *l, const sqfs_inode_generic_t *inode,
 		return fail(err, ENOMEM, NULL, "layer %s", l->path);
 	if (squashfs_writer_begin_sparse(w, target, err) < 0)
 		goto out;
+	squashfs_writer_sparse_unique(w);
 	sqfs_inode_get_file_block_start(inode, &at);
 	for (size_t i = 0; i < blocks; i++) {
 		sqfs_u32 word = inode->extra[i], size = SQFS_ON_DISK_BLOCK_SIZE(word);
@@ -795,7 +796,8 @@ out:
 /* A file a step copied from a lower layer (cp, or overlayfs copying it up
  * to change its owner or mode) is stored again in the step's layer. The
  * image keeps it once: found before it is written, by its size, its block
- * list and then its bytes, rather than written whole and compared after. */
+ * list and then its bytes, rather than written whole and compared after
+ * (the block writer's way, which is then left out for these files). */
 
 static const sqfs_inode_generic_t *source_inode(const struct tree_inode *inode)
 {

@@ -69,6 +69,7 @@ struct squashfs_writer {
 		bool written;             /* a block of the file went to the block writer */
 		bool holes;               /* a block of it is a hole */
 		bool tail_in_fragment;    /* its tail is a stored fragment's piece */
+		bool known_unique;        /* the caller found no earlier copy of it */
 	} sparse;
 	unsigned skipped_xattrs;
 	char first_skipped_xattr[128];
@@ -543,6 +544,11 @@ int squashfs_writer_sparse_stored(struct squashfs_writer *w, uint64_t index, uin
 	return 0;
 }
 
+void squashfs_writer_sparse_unique(struct squashfs_writer *w)
+{
+	w->sparse.known_unique = true;
+}
+
 void squashfs_writer_sparse_fragment(struct squashfs_writer *w, uint32_t index,
                                      uint32_t offset)
 {
@@ -561,11 +567,12 @@ int squashfs_writer_end_sparse(struct squashfs_writer *w, capsula_error *err)
 
 	if (advance_sparse(w, blocks, err) < 0)
 		return -1;
-	/* A file of blocks alone (a layer's, taken as stored) that an earlier
-	 * file already holds is not kept twice: the block writer finds the
-	 * earlier copy, compares the bytes, and gives its place. With holes,
-	 * the block list is not the run of blocks it compares. */
-	if (s->holes)
+	/* A file of blocks alone that an earlier file already holds is not
+	 * kept twice: the block writer finds the earlier copy, compares the
+	 * bytes, and gives its place. Not when the caller has looked already
+	 * (files taken from layers as stored), nor with holes: the block list
+	 * is then not the run of blocks it compares. */
+	if (s->holes || s->known_unique)
 		flags |= SQFS_BLK_DONT_DEDUPLICATE;
 	/* Where the file's first stored block is (0 when it is all holes). */
 	if (!s->written)

@@ -53,6 +53,10 @@ bool squashfs_writer_takes_blocks(const struct squashfs_writer *w, unsigned comp
  * bit), data its bytes. */
 int squashfs_writer_sparse_stored(struct squashfs_writer *w, uint64_t index, uint32_t word,
                                   const void *data, capsula_error *err);
+/* Between begin_sparse and end_sparse: the caller has looked for an
+ * earlier file with the same bytes and found none; the block writer need
+ * not look again after writing it. */
+void squashfs_writer_sparse_unique(struct squashfs_writer *w);
 /* Between begin_sparse and end_sparse: the file's tail lies in fragment
  * block index of this image (from squashfs_writer_stored_fragment), at
  * offset; the file has no block past its last whole one. */
