@@ -539,6 +539,14 @@ int squashfs_layers_merge(struct squashfs_layer_set *set, struct tree *t,
 
 /* ---------------------------------------------------------------- fragments */
 
+/* A file's inode in the layer that holds its data: a squashfs layer's
+ * entry number is its node's address. */
+static const sqfs_inode_generic_t *source_inode(const struct tree_inode *inode)
+{
+	/* NOLINTNEXTLINE(performance-no-int-to-ptr) */
+	return ((const sqfs_tree_node_t *)(uintptr_t)inode->entry)->inode;
+}
+
 /* Where the piece of a layer's file that lies in a fragment block is: its
  * block, offset and length; false when it has none. */
 static bool fragment_piece(const struct layer *l, const sqfs_inode_generic_t *inode,
@@ -592,16 +600,16 @@ static int count_kept(struct tree_inode *inode, void *arg)
 {
 	struct kept_pieces *k = arg;
 	struct layer *l;
-	/* NOLINTNEXTLINE(performance-no-int-to-ptr) */
-	const sqfs_tree_node_t *node = (const sqfs_tree_node_t *)(uintptr_t)inode->entry;
+	const sqfs_inode_generic_t *source;
 	sqfs_u32 index, offset;
 	uint64_t length;
 
 	if (inode->data_written || inode->layer >= k->set->count || k->kept[inode->layer] == NULL)
 		return 0;
 	l = &k->set->layers[inode->layer];
-	if (fragment_piece(l, node->inode, &index, &offset, &length) &&
-	    first_sight(k->seen[inode->layer], l, node->inode->base.inode_number))
+	source = source_inode(inode);
+	if (fragment_piece(l, source, &index, &offset, &length) &&
+	    first_sight(k->seen[inode->layer], l, source->base.inode_number))
 		k->kept[inode->layer][index] += length;
 	return 0;
 }
@@ -737,7 +745,9 @@ static int copy_with_holes(struct layer *l, const sqfs_inode_generic_t *inode,
 
 /* A file whose layer was compressed as the output is: its full blocks go
  * as the layer stores them, without being uncompressed and compressed
- * again; only the tail (a fragment in the layer) is compressed anew. */
+ * again; the tail (a fragment in the layer) points into the layer's
+ * fragment block when the image took that whole (tail_block), and is
+ * compressed anew otherwise. Called once no earlier copy was found. */
 static int copy_stored(struct layer *l, const sqfs_inode_generic_t *inode,
                        struct tree_inode *target, sqfs_u32 tail_block, sqfs_u32 tail_offset,
                        struct squashfs_writer *w, capsula_error *err)
@@ -798,12 +808,6 @@ out:
  * image keeps it once: found before it is written, by its size, its block
  * list and then its bytes, rather than written whole and compared after
  * (the block writer's way, which is then left out for these files). */
-
-static const sqfs_inode_generic_t *source_inode(const struct tree_inode *inode)
-{
-	/* NOLINTNEXTLINE(performance-no-int-to-ptr) */
-	return ((const sqfs_tree_node_t *)(uintptr_t)inode->entry)->inode;
-}
 
 static size_t stored_bucket(uint64_t size)
 {
@@ -923,13 +927,12 @@ int squashfs_layers_read(struct squashfs_layer_set *set, const struct tree_inode
                          squashfs_data_sink sink, void *arg, capsula_error *err)
 {
 	struct layer *l = &set->layers[inode->layer];
-	/* NOLINTNEXTLINE(performance-no-int-to-ptr) */
-	const sqfs_tree_node_t *node = (const sqfs_tree_node_t *)(uintptr_t)inode->entry;
+	const sqfs_inode_generic_t *source = source_inode(inode);
 	static __thread unsigned char buf[COPY_CHUNK];
 
 	for (uint64_t at = 0; at < inode->size;) {
 		uint64_t left = inode->size - at;
-		sqfs_s32 got = sqfs_data_reader_read(l->data, node->inode, at, buf,
+		sqfs_s32 got = sqfs_data_reader_read(l->data, source, at, buf,
 		                                     left < COPY_CHUNK ? (sqfs_u32)left : COPY_CHUNK);
 
 		if (got <= 0)
@@ -950,19 +953,17 @@ int squashfs_layers_copy(struct squashfs_layer_set *set, struct tree_inode *targ
                          struct squashfs_writer *w, capsula_error *err)
 {
 	struct layer *l = &set->layers[target->layer];
-	/* A squashfs layer's entry number is its node's address. */
-	/* NOLINTNEXTLINE(performance-no-int-to-ptr) */
-	const sqfs_tree_node_t *node = (const sqfs_tree_node_t *)(uintptr_t)target->entry;
+	const sqfs_inode_generic_t *source = source_inode(target);
 	sqfs_u32 taken = NOT_TAKEN, index, offset = 0;
 	uint64_t length;
 
-	if (l->fragments_taken != NULL && fragment_piece(l, node->inode, &index, &offset, &length))
+	if (l->fragments_taken != NULL && fragment_piece(l, source, &index, &offset, &length))
 		taken = l->fragments_taken[index];
 	if (target->size >= l->super.block_size &&
 	    squashfs_writer_takes_blocks(w, l->super.compression_id, l->super.block_size))
 		return copy_stored_once(set, l, target, taken, offset, w, err);
 	if (target->sparse)
-		return copy_with_holes(l, node->inode, target, w, err);
+		return copy_with_holes(l, source, target, w, err);
 	if (taken != NOT_TAKEN && target->size < l->super.block_size)
 		return squashfs_writer_fragment_file(w, target, taken, offset, err);
 	if (squashfs_writer_begin_file(w, target, err) < 0 ||
