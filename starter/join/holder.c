@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -336,9 +338,90 @@ failed:
 	_exit(EXIT_CAPSULA_FAILED);
 }
 
+/* What the middle process of holder_spawn hands to the holder. */
+struct holder_start {
+	const struct capsula_plan *plan;
+	struct channel_listener listener;
+	int report_fd;
+	sigset_t mask;  /* the caller's, the holder's once it runs */
+};
+
+/* The middle process: in a process group of its own it forks the holder
+ * and leaves at once, so that the holder is nobody's child, outside the
+ * launcher's group, and ignores the terminal's signals. Not a session of
+ * its own: a new session is a new scheduling group (autogroup), in which
+ * the prefetch's idle priority means nothing to the ranks, and a rank
+ * about to run its command waited up to a millisecond behind the prefetch.
+ * It runs in the caller's memory, on a stack of its own, while the caller
+ * waits (clone's CLONE_VM | CLONE_VFORK): only the holder gets an address
+ * space of its own, and on a virtual machine whose page tables the
+ * hypervisor shadows a new one costs most of a millisecond before its first
+ * instruction. The holder keeps running on its copy of that stack. */
+static int start_holder(void *arg)
+{
+	const struct holder_start *start = arg;
+	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+	pid_t pid;
+
+	if (setpgid(0, 0) < 0)
+		_exit(EXIT_CAPSULA_FAILED);
+	pid = fork();
+	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, &start->mask, NULL);
+		holder_main(start->plan, start->listener, start->report_fd);
+	}
+	if (pid < 0) {
+		fail(&err, errno, NULL, "fork the holder");
+		report(start->report_fd, err.status, err.message);
+		_exit(EXIT_CAPSULA_FAILED);
+	}
+	_exit(0);
+}
+
+/* The holder's whole stack, as a main thread's would be; untouched pages
+ * cost nothing. */
+#define HOLDER_STACK_BYTES (8u << 20)
+
+/* Fork the holder through a middle process that shares our memory; its pid,
+ * or -1 with errno set. */
+static pid_t spawn_detached(struct holder_start *start)
+{
+#ifdef __SANITIZE_ADDRESS__
+	/* AddressSanitizer follows a process only on stacks it made: there the
+	 * middle process is an ordinary fork. */
+	pid_t pid;
+
+	sigprocmask(SIG_SETMASK, NULL, &start->mask);
+	pid = fork();
+	if (pid == 0)
+		start_holder(start);
+	return pid;
+#else
+	char *stack = mmap(NULL, HOLDER_STACK_BYTES, PROT_READ | PROT_WRITE,
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	sigset_t all;
+	pid_t pid;
+	int saved;
+
+	if (stack == MAP_FAILED)
+		return -1;
+	/* No handler of ours may run in the middle process, on our memory. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &start->mask);
+	pid = clone(start_holder, stack + HOLDER_STACK_BYTES, CLONE_VM | CLONE_VFORK | SIGCHLD,
+	            start);
+	saved = errno;
+	sigprocmask(SIG_SETMASK, &start->mask, NULL);
+	munmap(stack, HOLDER_STACK_BYTES);
+	errno = saved;
+	return pid;
+#endif
+}
+
 int holder_spawn(const struct capsula_plan *plan, int listen_fd, ino_t socket_ino,
                  pid_t *holder, capsula_error *err)
 {
+	struct holder_start start = {.plan = plan, .listener = {listen_fd, socket_ino}};
 	struct holder_reply reply;
 	int pipefd[2];
 	ssize_t got;
@@ -348,35 +431,13 @@ int holder_spawn(const struct capsula_plan *plan, int listen_fd, ino_t socket_in
 	spawned_us = timing_now_us();
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return fail(err, errno, NULL, "pipe for the holder");
-	pid = fork();
-	if (pid < 0) {
-		int saved = errno;
-
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return fail(err, saved, NULL, "fork the holder");
-	}
-	if (pid == 0) {
-		close(pipefd[0]);
-		/* Own process group, then fork again: the holder is nobody's
-		 * child, outside the launcher's group, and ignores the terminal's
-		 * signals. Not a session of its own: a new session is a new
-		 * scheduling group (autogroup), in which the prefetch's idle
-		 * priority means nothing to the ranks, and a rank about to run
-		 * its command waited up to a millisecond behind the prefetch. */
-		if (setpgid(0, 0) < 0)
-			_exit(EXIT_CAPSULA_FAILED);
-		pid = fork();
-		if (pid < 0) {
-			fail(err, errno, NULL, "fork the holder");
-			report(pipefd[1], err->status, err->message);
-			_exit(EXIT_CAPSULA_FAILED);
-		}
-		if (pid > 0)
-			_exit(0);
-		holder_main(plan, (struct channel_listener){listen_fd, socket_ino}, pipefd[1]);
-	}
+	start.report_fd = pipefd[1];
+	pid = spawn_detached(&start);
 	close(pipefd[1]);
+	if (pid < 0) {
+		close(pipefd[0]);
+		return fail(err, errno, NULL, "fork the holder");
+	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	do
