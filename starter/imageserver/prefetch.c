@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <elf.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -25,6 +26,7 @@
 struct range {
 	size_t file;  /* in p->files */
 	uint64_t offset, length;
+	bool first;   /* one block an exec reads first, taken before the rest */
 };
 
 /* A file to warm, and where the kernel knows it: pushing a block into the
@@ -43,6 +45,8 @@ struct prefetch {
 	sqfs *fs;
 	struct range ranges[MAX_RANGES];  /* file pieces to decompress */
 	size_t range_count;
+	struct range rest[MAX_FILES];     /* each file's loaded part, queued after */
+	size_t rest_count;                /* every file's first blocks */
 	pthread_mutex_t lock;             /* guards the cursor and budget */
 	size_t next_range;
 	uint64_t next_offset;
@@ -84,19 +88,62 @@ static long want(struct prefetch *p, const char *path)
 
 /* Whole blocks of the file: the kernel's page cache takes only whole
  * pages, and a block is what is decompressed anyway. */
-static void want_range(struct prefetch *p, size_t file, uint64_t offset, uint64_t length)
+static struct range block_range(struct prefetch *p, size_t file, uint64_t offset,
+                                uint64_t length)
 {
-	sqfs_inode *inode = &p->files[file].inode;
-	uint64_t size = inode->xtra.reg.file_size;
+	uint64_t size = p->files[file].inode.xtra.reg.file_size;
 	uint64_t start = offset / p->ifs->block_size * p->ifs->block_size;
 	uint64_t end = offset + length;
 
-	if (length == 0 || offset >= size || p->range_count == MAX_RANGES)
-		return;
 	end = (end + p->ifs->block_size - 1) / p->ifs->block_size * p->ifs->block_size;
 	if (end > size)
 		end = size;
-	p->ranges[p->range_count++] = (struct range){file, start, end - start};
+	return (struct range){file, start, end - start, false};
+}
+
+static void want_range(struct prefetch *p, size_t file, uint64_t offset, uint64_t length)
+{
+	if (length == 0 || offset >= p->files[file].inode.xtra.reg.file_size ||
+	    p->range_count == MAX_RANGES)
+		return;
+	p->ranges[p->range_count++] = block_range(p, file, offset, length);
+}
+
+static bool is_first_block(const struct prefetch *p, size_t file, uint64_t block_start)
+{
+	for (size_t i = 0; i < p->range_count; i++)
+		if (p->ranges[i].first && p->ranges[i].file == file &&
+		    p->ranges[i].offset == block_start)
+			return true;
+	return false;
+}
+
+/* The block at offset, once, ahead of every file's loaded part. */
+static void want_first_block(struct prefetch *p, size_t file, uint64_t offset)
+{
+	struct range block;
+
+	if (offset >= p->files[file].inode.xtra.reg.file_size || p->range_count == MAX_RANGES)
+		return;
+	block = block_range(p, file, offset, 1);
+	block.first = true;
+	if (!is_first_block(p, file, block.offset))
+		p->ranges[p->range_count++] = block;
+}
+
+/* A file's loaded part, queued once every file's first blocks are. */
+static void want_rest(struct prefetch *p, size_t file, uint64_t offset, uint64_t length)
+{
+	if (length == 0 || offset >= p->files[file].inode.xtra.reg.file_size ||
+	    p->rest_count == MAX_FILES)
+		return;
+	p->rest[p->rest_count++] = block_range(p, file, offset, length);
+}
+
+static void queue_rest(struct prefetch *p)
+{
+	for (size_t i = 0; i < p->rest_count && p->range_count < MAX_RANGES; i++)
+		p->ranges[p->range_count++] = p->rest[i];
 }
 
 /* The next piece of the ranges, up to the end of its image block, or false
@@ -119,7 +166,11 @@ static bool take_piece(struct prefetch *p, struct range *piece)
 		length = p->ifs->block_size - (r->offset + p->next_offset) % p->ifs->block_size;
 		if (length > r->length - p->next_offset)
 			length = r->length - p->next_offset;
-		*piece = (struct range){r->file, r->offset + p->next_offset, length};
+		if (!r->first && is_first_block(p, r->file, r->offset + p->next_offset)) {
+			p->next_offset += length;  /* pushed already */
+			continue;
+		}
+		*piece = (struct range){r->file, r->offset + p->next_offset, length, false};
 		p->next_offset += length;
 		p->budget -= length < p->budget ? length : p->budget;
 		taken = true;
@@ -270,6 +321,7 @@ static void read_elf(struct prefetch *p, size_t file, const Elf64_Ehdr *header)
 	uint64_t start = UINT64_MAX, end = 0;
 	Elf64_Phdr ph[64];
 	size_t count = header->e_phnum;
+	int64_t entry;
 
 	if (header->e_phentsize != sizeof ph[0] || count > 64)
 		return;
@@ -290,6 +342,18 @@ static void read_elf(struct prefetch *p, size_t file, const Elf64_Ehdr *header)
 	for (size_t i = 0; i < count; i++)
 		if (ph[i].p_type == PT_DYNAMIC)
 			want_needed(p, inode, ph, count, &ph[i]);
+	/* What an exec touches first: the headers, the entry point, and the
+	 * writable data the loader and the C library's start-up relocate and
+	 * initialise. Each one block, before any file's whole loaded part. */
+	want_first_block(p, file, 0);
+	entry = file_offset(ph, count, header->e_entry);
+	if (entry >= 0)
+		want_first_block(p, file, (uint64_t)entry);
+	for (size_t i = 0; i < count; i++)
+		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_W) && ph[i].p_filesz > 0) {
+			want_first_block(p, file, ph[i].p_offset);
+			want_first_block(p, file, ph[i].p_offset + ph[i].p_filesz - 1);
+		}
 	/* One range over all the loaded segments: widened to whole blocks,
 	 * ranges of their own would share blocks, each pushed twice. */
 	for (size_t i = 0; i < count; i++)
@@ -300,7 +364,7 @@ static void read_elf(struct prefetch *p, size_t file, const Elf64_Ehdr *header)
 			end = segment_end > end ? segment_end : end;
 		}
 	if (end > start)
-		want_range(p, file, start, end - start);
+		want_rest(p, file, start, end - start);
 }
 
 static void read_script(struct prefetch *p, const char *start, size_t length)
@@ -333,6 +397,20 @@ static void read_file(struct prefetch *p, size_t file)
 		            (size_t)got - 2 - strspn(head.bytes + 2, " \t"));
 }
 
+/* Look path up through the mount, as the rank's exec will when it
+ * searches the command's PATH: the image server's answer to a miss never
+ * expires, so the exec then passes that directory without asking it. */
+static void remember_miss(struct prefetch *p, const char *path)
+{
+	int fd;
+
+	if (p->mount_fd < 0 || stopping(p))
+		return;
+	fd = open_in_root(p->mount_fd, path, O_PATH);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void want_command(struct prefetch *p)
 {
 	char *dirs = p->search_path;
@@ -346,8 +424,11 @@ static void want_command(struct prefetch *p)
 		char path[PATH_MAX];
 
 		snprintf(path, sizeof path, "%s/%s", dir, p->command);
-		if (dir[0] == '/' && want(p, path) >= 0)
+		if (dir[0] != '/')
+			continue;
+		if (want(p, path) >= 0)
 			return;
+		remember_miss(p, path);
 	}
 }
 
@@ -408,6 +489,7 @@ static void *prefetch_main(void *arg)
 		want_command(p);
 		for (size_t next = 0; next < p->file_count; next++)
 			read_file(p, next);
+		queue_rest(p);
 		helping = p->helper && pthread_create(&helper, NULL, warm_pieces, p) == 0;
 		warm_pieces(p);
 		if (helping)

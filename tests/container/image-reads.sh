@@ -71,6 +71,15 @@ for _ in 1 2 3; do
 done
 ok "with prefetch the command asks the image server half as often ($with, $without without)" \
 	[ "$(( ${with:-0} * 2 ))" -le "${without:-0}" ]
+# The prefetch also looks the command up along PATH through the mount, as
+# the exec will, so that the kernel remembers each miss: a command that is
+# nowhere in the image is all misses, and its exec then asks the image
+# server nothing (the best of three tries, as above).
+for _ in 1 2 3; do
+	searched=$(requests "$(capsula_exec --join never --timing -- no-such-command 2>&1)")
+	[ "${searched:-1}" -eq 0 ] && break
+done
+is "$searched" 0 "the PATH search for a command missing from the image asks the image server nothing"
 
 # Every compression reads back exactly: zstd and gzip blocks are decoded
 # by the image server with a context per thread, the others through
