@@ -45,8 +45,10 @@ struct prefetch {
 	sqfs *fs;
 	struct range ranges[MAX_RANGES];  /* file pieces to decompress */
 	size_t range_count;
-	struct range rest[MAX_FILES];     /* each file's loaded part, queued after */
-	size_t rest_count;                /* every file's first blocks */
+	/* Each ELF file's loaded part, moved to ranges once every file's
+	 * first blocks are there. */
+	struct range rest[MAX_FILES];
+	size_t rest_count;
 	pthread_mutex_t lock;             /* guards the cursor and budget */
 	size_t next_range;
 	uint64_t next_offset;

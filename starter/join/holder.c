@@ -433,11 +433,14 @@ int holder_spawn(const struct capsula_plan *plan, int listen_fd, ino_t socket_in
 		return fail(err, errno, NULL, "pipe for the holder");
 	start.report_fd = pipefd[1];
 	pid = spawn_detached(&start);
-	close(pipefd[1]);
 	if (pid < 0) {
+		int saved = errno;
+
 		close(pipefd[0]);
-		return fail(err, errno, NULL, "fork the holder");
+		close(pipefd[1]);
+		return fail(err, saved, NULL, "fork the holder");
 	}
+	close(pipefd[1]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	do
