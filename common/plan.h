@@ -98,6 +98,9 @@ struct capsula_plan {
 	bool join_shared;        /* the key came from a launcher */
 	bool join_existing;      /* an instance: join its holder, never start one */
 	bool hold;               /* keep the job's container ready, run nothing */
+	/* With hold: a socket to send how to join the ready container on
+	 * (hold_notify.h), or -1. */
+	int hold_notify_fd;
 	unsigned grace_ms;       /* how long an idle holder waits for late ranks */
 
 	unsigned fuse_threads;   /* FUSE worker threads of the holder */

@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,14 @@ int launch_parse(struct launch *l, int argc, char **argv, capsula_error *err)
 	l->image.fd = -1;
 	l->plan.image.fd = -1;
 	l->plan.socket_dir_fd = -1;
-	return exec_options_parse(argc, argv, &l->opts, err);
+	if (exec_options_parse(argc, argv, &l->opts, err) < 0)
+		return -1;
+	/* Its reader learns of a failure by its closing: no child of ours (a
+	 * pull's converter) may keep it open. */
+	if (l->opts.hold_notify_fd >= 0 && fcntl(l->opts.hold_notify_fd, F_SETFD, FD_CLOEXEC) < 0)
+		return fail(err, errno, "give the descriptor of an open socket",
+		            "--hold-notify %d", l->opts.hold_notify_fd);
+	return 0;
 }
 
 /* Warnings about a job's launch are said once, by its first rank. */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,8 @@
 	"                            instead of the launcher's variables\n" \
 	"      --hold                make the job's container ready and keep it\n" \
 	"                            until killed, without running COMMAND\n" \
+	"      --hold-notify FD      with --hold: once ready, send on the socket FD\n" \
+	"                            how to join it (for the SPANK plugin)\n" \
 	"  -v, --verbose             say more (repeatable)\n" \
 	"  -q, --quiet               only errors\n" \
 	"      --dry-run             print the launch plan and do nothing\n" \
@@ -86,6 +89,7 @@ enum {
 	OPT_HOME = 256, OPT_NO_HOME, OPT_NO_MOUNT, OPT_PWD, OPT_ENV, OPT_ENV_FILE, OPT_DEV,
 	OPT_JOIN, OPT_DRY_RUN, OPT_TIMING, OPT_WRITABLE_TMPFS, OPT_TMPFS_SIZE, OPT_OVERLAY,
 	OPT_FAKEROOT, OPT_NV, OPT_ROCM, OPT_DEVICE, OPT_TLS_CA, OPT_INSECURE, OPT_JOB, OPT_HOLD,
+	OPT_HOLD_NOTIFY,
 };
 
 static const struct option long_options[] = {
@@ -109,6 +113,7 @@ static const struct option long_options[] = {
 	{"join", required_argument, NULL, OPT_JOIN},
 	{"job", required_argument, NULL, OPT_JOB},
 	{"hold", no_argument, NULL, OPT_HOLD},
+	{"hold-notify", required_argument, NULL, OPT_HOLD_NOTIFY},
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
@@ -260,6 +265,18 @@ static int handle_option(int c, struct exec_options *opts, capsula_error *err)
 	case OPT_HOLD:
 		opts->hold = true;
 		return 0;
+	case OPT_HOLD_NOTIFY: {
+		char *end;
+		long fd;
+
+		errno = 0;
+		fd = strtol(optarg, &end, 10);
+		if (errno != 0 || end == optarg || *end != '\0' || fd < 3 || fd > INT_MAX)
+			return fail(err, 0, USAGE_HINT, "--hold-notify needs a descriptor number "
+			            "of 3 or more");
+		opts->hold_notify_fd = (int)fd;
+		return 0;
+	}
 	case 'v':
 		opts->verbosity = opts->verbosity < 0 ? 1 : opts->verbosity + 1;
 		return 0;
@@ -305,6 +322,7 @@ int exec_options_parse(int argc, char **argv, struct exec_options *opts,
 	memset(opts, 0, sizeof *opts);
 	opts->dev_mode = DEV_MINIMAL;
 	opts->join = JOIN_AUTO;
+	opts->hold_notify_fd = -1;
 	opts->mode = mode_of(argv[0]);
 	usage_hint = usage_hints[opts->mode];
 
@@ -333,6 +351,8 @@ int exec_options_parse(int argc, char **argv, struct exec_options *opts,
 	if (opts->hold && (opts->mode == RUN_INSTANCE || opts->join == JOIN_NEVER))
 		return fail(err, 0, USAGE_HINT, "--hold keeps a job's shared container: not with "
 		            "--join never or an instance");
+	if (opts->hold_notify_fd >= 0 && !opts->hold)
+		return fail(err, 0, USAGE_HINT, "--hold-notify goes with --hold");
 	if (optind >= argc)
 		return fail(err, 0, USAGE_HINT, "no image given");
 	opts->image = argv[optind++];

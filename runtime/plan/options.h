@@ -41,6 +41,7 @@ struct exec_options {
 	enum join_mode join;
 	const char *job;           /* --job ID: the launches that share a container */
 	bool hold;                 /* --hold: make it ready and keep it, no command */
+	int hold_notify_fd;        /* --hold-notify FD, or -1 */
 	int verbosity;
 	bool dry_run;
 	bool timing;

@@ -585,6 +585,7 @@ int plan_build(const struct exec_options *opts, const struct host_facts *facts,
 		return fail(err, 0, "give --job ID, or start it from mpirun or srun",
 		            "--hold: no job to keep the container for");
 	plan->hold = opts->hold;
+	plan->hold_notify_fd = opts->hold ? opts->hold_notify_fd : -1;
 	/* Without a launcher, the same launch again soon finds the container
 	 * warm: no namespaces, mounts or decompression to do twice. */
 	join_key_make(plan, job_id ? job_id : opts->join == JOIN_AUTO ? "reuse" : NULL,

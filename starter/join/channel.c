@@ -231,11 +231,14 @@ int channel_send(int fd, const void *buf, size_t len, const int *fds, size_t nfd
 	}
 }
 
-ssize_t channel_recv(int fd, void *buf, size_t len, int *fds, size_t *nfds)
+/* One message and its descriptors (received close-on-exec); *msg_flags
+ * gets the message's flags. */
+static ssize_t receive(int fd, void *buf, size_t len, int flags, int *fds, size_t *nfds,
+                       int *msg_flags)
 {
 	union {
-		char buf[CMSG_SPACE(CHANNEL_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
+		char buf[CMSG_SPACE(CHANNEL_MAX_FDS * sizeof(int))];
 	} control;
 	struct iovec iov = {.iov_base = buf, .iov_len = len};
 	struct msghdr msg = {
@@ -247,10 +250,11 @@ ssize_t channel_recv(int fd, void *buf, size_t len, int *fds, size_t *nfds)
 
 	*nfds = 0;
 	do
-		got = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+		got = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | flags);
 	while (got < 0 && errno == EINTR);
 	if (got < 0)
 		return -1;
+	*msg_flags = msg.msg_flags;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
 		size_t n;
 
@@ -266,6 +270,28 @@ ssize_t channel_recv(int fd, void *buf, size_t len, int *fds, size_t *nfds)
 			else
 				close(passed);
 		}
+	}
+	return got;
+}
+
+ssize_t channel_recv(int fd, void *buf, size_t len, int *fds, size_t *nfds)
+{
+	int msg_flags;
+
+	return receive(fd, buf, len, MSG_WAITALL, fds, nfds, &msg_flags);
+}
+
+ssize_t channel_peek(int fd, void *buf, size_t len, int *fds, size_t *nfds)
+{
+	int msg_flags = 0;
+	ssize_t got = receive(fd, buf, len, MSG_PEEK, fds, nfds, &msg_flags);
+
+	if (got > 0 && (msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+		for (size_t i = 0; i < *nfds; i++)
+			close(fds[i]);
+		*nfds = 0;
+		errno = EMSGSIZE;
+		return -1;
 	}
 	return got;
 }

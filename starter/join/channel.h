@@ -72,5 +72,9 @@ int channel_send(int fd, const void *buf, size_t len, const int *fds, size_t nfd
 /* Receive up to len bytes and up to *nfds descriptors (set to how many came).
  * Returns bytes received, 0 at end of stream, -1 on error. */
 ssize_t channel_recv(int fd, void *buf, size_t len, int *fds, size_t *nfds);
+/* The same for the next message of a SOCK_SEQPACKET socket, left there for
+ * the next reader (each gets descriptors of its own); -1 with EMSGSIZE if
+ * it or its descriptors do not fit. */
+ssize_t channel_peek(int fd, void *buf, size_t len, int *fds, size_t *nfds);
 
 #endif

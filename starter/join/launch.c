@@ -13,6 +13,7 @@
 #include "starter/container/userns.h"
 #include "starter/join/channel.h"
 #include "starter/join/holder.h"
+#include "starter/join/hold_notify.h"
 #include "starter/join/rank.h"
 #include "starter/starter.h"
 
@@ -160,8 +161,16 @@ int starter_run(const struct capsula_plan *plan, capsula_error *err)
 	if (join_container(&j, err) < 0)
 		return -1;
 	t = timing_report(plan->timing, "container ready", t);
-	if (plan->hold)
+	if (plan->hold) {
+		extern char **environ;
+		capsula_error unsent = {0};
+
+		/* Silent on failure: the tasks then join as capsula exec does. */
+		if (plan->hold_notify_fd >= 0 && hold_notify(plan, environ, &unsent) < 0 &&
+		    plan->verbosity > 0)
+			error_print(&unsent);
 		hold_container(&j);
+	}
 	/* The launcher's library is a host path: look before entering. */
 	check_mpi = j.started_holder && plan->join_shared && plan->verbosity >= 0;
 	if (check_mpi && mpi_version_of_launcher(getpid(), host_mpi, sizeof host_mpi) < 0)

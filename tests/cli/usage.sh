@@ -48,4 +48,9 @@ like "$out" 'bind +[^ ]+ -> /proc' "--dry-run lists the binds"
 like "$out" "command +/bin/echo hello" "--dry-run shows the command"
 unlike "$out" '^hello$' "--dry-run runs nothing"
 
+# --hold-notify FD: the descriptor must be open (the SPANK plugin passes 3).
+out=$(as_user "$CAPSULA" exec --job usage --hold --hold-notify 9 "$IMAGE" true 2>&1 9<&-); rc=$?
+is "$rc" 125 "--hold-notify with a closed descriptor exits 125"
+like "$out" "^capsula: --hold-notify 9: Bad file descriptor; " "saying which descriptor"
+
 done_testing

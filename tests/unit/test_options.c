@@ -48,6 +48,20 @@ int main(void)
 	char *hold_instance[] = {"start", "--hold", "img", "name", NULL};
 	ok(parse(ARGC(hold_instance), hold_instance, &opts, &err) < 0 &&
 	   strstr(err.message, "or an instance"), "so is --hold for an instance (%s)", err.message);
+	char *notify[] = {"exec", "--job", "slurm:7.0", "--hold", "--hold-notify", "5", "img", "true",
+	                  NULL};
+	ok(parse(ARGC(notify), notify, &opts, &err) == 0 && opts.hold_notify_fd == 5,
+	   "--hold --hold-notify FD (%s)", err.message);
+	char *notify_alone[] = {"exec", "--hold-notify", "5", "img", "true", NULL};
+	ok(parse(ARGC(notify_alone), notify_alone, &opts, &err) < 0 &&
+	   strstr(err.message, "--hold-notify goes with --hold"),
+	   "--hold-notify without --hold is refused (%s)", err.message);
+	char *notify_stdio[] = {"exec", "--hold", "--hold-notify", "1", "img", "true", NULL};
+	ok(parse(ARGC(notify_stdio), notify_stdio, &opts, &err) < 0 &&
+	   strstr(err.message, "of 3 or more"), "--hold-notify on stdout is refused (%s)",
+	   err.message);
+	ok(parse(ARGC(held), held, &opts, &err) == 0 && opts.hold_notify_fd == -1,
+	   "without it, no descriptor");
 	char *empty_job[] = {"exec", "--job", "", "img", "true", NULL};
 	ok(parse(ARGC(empty_job), empty_job, &opts, &err) < 0 &&
 	   strstr(err.message, "--job needs a name of 1 to 200 characters"),
