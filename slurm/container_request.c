@@ -7,6 +7,7 @@
 
 #include "slurm/container_request.h"
 
+
 bool request_wanted(const struct container_request *r)
 {
 	return r->image != NULL || r->name != NULL;
@@ -205,6 +206,13 @@ char **request_argv(const struct container_request *r, const char *capsula, cons
 	}
 	if (r->hold)
 		add(&a, "--hold");
+	if (r->hold && r->hold_notify) {
+		char fd_text[16];
+
+		snprintf(fd_text, sizeof fd_text, "%d", REQUEST_NOTICE_FD);
+		add(&a, "--hold-notify");
+		add(&a, fd_text);
+	}
 	/* Options end before the image; what follows it is the command's. */
 	add(&a, "--");
 	add(&a, image);

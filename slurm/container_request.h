@@ -7,6 +7,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Where the held capsula finds the socket it sends its notice on
+ * (--hold-notify, common/join_notice.h). */
+#define REQUEST_NOTICE_FD 3
+
 /* A yes/no option: not given, given as no, given as yes. */
 enum choice { CHOICE_UNSET = -1, CHOICE_NO = 0, CHOICE_YES = 1 };
 
@@ -24,6 +28,7 @@ struct container_request {
 	const char *script;   /* a batch step's script, to be bound where it is */
 	const char *job;      /* the name the step's tasks share a container by */
 	bool hold;            /* the command line that keeps it ready (--hold) */
+	bool hold_notify;     /* with hold: its notice on REQUEST_NOTICE_FD */
 };
 
 /* Is anything asked for at all? A step without these options is left as

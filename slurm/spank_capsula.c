@@ -1,10 +1,11 @@
 /* The SPANK plugin: pyxis's --container-* options for srun, sbatch and
- * salloc. Each task of a step that asks for a container becomes
- * "capsula exec ... IMAGE COMMAND" just before Slurm would exec COMMAND:
- * the tasks of the step on a node then join one container (capsula's
- * holder, keyed by the job and step), a registry image is pulled once per
- * node through capsula's cache and its lock, and the site's capsula.conf
- * applies as for any capsula command. A named container's image and
+ * salloc. At a step's start that asks for a container, "capsula exec --hold"
+ * makes it (the image pulled once per node through capsula's cache, the
+ * site's capsula.conf applied as for any capsula command) while slurmstepd
+ * sets up the tasks; each task then joins it itself and execs COMMAND in
+ * it, or, where capsula has more to do than enter and exec, becomes
+ * "capsula exec ... IMAGE COMMAND", which joins the same container (the
+ * holder keyed by the job and step). A named container's image and
  * writable layer stay for later steps of the job, under the user's
  * ~/.capsula/slurm/HOST/JOB, which the job's epilog removes as the user. */
 #include "config.h"
@@ -24,6 +25,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -34,7 +36,9 @@
 #include <slurm/slurm.h>
 #include <slurm/spank.h>
 
+#include "common/error.h"
 #include "slurm/container_request.h"
+#include "slurm/task_join.h"
 
 SPANK_PLUGIN(capsula, 1);
 
@@ -398,11 +402,21 @@ static int step_command(spank_t sp, uint32_t step, char ***command, char ***env)
  * killed at the step's end (spank exit). A pidfd, never a pid that might
  * be reused once Slurm has reaped it. */
 static int held_pidfd = -1;
+/* The socket its notice comes on (common/join_notice.h), which the tasks
+ * inherit; -1 when the tasks join with a capsula of their own. */
+static int notice_fd = -1;
+/* What it said while making the container ready (its stderr, a pipe): the
+ * step's first task on the node passes it on, as that the image is being
+ * pulled. Never a failure's words: the tasks then run capsula exec, which
+ * says them. */
+static int held_said_fd = -1;
 
 /* What the child that execs the held capsula needs. */
 struct held_start {
 	char **argv, **env;
 	int devnull;
+	int said;       /* its stderr: devnull, or the pipe to held_said_fd */
+	int notice;     /* becomes REQUEST_NOTICE_FD; -1 for none */
 	sigset_t mask;  /* slurmstepd's, restored just before the exec */
 	uid_t uid;
 	gid_t gid;
@@ -427,8 +441,11 @@ static int exec_held(void *arg)
 	    syscall(SYS_setresuid, h->uid, h->uid, h->uid) < 0 ||
 	    syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
 	    syscall(SYS_dup3, h->devnull, 0, 0) < 0 || syscall(SYS_dup3, h->devnull, 1, 0) < 0 ||
-	    syscall(SYS_dup3, h->devnull, 2, 0) < 0 ||
+	    syscall(SYS_dup3, h->said, 2, 0) < 0 ||
 	    syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0 ||
+	    (h->notice >= 0 && h->notice != REQUEST_NOTICE_FD &&
+	     syscall(SYS_dup3, h->notice, REQUEST_NOTICE_FD, 0) < 0) ||
+	    (h->notice == REQUEST_NOTICE_FD && syscall(SYS_fcntl, h->notice, F_SETFD, 0) < 0) ||
 	    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &h->mask, NULL, NSIG / 8) < 0)
 		syscall(SYS_exit, 127);
 	syscall(SYS_execve, h->argv[0], h->argv, h->env);
@@ -439,15 +456,16 @@ static int exec_held(void *arg)
 /* Start argv as the job's user, without copying slurmstepd's memory (it is
  * threaded and large): the way posix_spawn does it, which cannot change
  * the ids. The pid, or -1. */
-static pid_t spawn_held(char **argv, char **env, uid_t uid, gid_t gid)
+static pid_t spawn_held(char **argv, char **env, int notice, int said, uid_t uid, gid_t gid)
 {
-	struct held_start h = {.argv = argv, .env = env, .uid = uid, .gid = gid};
+	struct held_start h = {.argv = argv, .env = env, .notice = notice, .uid = uid, .gid = gid};
 	size_t stack_size = 64 * 1024;
 	sigset_t all;
 	char *stack;
 	pid_t pid = -1;
 
 	h.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	h.said = said >= 0 ? said : h.devnull;
 	stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
 	             MAP_STACK, -1, 0);
 	if (h.devnull >= 0 && stack != MAP_FAILED) {
@@ -464,6 +482,34 @@ static pid_t spawn_held(char **argv, char **env, uid_t uid, gid_t gid)
 	return pid;
 }
 
+/* Can the tasks join the held container themselves and exec the command?
+ * Not where capsula does more than enter it and exec: an entrypoint, root
+ * in the container, a writable layer to watch. */
+static bool tasks_may_join(void)
+{
+	return request.entrypoint != CHOICE_YES && request.remap_root != CHOICE_YES &&
+	       request.writable != CHOICE_YES;
+}
+
+/* The held capsula's notice socket and stderr pipe, each as {ours, its};
+ * its end of the pipe never blocks it, a full pipe loses words instead. */
+static int open_held_channels(int notice[2], int said[2])
+{
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notice) < 0)
+		return -1;
+	if (pipe2(said, O_CLOEXEC) < 0 || fcntl(said[1], F_SETFL, O_NONBLOCK) < 0) {
+		if (said[0] >= 0) {
+			close(said[0]);
+			close(said[1]);
+		}
+		close(notice[0]);
+		close(notice[1]);
+		notice[0] = notice[1] = said[0] = said[1] = -1;
+		return -1;
+	}
+	return 0;
+}
+
 /* After privileges are dropped, before the tasks are forked: start the
  * capsula that makes the step's container ready (the image pulled, the
  * namespaces, mounts and binds made, the command's files read ahead) while
@@ -478,6 +524,7 @@ int slurm_spank_user_init(spank_t sp, int ac, char **av)
 	uint32_t step = 0, local_tasks = 0;
 	uid_t uid = 0;
 	gid_t gid = 0;
+	int notice[2] = {-1, -1}, said[2] = {-1, -1};
 	pid_t pid;
 
 	(void)ac;
@@ -485,11 +532,13 @@ int slurm_spank_user_init(spank_t sp, int ac, char **av)
 	if (!spank_remote(sp))
 		return ESPANK_SUCCESS;
 	take_environment(sp);
-	/* A lone task on the node has nobody to share the work with: made
-	 * ahead, its container would cost a second capsula for nothing. */
+	/* A lone task on the node that runs capsula exec has nobody to share
+	 * the work with: made ahead, its container would cost a second capsula
+	 * for nothing. One that joins it itself runs none. */
 	if (!request_wanted(&request) || request.image == NULL || request.name != NULL ||
 	    spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &local_tasks) != ESPANK_SUCCESS ||
-	    local_tasks < 2 || spank_get_item(sp, S_JOB_STEPID, &step) != ESPANK_SUCCESS ||
+	    (local_tasks < 2 && !tasks_may_join()) ||
+	    spank_get_item(sp, S_JOB_STEPID, &step) != ESPANK_SUCCESS ||
 	    step == SLURM_EXTERN_CONT || spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS ||
 	    spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS || uid == 0 ||
 	    step_job_name(sp, job_name, sizeof job_name) < 0 || use_cache(sp, uid) < 0 ||
@@ -499,14 +548,24 @@ int slurm_spank_user_init(spank_t sp, int ac, char **av)
 		return ESPANK_SUCCESS;
 	request.job = job_name;
 	request.hold = true;
+	request.hold_notify = tasks_may_join() && open_held_channels(notice, said) == 0;
 	argv = request_argv(&request, capsula_path, ref, NULL, env, command, why, sizeof why);
-	request.hold = false;
-	request.job = NULL;
-	if (argv == NULL)
-		return ESPANK_SUCCESS;
-	pid = spawn_held(argv, env, uid, gid);
+	pid = argv == NULL ? -1 : spawn_held(argv, env, notice[1], said[1], uid, gid);
 	if (pid > 0)
 		held_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (request.hold_notify) {
+		close(notice[1]);
+		close(said[1]);
+		if (held_pidfd >= 0) {
+			notice_fd = notice[0];
+			held_said_fd = said[0];
+		} else {
+			close(notice[0]);
+			close(said[0]);
+		}
+	}
+	request.hold = request.hold_notify = false;
+	request.job = NULL;
 	request_argv_free(argv);
 	return ESPANK_SUCCESS;
 }
@@ -521,12 +580,92 @@ int slurm_spank_exit(spank_t sp, int ac, char **av)
 	(void)syscall(SYS_pidfd_send_signal, held_pidfd, SIGKILL, NULL, 0);
 	close(held_pidfd);
 	held_pidfd = -1;
+	if (notice_fd >= 0)
+		close(notice_fd);
+	if (held_said_fd >= 0)
+		close(held_said_fd);
+	notice_fd = held_said_fd = -1;
 	return ESPANK_SUCCESS;
 }
 
-/* Just before Slurm would exec the task's command, as the user: exec
- * capsula with it instead. Nothing returns to Slurm on success; a failure
- * is one line on the task's stderr and status 125, as capsula's own. */
+/* The task's environment as the container's: the variables capsula
+ * would set, change or drop, those Slurm gave this task alone kept. */
+static int apply_environment(spank_t sp, const struct join_notice *notice)
+{
+	const char *at = NULL;
+
+	for (const char *change; (change = notice_next_change(notice, &at)) != NULL;) {
+		char *name = strdup(change + 1);
+		char *equals = name == NULL ? NULL : strchr(name, '=');
+		spank_err_t done = ESPANK_ERROR;
+
+		if (change[0] == '+' && equals != NULL) {
+			*equals = '\0';
+			done = spank_setenv(sp, name, equals + 1, 1);
+		} else if (change[0] == '-' && name != NULL) {
+			done = spank_unsetenv(sp, name);
+		}
+		free(name);
+		if (done != ESPANK_SUCCESS)
+			return -1;
+	}
+	return 0;
+}
+
+/* The first task on the node passes on what the held capsula said while
+ * it made the container ready; the others only close their copy. */
+static void pass_on_held_words(spank_t sp)
+{
+	uint32_t local_id = 1;
+	char words[4096];
+	ssize_t got;
+
+	if (held_said_fd < 0)
+		return;
+	if (spank_get_item(sp, S_TASK_ID, &local_id) == ESPANK_SUCCESS && local_id == 0 &&
+	    fcntl(held_said_fd, F_SETFL, O_NONBLOCK) == 0)
+		while ((got = read(held_said_fd, words, sizeof words)) > 0)
+			if (write(STDERR_FILENO, words, (size_t)got) != got)
+				break;
+	close(held_said_fd);
+	held_said_fd = -1;
+}
+
+/* Join the step's held container from the task itself, when it made one
+ * and said how, and exec the command there as capsula would: no capsula
+ * process per task. Returns only when the task is to run capsula exec
+ * instead; any failure once inside ends the task, in capsula's words and
+ * with its statuses. */
+static void join_held(spank_t sp, uint32_t step)
+{
+	capsula_error err = {.status = EXIT_CAPSULA_FAILED};
+	struct join_notice notice;
+	char **command = NULL, **env = NULL;
+	int joined;
+
+	if (notice_fd < 0 || notice_read(notice_fd, &notice) < 0)
+		return;
+	close(notice_fd);
+	notice_fd = -1;
+	pass_on_held_words(sp);
+	joined = task_join(&notice, getuid(), &err);
+	if (joined > 0) {
+		notice_free(&notice);
+		return;
+	}
+	if (joined == 0 && (apply_environment(sp, &notice) < 0 ||
+	                    step_command(sp, step, &command, &env) < 0))
+		fail(&err, 0, "run the step again", "the task's environment in the container");
+	else if (joined == 0)
+		task_exec(&notice, command, env, &err);  /* returns only on failure */
+	error_print(&err);
+	_exit(err.status);
+}
+
+/* Just before Slurm would exec the task's command, as the user: exec it in
+ * the step's held container, or exec capsula with it. Nothing returns to
+ * Slurm on success; a failure is one line on the task's stderr and
+ * capsula's own status. */
 int slurm_spank_task_init(spank_t sp, int ac, char **av)
 {
 	char image[PATH_MAX] = "", ref[PATH_MAX], overlay[PATH_MAX + 16], job_name[64], why[256];
@@ -542,6 +681,13 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
 		return ESPANK_SUCCESS;
 	if (spank_get_item(sp, S_JOB_STEPID, &step) != ESPANK_SUCCESS || step == SLURM_EXTERN_CONT)
 		return ESPANK_SUCCESS;
+	/* Gone with slurmstepd: killed with it (a node failure), a task must
+	 * not keep its container on the node. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1) {
+		fprintf(stderr, "capsula: the task's parent is gone: %s\n", strerror(errno));
+		_exit(125);
+	}
+	join_held(sp, step);
 	overlay[0] = '\0';
 	if (request.image != NULL)
 		snprintf(image, sizeof image, "%s", request.image);
@@ -563,12 +709,6 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
 	                    why, sizeof why);
 	if (argv == NULL) {
 		fprintf(stderr, "capsula: the container's command line: %s\n", why);
-		_exit(125);
-	}
-	/* Gone with slurmstepd: killed with it (a node failure), a task must
-	 * not keep its container on the node. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1) {
-		fprintf(stderr, "capsula: the task's parent is gone: %s\n", strerror(errno));
 		_exit(125);
 	}
 	execve(capsula_path, argv, env);

@@ -15,7 +15,13 @@ require_plugin
 . "$abs_top_srcdir/tests/lib/layout.sh"
 . "$abs_top_srcdir/tests/lib/registry.sh"
 registry_test_start
-slurm_start "required $PLUGIN capsula=$CAPSULA" || bail_out "cannot start Slurm"
+# Each capsula the plugin runs leaves its arguments in capsula.calls.
+as_user touch "$WORK/capsula.calls"
+chmod a+w "$WORK/capsula.calls"
+printf '#!/bin/sh\nprintf "%%s\\n" "$*" >> %s/capsula.calls\nexec %s "$@"\n' "$WORK" "$CAPSULA" \
+	> "$WORK/capsula-counted"
+chmod a+rx "$WORK/capsula-counted"
+slurm_start "required $PLUGIN capsula=$WORK/capsula-counted" || bail_out "cannot start Slurm"
 trap 'registries_stop; slurm_stop' EXIT
 
 # The test user's job, from a directory of the user's.
@@ -36,6 +42,13 @@ chmod a+r "$WORK/data/file"
 # ------------------------------------------------------------ the options
 out=$(user_job srun -n 1 readlink /proc/self/ns/mnt 2>&1)
 is "$out" "$host_mnt" "a step without the options runs as it always did"
+# The tasks join the step's container themselves (see below), as capsula
+# exec would.
+out=$(user_job srun -n 2 --container-image="$IMAGE" \
+	grep -E "^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):" /proc/self/status 2>&1)
+is "$(printf '%s\n' "$out" | grep -c -E '^Cap(Inh|Prm|Eff|Bnd|Amb):[[:space:]]+0+$')" 10 \
+	"a step's tasks have no capability"
+is "$(printf '%s\n' "$out" | grep -c -E '^NoNewPrivs:[[:space:]]+1$')" 2 "and no way to gain one"
 out=$(user_job srun -n 2 --mpi=pmix --container-image="$MPI_IMAGE" "$MPI_BIN/hello" 2>"$WORK/err")
 rc=$?
 is "$rc" 0 "srun --mpi=pmix -n 2 --container-image=IMAGE hello exits 0"
@@ -161,10 +174,11 @@ is "$(ls "$home/.capsula/slurm"/*/ 2>/dev/null)" "" \
 
 # ------------------------------------- the container made ahead of the tasks
 # At the step's start the plugin runs capsula --hold as the user, which
-# builds the container while slurmstepd sets up the tasks; they join it.
+# builds the container while slurmstepd sets up the tasks; they join it
+# once it says it is ready.
 # The steps before leave theirs for the grace time: counted from none.
 holders_after_exit >/dev/null
-user_job srun -n 2 --container-image="$IMAGE" sh -c 'readlink /proc/self/ns/mnt; sleep 4' \
+user_job srun -n 2 --container-image="$IMAGE" sh -c 'readlink /proc/self/ns/mnt; sleep 2' \
 	> "$WORK/held.out" 2>&1 &
 step=$!
 n=0
@@ -174,8 +188,6 @@ held=$(ps -eo pid=,ppid=,user:32=,comm=,args= | awk -v u="$TEST_USER" \
 ok "the step's capsula --hold runs beside its tasks" [ -n "$held" ]
 is "$(ps -o comm= -p "$(printf '%s\n' "$held" | awk '{print $2; exit}')" 2>/dev/null)" slurmstepd \
 	"started by slurmstepd"
-# Usually --hold builds it; on a loaded node a task may get there first, and
-# then --hold joins the task's: either way, one container.
 is "$(live_holders)" 1 "one container for the step, the held capsula's and the tasks'"
 is "$(sort -u "$WORK/held.out" | wc -l)" 1 "both tasks run in it"
 wait "$step"
@@ -189,17 +201,49 @@ is "$(ps -eo user:32=,stat=,comm=,args= | awk -v u="$TEST_USER" \
 	'$1 == u && $2 !~ /^Z/ && $3 == "capsula" && index($0, "--hold")' | wc -l)" 0 \
 	"the step's end takes the held capsula away"
 is "$(holders_after_exit)" 0 "and its container"
-# A lone task on the node makes its container itself: no second capsula.
-user_job srun -n 1 --container-image="$IMAGE" sh -c 'echo started; sleep 3' \
+# The tasks join the held container themselves and slurmstepd execs their
+# command in it: the step's one capsula is the held one.
+: > "$WORK/capsula.calls"
+out=$(user_job env CAPSULA_TEST_MARK=job srun -n 2 --container-image="$WORK/entry.sqfs" \
+	--container-workdir=/bin sh -c 'echo "$SLURM_PROCID $(pwd) $CAPSULA_TEST_MARK"' 2>&1)
+is "$(grep -c '^exec ' "$WORK/capsula.calls")" 1 "a step of two tasks runs one capsula"
+is "$(grep -c -e '--hold --hold-notify 3 ' "$WORK/capsula.calls")" 1 \
+	"the held one, which tells the tasks how to join"
+is "$(printf '%s\n' "$out" | sort)" "$(printf '0 /bin image\n1 /bin image')" \
+	"each task starts in --container-workdir with the image's variables"
+# The same environment as a task's capsula exec gives (less what Slurm
+# sets for each step and task).
+show_env='env | grep -v -E "^(SLURM|SLURMD|PMIX|PMI|OMPI)_" | sort'
+user_job srun -n 1 --container-image="$WORK/entry.sqfs" sh -c "$show_env" > "$WORK/env.1" 2>&1
+user_job srun -n 2 --container-image="$WORK/entry.sqfs" \
+	sh -c "if [ \$SLURM_PROCID = 0 ]; then $show_env; fi" > "$WORK/env.2" 2>&1
+is "$(diff "$WORK/env.1" "$WORK/env.2")" "" "the environment capsula exec would give"
+like "$(cat "$WORK/env.2")" "CAPSULA_TEST_MARK=image" "(which has the image's variables)"
+out=$(user_job srun -n 2 --container-image="$IMAGE" no-such-command 2>&1)
+rc=$?
+is "$(printf '%s\n' "$out" | grep -c '^capsula: no-such-command: not found in the container')" 2 \
+	"a command missing from the image: capsula's message in each task"
+ok "and the step fails" [ "$rc" != 0 ]
+holders_after_exit >/dev/null
+# A lone task on the node joins it the same way: the held capsula is the
+# step's one.
+: > "$WORK/capsula.calls"
+user_job srun -n 1 --container-image="$IMAGE" sh -c 'echo started; sleep 2' \
 	> "$WORK/lone.out" 2>&1 &
 step=$!
 n=0
 until grep -q started "$WORK/lone.out" || [ "$n" -ge 100 ]; do sleep 0.1; n=$((n + 1)); done
-is "$(ps -eo user:32=,stat=,comm=,args= | awk -v u="$TEST_USER" \
-	'$1 == u && $2 !~ /^Z/ && $3 == "capsula" && index($0, "--hold")' | wc -l)" 0 \
-	"a step's lone task on the node gets no held capsula"
-is "$(live_holders)" 1 "and runs in a container of its own making"
+is "$(live_holders)" 1 "a step's lone task runs in a container of the held capsula's making"
 wait "$step"
+is "$(grep -c -e '^exec .*--hold --hold-notify 3 ' "$WORK/capsula.calls")/$(grep -c '^exec ' \
+	"$WORK/capsula.calls")" 1/1 "and runs no capsula of its own"
+# Where capsula does more than enter and exec (root inside), the task runs
+# capsula exec, and a lone one no held capsula beside it.
+: > "$WORK/capsula.calls"
+is "$(user_job srun -n 1 --container-image="$IMAGE" --container-remap-root id -u 2>/dev/null)" 0 \
+	"--container-remap-root: root inside"
+is "$(grep -c -e '--hold' "$WORK/capsula.calls")/$(grep -c '^exec ' "$WORK/capsula.calls")" 0/1 \
+	"through the task's capsula exec alone"
 out=$(user_job srun -n 2 --container-image="$WORK/missing.sqfs" true 2>&1)
 is "$(printf '%s\n' "$out" | grep -c "missing.sqfs")" 2 \
 	"a held capsula that fails says nothing: each task says it once"

@@ -91,6 +91,17 @@ static void test_argv(void)
 	ok(strcmp(joined, "capsula|exec|--job|slurm:7.0|--hold|--|/i.sqfs|python3|-c|pass") == 0,
 	   "the step's name for its container, and the line that holds it ready: %s", joined);
 	request_argv_free(argv);
+	r.hold_notify = true;
+	argv = request_argv(&r, "capsula", "/i.sqfs", NULL, env, command, why, sizeof why);
+	join(argv, joined, sizeof joined);
+	ok(strcmp(joined, "capsula|exec|--job|slurm:7.0|--hold|--hold-notify|3|--|/i.sqfs|python3|"
+	          "-c|pass") == 0, "which tells the tasks how to join it on descriptor 3: %s", joined);
+	request_argv_free(argv);
+	r.hold = false;
+	argv = request_argv(&r, "capsula", "/i.sqfs", NULL, env, command, why, sizeof why);
+	join(argv, joined, sizeof joined);
+	ok(strstr(joined, "--hold") == NULL, "a task's line never has it: %s", joined);
+	request_argv_free(argv);
 }
 
 int main(void)
