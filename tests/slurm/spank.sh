@@ -188,6 +188,11 @@ held=$(ps -eo pid=,ppid=,user:32=,comm=,args= | awk -v u="$TEST_USER" \
 ok "the step's capsula --hold runs beside its tasks" [ -n "$held" ]
 is "$(ps -o comm= -p "$(printf '%s\n' "$held" | awk '{print $2; exit}')" 2>/dev/null)" slurmstepd \
 	"started by slurmstepd"
+held_status=/proc/$(printf '%s\n' "$held" | awk '{print $1; exit}')/status
+is "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "$held_status")" "$TEST_UID $TEST_UID $TEST_UID $TEST_UID" \
+	"as the user wholly"
+is "$(awk '/^Groups:/ {for (i = 2; i <= NF; i++) print $i}' "$held_status" | sort -n | tr '\n' ' ')" \
+	"$(id -G "$TEST_USER" | tr ' ' '\n' | sort -n | tr '\n' ' ')" "with the user's groups, none of root's"
 is "$(live_holders)" 1 "one container for the step, the held capsula's and the tasks'"
 is "$(sort -u "$WORK/held.out" | wc -l)" 1 "both tasks run in it"
 wait "$step"
