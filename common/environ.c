@@ -4,12 +4,15 @@
 
 #include "common/environ.h"
 
+const char *env_get_name(char **env, const char *name, size_t name_length)
+{
+	for (char **e = env; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, name, name_length) == 0 && (*e)[name_length] == '=')
+			return *e + name_length + 1;
+	return NULL;
+}
+
 const char *env_get(char **env, const char *name)
 {
-	size_t len = strlen(name);
-
-	for (char **e = env; e != NULL && *e != NULL; e++)
-		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
-			return *e + len + 1;
-	return NULL;
+	return env_get_name(env, name, strlen(name));
 }

@@ -1,6 +1,6 @@
 /* What capsula --hold --hold-notify FD sends once the job's container is
  * ready, for a process that joins it without a capsula of its own (the
- * SPANK plugin's tasks, which slurmstepd then execs as they are). One
+ * SPANK plugin's tasks, which then exec their command in it). One
  * message on a SOCK_SEQPACKET socket, read by each task with MSG_PEEK so
  * that it stays for the next, carrying the user's holder socket directory
  * (a descriptor, SCM_RIGHTS) and these fields, each ended by a NUL:

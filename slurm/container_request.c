@@ -7,7 +7,6 @@
 
 #include "slurm/container_request.h"
 
-
 bool request_wanted(const struct container_request *r)
 {
 	return r->image != NULL || r->name != NULL;

@@ -11,13 +11,6 @@
 #include "starter/join/channel.h"
 #include "starter/join/rank.h"
 
-/* As capsula's ranks: a holder's full backlog (the node's tasks all at
- * once) is waited out, with pauses growing from half a millisecond to ten,
- * for at most ten seconds. */
-#define CONNECT_PATIENCE_US (10 * 1000000U)
-#define CONNECT_PAUSE_FIRST_US 500
-#define CONNECT_PAUSE_MAX_US 10000
-
 void notice_free(struct join_notice *notice)
 {
 	free(notice->text);
@@ -69,16 +62,18 @@ const char *notice_next_change(const struct join_notice *notice, const char **at
 int task_join(const struct join_notice *notice, uid_t uid, capsula_error *err)
 {
 	struct capsula_plan plan = {.uid = uid, .socket_dir_fd = notice->dir_fd, .image.fd = -1};
-	unsigned pause = CONNECT_PAUSE_FIRST_US;
+	unsigned pause = CHANNEL_RETRY_FIRST_US;
 	int userns_fd, mntns_fd, conn, received;
 
 	snprintf(plan.join_key, sizeof plan.join_key, "%s", notice->key);
-	for (unsigned waited = 0;; waited += pause) {
+	/* As capsula's ranks, a holder's full backlog (the node's tasks all at
+	 * once) is waited out. */
+	for (unsigned long long waited = 0;; waited += pause) {
 		conn = channel_connect(notice->dir_fd, notice->key, err);
-		if (conn >= 0 || errno != EAGAIN || waited >= CONNECT_PATIENCE_US)
+		if (conn >= 0 || errno != EAGAIN || waited >= CHANNEL_PATIENCE_US)
 			break;
 		usleep(pause);
-		pause = pause * 2 > CONNECT_PAUSE_MAX_US ? CONNECT_PAUSE_MAX_US : pause * 2;
+		pause = pause * 2 > CHANNEL_RETRY_MAX_US ? CHANNEL_RETRY_MAX_US : pause * 2;
 	}
 	if (conn < 0)
 		return 1;

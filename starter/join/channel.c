@@ -237,8 +237,8 @@ static ssize_t receive(int fd, void *buf, size_t len, int flags, int *fds, size_
                        int *msg_flags)
 {
 	union {
-		struct cmsghdr align;
 		char buf[CMSG_SPACE(CHANNEL_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
 	} control;
 	struct iovec iov = {.iov_base = buf, .iov_len = len};
 	struct msghdr msg = {

@@ -17,6 +17,13 @@
 #define CHANNEL_MAX_FDS 4
 /* How long either side waits for the other to send or receive. */
 #define CHANNEL_TIMEOUT_S 10
+/* How long a joiner tries again while a holder's backlog is full or it
+ * just left: on a loaded node (dozens of ranks starting on two processors)
+ * that may take seconds, so ten, with pauses growing from half a
+ * millisecond to ten. */
+#define CHANNEL_PATIENCE_US (10 * 1000000ULL)
+#define CHANNEL_RETRY_FIRST_US 500
+#define CHANNEL_RETRY_MAX_US 10000
 
 /* What a connecting process asks the holder for. */
 enum {

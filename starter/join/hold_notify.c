@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/environ.h"
 #include "common/join_notice.h"
 #include "starter/join/hold_notify.h"
 
@@ -31,30 +32,20 @@ static void add(struct notice *n, const char *prefix, const char *field, size_t 
 	n->text[n->length++] = '\0';
 }
 
-/* The value of entry's variable ("NAME=...", looked up by NAME) in env. */
-static const char *value_in(char **env, const char *entry)
-{
-	size_t name_length = strcspn(entry, "=");
-
-	for (char **e = env; e != NULL && *e != NULL; e++)
-		if (strncmp(*e, entry, name_length) == 0 && (*e)[name_length] == '=')
-			return *e + name_length + 1;
-	return NULL;
-}
-
 /* What the command's environment sets, changes and drops: the tasks apply
  * it to their own, which has what --hold's lacked (each task's rank). */
 static void add_environment(struct notice *n, char **command_env, char **host_env)
 {
 	for (char **e = command_env; e != NULL && *e != NULL; e++) {
-		const char *ours = value_in(host_env, *e);
+		const char *ours = env_get_name(host_env, *e, strcspn(*e, "="));
 		const char *equals = strchr(*e, '=');
 
 		if (equals != NULL && (ours == NULL || strcmp(ours, equals + 1) != 0))
 			add(n, "+", *e, strlen(*e));
 	}
 	for (char **e = host_env; e != NULL && *e != NULL; e++)
-		if (strchr(*e, '=') != NULL && value_in(command_env, *e) == NULL)
+		if (strchr(*e, '=') != NULL &&
+		    env_get_name(command_env, *e, strcspn(*e, "=")) == NULL)
 			add(n, "-", *e, strcspn(*e, "="));
 }
 

@@ -19,14 +19,8 @@
 
 /* Holders can vanish between our connect and their reply (the last rank of
  * a job just left), and a full backlog means a holder busy with many ranks
- * at once; fresh tries settle both. On a loaded node (dozens of ranks
- * starting on two processors) that may take seconds, so tries go on for
- * ten, with pauses growing from half a millisecond to ten. Only the user's
- * own processes can make or hold a name in the socket directory. */
-#define JOIN_PATIENCE_US (10 * 1000000ULL)
-#define JOIN_RETRY_FIRST_US 500
-#define JOIN_RETRY_MAX_US 10000
-
+ * at once; fresh tries settle both, for CHANNEL_PATIENCE_US. Only the
+ * user's own processes can make or hold a name in the socket directory. */
 struct joining {
 	const struct capsula_plan *plan;
 	bool started_holder;
@@ -54,13 +48,13 @@ static int join_container(struct joining *j, capsula_error *err)
 {
 	const struct capsula_plan *plan = j->plan;
 	uint64_t start = timing_now_us();
-	unsigned pause = JOIN_RETRY_FIRST_US;
+	unsigned pause = CHANNEL_RETRY_FIRST_US;
 
 	for (;;) {
 		struct channel_listener listener;
 		int conn, result;
 
-		if (timing_now_us() - start > JOIN_PATIENCE_US)
+		if (timing_now_us() - start > CHANNEL_PATIENCE_US)
 			return fail(err, 0, "run again; if it persists, use --join never",
 			            "could not join or start a container holder");
 		conn = channel_connect(plan->socket_dir_fd, plan->join_key, err);
@@ -93,7 +87,7 @@ static int join_container(struct joining *j, capsula_error *err)
 			continue;  /* another rank claimed it just now: join it */
 		}
 		usleep(pause);
-		pause = pause * 2 > JOIN_RETRY_MAX_US ? JOIN_RETRY_MAX_US : pause * 2;
+		pause = pause * 2 > CHANNEL_RETRY_MAX_US ? CHANNEL_RETRY_MAX_US : pause * 2;
 	}
 }
 

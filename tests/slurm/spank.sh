@@ -206,8 +206,8 @@ is "$(ps -eo user:32=,stat=,comm=,args= | awk -v u="$TEST_USER" \
 	'$1 == u && $2 !~ /^Z/ && $3 == "capsula" && index($0, "--hold")' | wc -l)" 0 \
 	"the step's end takes the held capsula away"
 is "$(holders_after_exit)" 0 "and its container"
-# The tasks join the held container themselves and slurmstepd execs their
-# command in it: the step's one capsula is the held one.
+# The tasks join the held container themselves and exec their command in
+# it: the step's one capsula is the held one.
 : > "$WORK/capsula.calls"
 out=$(user_job env CAPSULA_TEST_MARK=job srun -n 2 --container-image="$WORK/entry.sqfs" \
 	--container-workdir=/bin sh -c 'echo "$SLURM_PROCID $(pwd) $CAPSULA_TEST_MARK"' 2>&1)
